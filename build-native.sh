@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Builds native/libllmshim.so: llama.cpp (llama + ggml, static) linked into our C shim,
+# exporting only the shim's symbols. Source comes from the npm registry (node-llama-cpp's
+# git bundle). Everything is cached under $LLM_CACHE_DIR (default ~/.cache/bun-llm-server),
+# keyed by llama.cpp commit, backend and flags, so a second run is a no-op.
+#
+# Usage: ./build-native.sh [--tools TARGET...]   e.g. --tools llama-server llama-batched-bench
+# Env:   GGML_CUDA=1            build with CUDA (default: only when nvidia-smi finds a GPU)
+#        CMAKE_CUDA_ARCHITECTURES  default 90 (H100/H200)
+#        GGML_NATIVE=0          portable CPU build (default 1: -march=native)
+#        LLM_CACHE_DIR          cache root
+#        LLM_LIB_OUT            where to copy the library (default native/build/libllmshim.so)
+set -euo pipefail
+
+NLC_VERSION="3.22.1"            # node-llama-cpp version that carries our llama.cpp source
+SHIM_ABI="1"                    # keep in sync with LLMSHIM_ABI_VERSION in native/shim.h
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${LLM_CACHE_DIR:-$HOME/.cache/bun-llm-server}"
+SRC_PARENT="$CACHE/src/node-llama-cpp-$NLC_VERSION"
+SRC="$SRC_PARENT/llama.cpp"
+OUT="${LLM_LIB_OUT:-$ROOT/native/build/libllmshim.so}"
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+say() { echo "[build-native] $*" >&2; }
+die() { echo "[build-native] ERROR: $*" >&2; exit 1; }
+
+TOOLS=()
+if [[ "${1:-}" == "--tools" ]]; then shift; TOOLS=("$@"); fi
+
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required (${2:-install it with your package manager})"; }
+need git; need cmake "apt-get install cmake"; need cc "apt-get install build-essential"; need c++ "apt-get install g++"
+
+# ---- 1. source -------------------------------------------------------------
+if [[ ! -f "$SRC/include/llama.h" ]]; then
+  need npm "install Node.js/npm"; need tar
+  say "fetching llama.cpp source: npm pack node-llama-cpp@$NLC_VERSION (bundle only)"
+  tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent "node-llama-cpp@$NLC_VERSION" >/dev/null) || die "npm pack node-llama-cpp@$NLC_VERSION failed (is the npm registry reachable?)"
+  tar -xzf "$tmp"/node-llama-cpp-*.tgz -C "$tmp" package/llama/gitRelease.bundle package/llama/llama.cpp.info.json \
+    || die "node-llama-cpp@$NLC_VERSION has no llama/gitRelease.bundle"
+  mkdir -p "$SRC_PARENT"; rm -rf "$SRC.partial"
+  git clone --quiet "$tmp/package/llama/gitRelease.bundle" "$SRC.partial" 2>/dev/null || die "git clone of the bundle failed"
+  cp "$tmp/package/llama/llama.cpp.info.json" "$SRC.partial/.node-llama-cpp-info.json"
+  mv "$SRC.partial" "$SRC"
+  rm -rf "$tmp"; trap - EXIT
+fi
+COMMIT="$(git -C "$SRC" rev-parse --short=12 HEAD)"
+TAG="$(sed -n 's/.*"tag": *"\([^"]*\)".*/\1/p' "$SRC/.node-llama-cpp-info.json" 2>/dev/null || true)"
+say "llama.cpp source: $SRC (node-llama-cpp $NLC_VERSION, tag ${TAG:-?}, commit $COMMIT)"
+
+# ---- 2. backend and flags ----------------------------------------------------
+BACKEND=cpu
+if [[ "${GGML_CUDA:-}" == "1" ]]; then BACKEND=cuda
+elif [[ -z "${GGML_CUDA:-}" ]] && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU; then
+  say "nvidia-smi found a GPU: building with CUDA (set GGML_CUDA=0 to force CPU)"; BACKEND=cuda
+fi
+NATIVE="${GGML_NATIVE:-1}"
+FLAGS=(-DBUILD_SHARED_LIBS=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DCMAKE_BUILD_TYPE=Release
+  -DGGML_NATIVE="$([[ $NATIVE == 1 ]] && echo ON || echo OFF)" -DGGML_OPENMP=OFF
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON
+  -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF)
+CUDA_LIBS=()
+if [[ $BACKEND == cuda ]]; then
+  need nvcc "install the CUDA toolkit"
+  ARCH="${CMAKE_CUDA_ARCHITECTURES:-90}"
+  CUBLAS_DIR=""
+  for d in "${CUDA_HOME:-}" /usr/local/cuda "$(dirname "$(dirname "$(command -v nvcc)")")"; do
+    [[ -n "$d" ]] && ls "$d"/lib64/libcublas.so* >/dev/null 2>&1 && { CUBLAS_DIR="$d/lib64"; break; }
+    [[ -n "$d" ]] && ls "$d"/lib/libcublas.so* >/dev/null 2>&1 && { CUBLAS_DIR="$d/lib"; break; }
+  done
+  if [[ -z "$CUBLAS_DIR" ]] && ! ldconfig -p 2>/dev/null | grep -q libcublas.so; then
+    die "CUDA requested but cuBLAS was not found: nvcc is at $(command -v nvcc) but no libcublas.so sits in its toolkit or the linker cache. ggml-cuda needs cuBLAS; install it (e.g. the toolkit's libcublas-dev or the nvidia-cublas wheel, then set CUDA_HOME) or build for CPU with GGML_CUDA=0."
+  fi
+  FLAGS+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH")
+  CUDA_LIBS=(-L"${CUBLAS_DIR:-/usr/local/cuda/lib64}" -lcudart -lcublas -lcublasLt -lcuda)
+fi
+CPUKEY=""
+[[ $NATIVE == 1 ]] && CPUKEY="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8)"
+SHIM_HASH="$(cat "$ROOT/native/shim.c" "$ROOT/native/shim.h" | md5sum | cut -c1-10)"
+KEY="$COMMIT-$BACKEND-$(echo "${FLAGS[*]} $CPUKEY" | md5sum | cut -c1-10)"
+BUILD="$CACHE/build/$KEY"
+LIB="$BUILD/libllmshim-$SHIM_HASH.so"
+
+# ---- 3. llama + ggml static libraries ----------------------------------------
+GEN=(); command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
+mkdir -p "$BUILD"
+if [[ ! -f "$BUILD/cmake/CMakeCache.txt" ]]; then
+  say "configuring ($BACKEND) in $BUILD/cmake"
+  cmake -S "$SRC" -B "$BUILD/cmake" "${GEN[@]}" "${FLAGS[@]}" >"$BUILD/configure.log" 2>&1 \
+    || { tail -30 "$BUILD/configure.log" >&2; die "cmake configure failed (log: $BUILD/configure.log)"; }
+fi
+if [[ ! -f "$BUILD/stamp-llama" ]]; then
+  say "building llama + ggml ($BACKEND, $JOBS jobs); this takes a few minutes the first time"
+  start=$SECONDS
+  cmake --build "$BUILD/cmake" --target llama -j "$JOBS" 2>&1 | grep -E "^\[[0-9]+/[0-9]+\]|error|Error" | awk '{ if (NR % 20 == 1 || /rror/) print "[build-native]   " $0 }' >&2
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || die "building target llama failed (cmake --build $BUILD/cmake --target llama)"
+  touch "$BUILD/stamp-llama"; say "llama built in $((SECONDS - start)) s"
+fi
+
+# ---- 4. the shim: one self-contained shared library ---------------------------
+if [[ ! -f "$LIB" ]]; then
+  say "linking $LIB"
+  mapfile -t ARCHIVES < <(find "$BUILD/cmake" -name 'libllama.a' -o -name 'libggml*.a' | sort -r)
+  [[ ${#ARCHIVES[@]} -ge 3 ]] || die "static libraries not found under $BUILD/cmake"
+  cc -O2 -fPIC -fvisibility=hidden -I"$SRC/include" -I"$SRC/ggml/include" -c "$ROOT/native/shim.c" -o "$BUILD/shim.o"
+  c++ -shared -o "$LIB.tmp" "$BUILD/shim.o" -Wl,--start-group "${ARCHIVES[@]}" -Wl,--end-group \
+    -Wl,--exclude-libs,ALL -Wl,--gc-sections "${CUDA_LIBS[@]}" -lpthread -ldl -lm \
+    || die "linking the shim failed"
+  mv "$LIB.tmp" "$LIB"
+fi
+mkdir -p "$(dirname "$OUT")"
+if ! cmp -s "$LIB" "$OUT"; then cp "$LIB" "$OUT.tmp" && mv "$OUT.tmp" "$OUT"; fi
+printf '{"nodeLlamaCpp":"%s","tag":"%s","commit":"%s","backend":"%s","abi":%s,"key":"%s"}\n' \
+  "$NLC_VERSION" "$TAG" "$COMMIT" "$BACKEND" "$SHIM_ABI" "$KEY" >"$(dirname "$OUT")/build-info.json"
+say "library ready: $OUT ($BACKEND, llama.cpp $COMMIT)"
+
+# ---- 5. optional reference tools from the same source and flags ------------------
+for t in "${TOOLS[@]}"; do
+  bin="$(find "$BUILD/cmake/bin" -maxdepth 1 -name "$t" 2>/dev/null | head -1)"
+  if [[ -z "$bin" || ! -f "$BUILD/stamp-$t" ]]; then
+    say "building reference tool $t (same source and flags)"
+    cmake --build "$BUILD/cmake" --target "$t" -j "$JOBS" >"$BUILD/$t.log" 2>&1 || { tail -20 "$BUILD/$t.log" >&2; die "building $t failed"; }
+    touch "$BUILD/stamp-$t"
+  fi
+  echo "$BUILD/cmake/bin/$t"
+done

@@ -1,0 +1,105 @@
+// Settings from the environment (Bun loads .env). Every name here is documented in .env.example.
+export interface GenerationDefaults {
+  num_beams: number;
+  do_sample: boolean;
+  temperature: number;
+  top_p: number;
+  top_k: number;
+  max_new_tokens: number;
+  repetition_penalty: number;
+  length_penalty: number;
+}
+
+export interface Settings {
+  modelPath: string | null;
+  host: string;
+  port: number;
+  /** max sequences decoding at once (beams count one each) */
+  parallel: number;
+  /** max tokens per sequence: prompt + everything generated */
+  ctxSize: number;
+  /** KV cells shared by all sequences, running and cached */
+  kvCells: number;
+  /** sequence slots in the KV cache (running + cached), at most 256 */
+  cacheSequences: number;
+  threads: number;
+  threadsBatch: number;
+  gpuLayers: number;
+  /** tokens per decode step (prompt chunks + one per running sequence) */
+  batchSize: number;
+  maxQueue: number;
+  maxBatchPrompts: number;
+  maxBeams: number;
+  maxBodyBytes: number;
+  flashAttn: number;
+  defaults: GenerationDefaults;
+}
+
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  return v;
+}
+
+function num(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v)) throw new ConfigError(`${name} must be a number, got "${raw}"`);
+  return v;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === "") return fallback;
+  if (["1", "true", "yes", "on"].includes(raw)) return true;
+  if (["0", "false", "no", "off"].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+export function loadSettings(env: Env = process.env): Settings {
+  const parallel = int(env, "PARALLEL", 8, 1);
+  const ctxSize = int(env, "CTX_SIZE", 2048, 16);
+  const threads = int(env, "THREADS", 0);
+  const cacheSequences = int(env, "CACHE_SEQUENCES", Math.min(256, Math.max(parallel * 4, 16)), 1);
+  if (cacheSequences > 256) throw new ConfigError("CACHE_SEQUENCES must be at most 256 (llama.cpp's sequence limit)");
+  if (cacheSequences < parallel) throw new ConfigError(`CACHE_SEQUENCES (${cacheSequences}) must be >= PARALLEL (${parallel})`);
+  const s: Settings = {
+    modelPath: env.MODEL_PATH || null,
+    host: env.HOST || "127.0.0.1",
+    port: int(env, "PORT", 8080),
+    parallel,
+    ctxSize,
+    kvCells: int(env, "KV_CELLS", ctxSize * parallel, 16),
+    cacheSequences,
+    threads,
+    threadsBatch: int(env, "THREADS_BATCH", threads),
+    gpuLayers: int(env, "GPU_LAYERS", -1, -1),
+    batchSize: int(env, "BATCH_SIZE", 512, 1),
+    maxQueue: int(env, "MAX_QUEUE", 256, 0),
+    maxBatchPrompts: int(env, "MAX_BATCH_PROMPTS", 64, 1),
+    maxBeams: int(env, "MAX_BEAMS", 8, 1),
+    maxBodyBytes: int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
+    flashAttn: int(env, "FLASH_ATTN", -1, -1),
+    defaults: {
+      num_beams: int(env, "DEFAULT_NUM_BEAMS", 1, 1),
+      do_sample: bool(env, "DEFAULT_DO_SAMPLE", true),
+      temperature: num(env, "DEFAULT_TEMPERATURE", 1),
+      top_p: num(env, "DEFAULT_TOP_P", 1),
+      top_k: int(env, "DEFAULT_TOP_K", 50),
+      max_new_tokens: int(env, "DEFAULT_MAX_NEW_TOKENS", 2048, 1),
+      repetition_penalty: num(env, "DEFAULT_REPETITION_PENALTY", 1),
+      length_penalty: num(env, "DEFAULT_LENGTH_PENALTY", 1),
+    },
+  };
+  if (s.kvCells < s.ctxSize) throw new ConfigError(`KV_CELLS (${s.kvCells}) must be >= CTX_SIZE (${s.ctxSize})`);
+  return s;
+}

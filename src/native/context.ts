@@ -1,0 +1,147 @@
+// A llama_context: the KV cache and the decode call. Owns nothing but its native pointer and
+// a cached Float32Array view over the logits buffer (recreated only if llama.cpp moves it).
+import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
+import { shim } from "./lib.ts";
+import type { Batch } from "./batch.ts";
+import type { Model } from "./model.ts";
+
+export interface ContextOptions {
+  /** total KV cells; with unified KV all sequences share them */
+  nCtx: number;
+  nBatch?: number;
+  nUbatch?: number;
+  nSeqMax?: number;
+  threads?: number;
+  threadsBatch?: number;
+  /** -1 auto, 0 off, 1 on */
+  flashAttn?: number;
+  kvUnified?: boolean;
+  offloadKqv?: boolean;
+}
+
+export class ContextError extends Error {
+  override name = "ContextError";
+}
+
+/** llama_decode's return codes. */
+export const DecodeStatus = { ok: 0, noKvSlot: 1, aborted: 2, invalidBatch: -1 } as const;
+
+export class Context {
+  #ptr: Pointer | null;
+  readonly model: Model;
+  readonly nCtx: number;
+  readonly nBatch: number;
+  readonly nSeqMax: number;
+  readonly nVocab: number;
+  #logitsBase = 0;
+  #logits = new Float32Array(0);
+  #abortFlag: Int32Array | null = null;
+
+  constructor(model: Model, opts: ContextOptions) {
+    const s = shim();
+    const nBatch = opts.nBatch ?? 512;
+    const handle = s.llmshim_context_new(
+      model.handle, opts.nCtx, nBatch, opts.nUbatch ?? nBatch, opts.nSeqMax ?? 1,
+      opts.threads ?? 0, opts.threadsBatch ?? opts.threads ?? 0, opts.flashAttn ?? -1,
+      opts.kvUnified ?? true, opts.offloadKqv ?? true,
+    );
+    if (!handle) {
+      const why = s.llmshim_last_error().toString().trim();
+      throw new ContextError(`failed to create a context (n_ctx ${opts.nCtx}, n_seq_max ${opts.nSeqMax ?? 1})${why ? `: ${why}` : ""}`);
+    }
+    this.#ptr = handle;
+    this.model = model;
+    this.nCtx = s.llmshim_n_ctx(handle);
+    this.nBatch = s.llmshim_n_batch(handle);
+    this.nSeqMax = s.llmshim_n_seq_max(handle);
+    this.nVocab = model.info.nVocab;
+  }
+
+  get handle(): Pointer {
+    if (!this.#ptr) throw new Error("context was freed");
+    return this.#ptr;
+  }
+
+  /** Decodes the batch's filled entries; returns llama_decode's status (see DecodeStatus). */
+  decode(batch: Batch): number {
+    if (batch.length === 0) return DecodeStatus.ok;
+    return shim().llmshim_decode(this.handle, batch.handle, batch.length);
+  }
+
+  /** Logits of output row `row` of the last decode (rows are the flagged tokens in batch order). */
+  logitsRow(row: number): Float32Array {
+    const base = shim().llmshim_logits(this.handle);
+    if (!base) throw new ContextError("no logits: nothing was decoded with a logits flag");
+    if (Number(base) !== this.#logitsBase) {
+      this.#logitsBase = Number(base);
+      const rows = Math.max(this.nBatch, this.nSeqMax);
+      this.#logits = new Float32Array(toArrayBuffer(base, 0, rows * this.nVocab * 4));
+    }
+    return this.#logits.subarray(row * this.nVocab, (row + 1) * this.nVocab);
+  }
+
+  /** Removes positions [p0, p1) of a sequence (p1 < 0: to the end; seq < 0: all sequences). */
+  seqRm(seq: number, p0 = -1, p1 = -1): boolean {
+    return shim().llmshim_seq_rm(this.handle, seq, p0, p1);
+  }
+
+  seqCp(src: number, dst: number, p0 = -1, p1 = -1): void {
+    shim().llmshim_seq_cp(this.handle, src, dst, p0, p1);
+  }
+
+  seqKeep(seq: number): void {
+    shim().llmshim_seq_keep(this.handle, seq);
+  }
+
+  /** Largest position held for the sequence, -1 when empty. */
+  seqPosMax(seq: number): number {
+    return shim().llmshim_seq_pos_max(this.handle, seq);
+  }
+
+  seqPosMin(seq: number): number {
+    return shim().llmshim_seq_pos_min(this.handle, seq);
+  }
+
+  clearMemory(): void {
+    shim().llmshim_memory_clear(this.handle, true);
+  }
+
+  /** Serialises one sequence's KV state. */
+  saveSequence(seq: number): Uint8Array {
+    const s = shim();
+    const size = Number(s.llmshim_state_seq_size(this.handle, seq));
+    const buf = new Uint8Array(Math.max(size, 1));
+    const n = Number(s.llmshim_state_seq_get(this.handle, ptr(buf), size, seq));
+    if (n === 0 && size > 0) throw new ContextError(`saving sequence ${seq} failed`);
+    return buf.subarray(0, n);
+  }
+
+  /** Restores a state saved by saveSequence into sequence `seq`; false if it did not fit. */
+  restoreSequence(seq: number, state: Uint8Array): boolean {
+    if (state.length === 0) return false;
+    return Number(shim().llmshim_state_seq_set(this.handle, ptr(state), state.length, seq)) > 0;
+  }
+
+  /**
+   * Lets another thread abort a running decode: when flag[0] != 0 llama_decode returns 2.
+   * The flag should be an Int32Array over a SharedArrayBuffer; it is kept alive here.
+   */
+  setAbortFlag(flag: Int32Array | null): void {
+    this.#abortFlag = flag;
+    shim().llmshim_set_abort_flag(this.handle, flag ? ptr(flag) : null);
+  }
+
+  setThreads(threads: number, threadsBatch = threads): void {
+    shim().llmshim_set_threads(this.handle, threads, threadsBatch);
+  }
+
+  free(): void {
+    if (this.#ptr) shim().llmshim_context_free(this.#ptr);
+    this.#ptr = null;
+    this.#abortFlag = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.free();
+  }
+}
