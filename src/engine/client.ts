@@ -1,0 +1,128 @@
+// The HTTP thread's handle on the engine worker: tickets, per-request callbacks, readiness.
+import type { EngineStats, ErrorInfo, FinishReason, FromEngine, GenerationConfig, ModelFacts, PromptSpec, ToEngine } from "./messages.ts";
+
+export interface RequestHandlers {
+  accepted(prefixes: string[]): void;
+  text(index: number, text: string): void;
+  done(index: number, reason: FinishReason, generated: number): void;
+  error(error: ErrorInfo): void;
+}
+
+type Pending = { resolve: (v: unknown) => void };
+
+export class EngineClient {
+  readonly #worker: Worker;
+  #nextTicket = 1;
+  readonly #requests = new Map<number, { handlers: RequestHandlers; open: number; ids: string[] }>();
+  readonly #calls = new Map<number, Pending>();
+  /** request_ids with a generation in flight (answered 409 without asking the engine) */
+  readonly active = new Set<string>();
+  model: ModelFacts | null = null;
+  loadProgress = 0;
+  fatal: string | null = null;
+  readonly ready: Promise<ModelFacts>;
+
+  constructor(env: Record<string, string | undefined> = process.env) {
+    this.#worker = new Worker(new URL("./worker.ts", import.meta.url).href, { env } as WorkerOptions);
+    this.ready = new Promise((resolve, reject) => {
+      this.#worker.onmessage = (ev: MessageEvent<FromEngine[]>) => {
+        for (const msg of ev.data) {
+          if (msg.type === "ready") (this.model = msg.model), resolve(msg.model);
+          else if (msg.type === "fatal") (this.fatal = msg.message), reject(new Error(msg.message));
+          else this.#dispatch(msg);
+        }
+      };
+      this.#worker.onerror = (ev) => {
+        this.fatal = ev.message || "engine worker crashed";
+        reject(new Error(this.fatal));
+        for (const [, r] of this.#requests) r.handlers.error({ status: 500, code: "engine_crashed", message: this.fatal });
+        this.#requests.clear();
+      };
+    });
+    this.ready.catch(() => {});
+  }
+
+  get inFlight(): number {
+    return this.#requests.size;
+  }
+
+  /** Starts a generation; returns its ticket. Handlers get accepted|error first, then text/done. */
+  submit(items: PromptSpec[], onlyNewTokens: boolean, config: GenerationConfig, handlers: RequestHandlers): number {
+    const ticket = this.#nextTicket++;
+    const ids = items.map((i) => i.requestId);
+    for (const id of ids) this.active.add(id);
+    this.#requests.set(ticket, { handlers, open: items.length, ids });
+    this.#send({ type: "submit", ticket, items, onlyNewTokens, config });
+    return ticket;
+  }
+
+  abort(ticket: number): void {
+    if (this.#requests.has(ticket)) this.#send({ type: "abort", ticket });
+  }
+
+  drop(requestId: string): Promise<boolean> {
+    return this.#call<boolean>((ticket) => ({ type: "drop", ticket, requestId }));
+  }
+
+  stats(): Promise<EngineStats> {
+    return this.#call<EngineStats>((ticket) => ({ type: "stats", ticket }));
+  }
+
+  close(): void {
+    this.#send({ type: "shutdown" });
+    setTimeout(() => this.#worker.terminate(), 200).unref?.();
+  }
+
+  #call<T>(make: (ticket: number) => ToEngine): Promise<T> {
+    const ticket = this.#nextTicket++;
+    return new Promise<T>((resolve) => {
+      this.#calls.set(ticket, { resolve: resolve as (v: unknown) => void });
+      this.#send(make(ticket));
+    });
+  }
+
+  #send(msg: ToEngine): void {
+    this.#worker.postMessage(msg);
+  }
+
+  #dispatch(msg: FromEngine): void {
+    switch (msg.type) {
+      case "loading": this.loadProgress = msg.progress; return;
+      case "ready": case "fatal": return;
+      case "dropped": return this.#settle(msg.ticket, msg.found);
+      case "stats": return this.#settle(msg.ticket, msg.stats);
+      case "accepted": return this.#requests.get(msg.ticket)?.handlers.accepted(msg.prefixes);
+      case "text": return this.#requests.get(msg.ticket)?.handlers.text(msg.index, msg.text);
+      case "done": {
+        const r = this.#requests.get(msg.ticket);
+        if (!r) return;
+        r.handlers.done(msg.index, msg.reason, msg.generated);
+        if (--r.open === 0) this.#end(msg.ticket);
+        return;
+      }
+      case "error": {
+        const r = this.#requests.get(msg.ticket);
+        if (!r) return;
+        this.#end(msg.ticket);
+        r.handlers.error(msg.error);
+        return;
+      }
+      default: {
+        const never: never = msg;
+        throw new Error(`unknown engine message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  #end(ticket: number): void {
+    const r = this.#requests.get(ticket);
+    if (!r) return;
+    this.#requests.delete(ticket);
+    for (const id of r.ids) this.active.delete(id);
+  }
+
+  #settle(ticket: number, value: unknown): void {
+    this.#calls.get(ticket)?.resolve(value);
+    this.#calls.delete(ticket);
+  }
+}

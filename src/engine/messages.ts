@@ -1,0 +1,65 @@
+// Messages between the HTTP thread and the engine worker: small typed records, one union per direction.
+import type { GenerationDefaults } from "../config.ts";
+
+export type GenerationConfig = GenerationDefaults & { seed?: number };
+
+export interface PromptSpec {
+  requestId: string;
+  prompt: string;
+}
+
+/** HTTP thread -> engine */
+export type ToEngine =
+  | { type: "submit"; ticket: number; items: PromptSpec[]; onlyNewTokens: boolean; config: GenerationConfig }
+  | { type: "abort"; ticket: number }
+  | { type: "drop"; ticket: number; requestId: string }
+  | { type: "stats"; ticket: number }
+  | { type: "shutdown" };
+
+export interface ErrorInfo {
+  status: number;
+  code: string;
+  message: string;
+  field?: string;
+}
+
+export interface EngineStats {
+  running: number;
+  queued: number;
+  cachedSequences: number;
+  kvCellsUsed: number;
+  kvCells: number;
+  evictions: number;
+  steps: number;
+  tokensGenerated: number;
+}
+
+export interface ModelFacts {
+  path: string;
+  description: string;
+  nVocab: number;
+  nCtxTrain: number;
+  nParams: number;
+  sizeBytes: number;
+  bos: number;
+  eos: number;
+  llamaVersion: string;
+  gpuOffload: boolean;
+  ctxSize: number;
+  parallel: number;
+  kvCells: number;
+}
+
+/** engine -> HTTP thread. `index` is the position of the item in the submit's `items`. */
+export type FromEngine =
+  | { type: "loading"; progress: number }
+  | { type: "ready"; model: ModelFacts }
+  | { type: "fatal"; message: string }
+  | { type: "accepted"; ticket: number; prefixes: string[] }
+  | { type: "text"; ticket: number; index: number; text: string }
+  | { type: "done"; ticket: number; index: number; reason: FinishReason; generated: number }
+  | { type: "error"; ticket: number; error: ErrorInfo }
+  | { type: "dropped"; ticket: number; found: boolean }
+  | { type: "stats"; ticket: number; stats: EngineStats };
+
+export type FinishReason = "eos" | "length" | "aborted" | "context";

@@ -1,0 +1,154 @@
+// The request_id -> Sequence table: sequence-id slots, KV cell accounting and LRU eviction.
+// Pure bookkeeping: it never calls the model. KV work it decides on (freeing a slot's cells)
+// is queued in `kvReleases` for the runner to perform before the next decode.
+import { SeqState, Sequence } from "./sequence.ts";
+
+const allowed: Record<SeqState, readonly SeqState[]> = {
+  [SeqState.Queued]: [SeqState.Running, SeqState.Idle, SeqState.Evicted],
+  [SeqState.Running]: [SeqState.Idle],
+  [SeqState.Idle]: [SeqState.Queued, SeqState.Evicted],
+  [SeqState.Evicted]: [SeqState.Queued],
+};
+
+export interface TableLimits {
+  /** llama sequence slots (running + resident idle) */
+  slots: number;
+  /** KV cells shared by all slots */
+  kvCells: number;
+  /** entries kept in the table, resident or not */
+  maxEntries: number;
+}
+
+export class SequenceTable {
+  readonly limits: TableLimits;
+  /** insertion order = least recently used first */
+  #byId = new Map<string, Sequence>();
+  #freeSlots: number[];
+  #clock = 0;
+  /** seqIds whose KV cells must be removed before the next decode */
+  readonly kvReleases: number[] = [];
+  evictions = 0;
+
+  constructor(limits: TableLimits) {
+    this.limits = limits;
+    this.#freeSlots = Array.from({ length: limits.slots }, (_, i) => limits.slots - 1 - i);
+  }
+
+  get(requestId: string): Sequence | undefined {
+    return this.#byId.get(requestId);
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  add(seq: Sequence): void {
+    if (this.#byId.has(seq.requestId)) throw new Error(`sequence ${seq.requestId} exists`);
+    this.#byId.set(seq.requestId, seq);
+    this.touch(seq);
+    this.#trimEntries();
+  }
+
+  touch(seq: Sequence): void {
+    seq.lastUsed = ++this.#clock;
+    this.#byId.delete(seq.requestId);
+    this.#byId.set(seq.requestId, seq);
+  }
+
+  /** The one place a sequence changes state. */
+  transition(seq: Sequence, to: SeqState): void {
+    if (!allowed[seq.state].includes(to)) throw new Error(`sequence ${seq.requestId}: ${seq.state} -> ${to} is not allowed`);
+    if (to === SeqState.Queued) seq.resumeState = seq.state;
+    if (to === SeqState.Evicted) this.#releaseSlot(seq);
+    if (to !== SeqState.Running) seq.reserve = 0;
+    seq.state = to;
+    this.touch(seq);
+  }
+
+  /** Removes an idle or evicted sequence; false if absent or busy. */
+  drop(requestId: string): boolean {
+    const seq = this.#byId.get(requestId);
+    if (!seq || seq.busy) return false;
+    this.#releaseSlot(seq);
+    this.#byId.delete(requestId);
+    return true;
+  }
+
+  /** KV cells held or reserved: running sequences count their reserve, idle ones their cells. */
+  cellsCommitted(): number {
+    let n = 0;
+    for (const s of this.#byId.values()) {
+      if (s.state === SeqState.Running) n += s.reserve;
+      else if (s.seqId >= 0) n += s.nPast;
+    }
+    return n;
+  }
+
+  cellsUsed(): number {
+    let n = 0;
+    for (const s of this.#byId.values()) if (s.seqId >= 0) n += s.nPast;
+    return n;
+  }
+
+  /**
+   * Tries to give `seq` a slot and `reserve` cells, evicting least recently used idle sequences
+   * as needed (never a busy one). Returns false, evicting nothing, when it cannot fit.
+   */
+  admit(seq: Sequence, reserve: number): boolean {
+    const own = seq.seqId >= 0 ? seq.nPast : 0;
+    let needCells = this.cellsCommitted() - own + reserve - this.limits.kvCells;
+    let needSlot = seq.seqId < 0 && this.#freeSlots.length === 0;
+    const victims: Sequence[] = [];
+    for (const s of this.#byId.values()) {
+      if (needCells <= 0 && !needSlot) break;
+      if (s === seq || s.state !== SeqState.Idle || s.seqId < 0) continue;
+      victims.push(s);
+      needCells -= s.nPast;
+      needSlot = false;
+    }
+    if (needCells > 0 || needSlot) return false;
+    for (const v of victims) this.evict(v);
+    if (seq.seqId < 0) seq.seqId = this.#freeSlots.pop()!;
+    seq.reserve = reserve;
+    return true;
+  }
+
+  /** Reclaims an idle sequence's KV cells; its tokens stay, so a continuation re-decodes them. */
+  evict(seq: Sequence): void {
+    this.transition(seq, SeqState.Evicted);
+    this.evictions++;
+    console.warn(`[engine] evicted cached sequence "${seq.requestId}" (${seq.nPast} tokens) to make room`);
+  }
+
+  /** Evicts every idle resident sequence (used when llama.cpp reports no KV slot). */
+  evictAllIdle(): number {
+    let n = 0;
+    for (const s of [...this.#byId.values()]) if (s.state === SeqState.Idle && s.seqId >= 0) (this.evict(s), n++);
+    return n;
+  }
+
+  counts(): { running: number; queued: number; resident: number; entries: number } {
+    let running = 0, queued = 0, resident = 0;
+    for (const s of this.#byId.values()) {
+      if (s.state === SeqState.Running) running++;
+      else if (s.state === SeqState.Queued) queued++;
+      if (s.seqId >= 0) resident++;
+    }
+    return { running, queued, resident, entries: this.#byId.size };
+  }
+
+  #releaseSlot(seq: Sequence): void {
+    if (seq.seqId < 0) return;
+    this.kvReleases.push(seq.seqId);
+    this.#freeSlots.push(seq.seqId);
+    seq.seqId = -1;
+    seq.nPast = 0;
+  }
+
+  #trimEntries(): void {
+    for (const s of this.#byId.values()) {
+      if (this.#byId.size <= this.limits.maxEntries) return;
+      if (s.state === SeqState.Evicted) this.#byId.delete(s.requestId);
+    }
+  }
+}

@@ -1,0 +1,54 @@
+// One cached conversation: the tokens of a request_id and where they live in the KV cache.
+import { TokenHistory } from "../sampling/token-history.ts";
+
+/**
+ * Lifecycle of a sequence. Changed only by SequenceTable.transition():
+ *   Queued  -> Running | Idle | Evicted      (admitted, or aborted while waiting)
+ *   Running -> Idle                          (finished, aborted or failed)
+ *   Idle    -> Queued | Evicted              (continued, or its KV cells were reclaimed)
+ *   Evicted -> Queued                        (continued: its tokens are decoded again)
+ * Idle and Evicted sequences can be dropped from the table (DELETE /api/cache/:id, LRU bound).
+ */
+export const SeqState = { Queued: "queued", Running: "running", Idle: "idle", Evicted: "evicted" } as const;
+export type SeqState = (typeof SeqState)[keyof typeof SeqState];
+
+export class Sequence {
+  readonly requestId: string;
+  /** prompt + generated tokens; the last one may not be in the KV cache yet */
+  readonly tokens: TokenHistory;
+  /** number of leading prompt tokens */
+  readonly promptLen: number;
+  /** tokens [0, nPast) are in the KV cache under seqId */
+  nPast = 0;
+  /** llama sequence id, -1 when none is held */
+  seqId = -1;
+  state: SeqState = SeqState.Queued;
+  /** state to return to if a queued continuation is aborted */
+  resumeState: SeqState = SeqState.Evicted;
+  /** KV cells this sequence may grow to while running (admission reserves them) */
+  reserve = 0;
+  lastUsed = 0;
+
+  constructor(requestId: string, prompt: ArrayLike<number>, vocabSize: number) {
+    this.requestId = requestId;
+    this.tokens = new TokenHistory(prompt, vocabSize);
+    this.promptLen = prompt.length;
+  }
+
+  get length(): number {
+    return this.tokens.length;
+  }
+
+  /** tokens known but not yet decoded into the KV cache */
+  get pending(): number {
+    return this.tokens.length - this.nPast;
+  }
+
+  get generated(): number {
+    return this.tokens.length - this.promptLen;
+  }
+
+  get busy(): boolean {
+    return this.state === SeqState.Queued || this.state === SeqState.Running;
+  }
+}

@@ -1,0 +1,84 @@
+// The engine worker: owns the model and the context; the HTTP thread never calls llama_decode.
+// Messages in are handled between steps; messages out are batched per step (one postMessage).
+declare var self: Worker;
+
+import { loadSettings } from "../config.ts";
+import { Context, Model, nativeInfo } from "../native/index.ts";
+import { Engine } from "./engine.ts";
+import type { FromEngine, ToEngine } from "./messages.ts";
+import { resolveModelPath } from "./model-path.ts";
+
+let outbox: FromEngine[] = [];
+const post = (msg: FromEngine) => void outbox.push(msg);
+const flush = () => {
+  if (outbox.length === 0) return;
+  const batch = outbox;
+  outbox = [];
+  self.postMessage(batch);
+};
+
+let engine: Engine | null = null;
+const early: ToEngine[] = [];
+let wake: (() => void) | null = null;
+let stopping = false;
+
+self.onmessage = (event: MessageEvent<ToEngine>) => {
+  if (!engine) return void early.push(event.data);
+  handle(engine, event.data);
+  flush();
+  wake?.();
+};
+
+function handle(e: Engine, msg: ToEngine): void {
+  switch (msg.type) {
+    case "submit": return e.submit(msg.ticket, msg.items, msg.onlyNewTokens, msg.config);
+    case "abort": return e.abort(msg.ticket);
+    case "drop": return post({ type: "dropped", ticket: msg.ticket, found: e.drop(msg.requestId) });
+    case "stats": return post({ type: "stats", ticket: msg.ticket, stats: e.stats() });
+    case "shutdown": stopping = true; return;
+    default: {
+      const never: never = msg;
+      throw new Error(`unknown message ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const settings = loadSettings();
+  const path = await resolveModelPath(settings.modelPath, (p) => { post({ type: "loading", progress: p }); flush(); });
+  const progress = new Float32Array(1);
+  const model = Model.load(path, { gpuLayers: settings.gpuLayers, progress });
+  const nSeqMax = settings.cacheSequences;
+  const ctx = new Context(model, {
+    nCtx: settings.kvCells, nBatch: settings.batchSize, nSeqMax, threads: settings.threads || undefined,
+    threadsBatch: settings.threadsBatch || undefined, flashAttn: settings.flashAttn, kvUnified: true,
+  });
+  engine = new Engine(model, ctx, settings, post);
+  const info = nativeInfo();
+  post({
+    type: "ready",
+    model: {
+      path, description: model.info.description, nVocab: model.info.nVocab, nCtxTrain: model.info.nCtxTrain,
+      nParams: model.info.nParams, sizeBytes: model.info.sizeBytes, bos: model.info.bos, eos: model.info.eos,
+      llamaVersion: info.llamaVersion, gpuOffload: info.gpuOffload, ctxSize: settings.ctxSize,
+      parallel: settings.parallel, kvCells: ctx.nCtx,
+    },
+  });
+  for (const msg of early.splice(0)) handle(engine, msg);
+  flush();
+  while (!stopping) {
+    const worked = engine.step();
+    flush();
+    if (worked || engine.busy) await new Promise<void>((r) => setImmediate(r)); // let messages in
+    else await new Promise<void>((r) => (wake = r)).then(() => (wake = null));
+  }
+  engine.runner.free();
+  ctx.free();
+  model.free();
+  process.exit(0);
+}
+
+main().catch((err: Error) => {
+  post({ type: "fatal", message: err.message });
+  flush();
+});

@@ -1,0 +1,54 @@
+// Request schemas of the seed API contract (../shared/seed-api.md). Field names are binding.
+import { t } from "elysia";
+
+export const GenerationConfig = t.Object(
+  {
+    num_beams: t.Optional(t.Integer({ minimum: 1 })),
+    do_sample: t.Optional(t.Boolean()),
+    temperature: t.Optional(t.Number({ minimum: 0 })),
+    top_p: t.Optional(t.Number({ exclusiveMinimum: 0, maximum: 1 })),
+    top_k: t.Optional(t.Integer({ minimum: 0 })),
+    max_new_tokens: t.Optional(t.Integer({ minimum: 1 })),
+    repetition_penalty: t.Optional(t.Number({ exclusiveMinimum: 0 })),
+    length_penalty: t.Optional(t.Number()),
+    /** extension: fixes the random draws of do_sample for reproducible output */
+    seed: t.Optional(t.Integer({ minimum: 0, maximum: 2 ** 32 - 1 })),
+  },
+  { additionalProperties: false },
+);
+
+const RequestId = t.String({ minLength: 1, maxLength: 512 });
+const Prompt = t.String({ minLength: 1 });
+
+export const GenerateOneBody = t.Object(
+  {
+    request_id: RequestId,
+    prompt: Prompt,
+    only_new_tokens: t.Optional(t.Boolean({ default: true })),
+    stream_response: t.Optional(t.Boolean({ default: true })),
+    generation_config: t.Optional(GenerationConfig),
+  },
+  { additionalProperties: false },
+);
+
+export const BatchPrompt = t.Object({ request_id: RequestId, prompt: Prompt }, { additionalProperties: false });
+
+export const GenerateBatchBody = t.Object(
+  {
+    prompts: t.Array(BatchPrompt, { minItems: 1 }),
+    only_new_tokens: t.Optional(t.Boolean({ default: true })),
+    generation_config: t.Optional(GenerationConfig),
+  },
+  { additionalProperties: false },
+);
+
+export const BatchItem = t.Object({
+  request_id: t.String(),
+  prompt: t.Optional(t.String()),
+  response: t.String(),
+});
+
+export type GenerationConfigInput = typeof GenerationConfig.static;
+export type GenerateOneInput = typeof GenerateOneBody.static;
+export type GenerateBatchInput = typeof GenerateBatchBody.static;
+export type BatchItemOutput = typeof BatchItem.static;

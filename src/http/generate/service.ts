@@ -1,0 +1,130 @@
+// Generation use-cases over the engine client. No Elysia here: plain Request/Response types.
+import type { Settings } from "../../config.ts";
+import type { EngineClient } from "../../engine/client.ts";
+import type { ErrorInfo, GenerationConfig, PromptSpec } from "../../engine/messages.ts";
+import { HttpError } from "../errors.ts";
+import type { BatchItemOutput, GenerateBatchInput, GenerateOneInput, GenerationConfigInput } from "./model.ts";
+
+const encoder = new TextEncoder();
+const TEXT_HEADERS = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", "x-content-type-options": "nosniff" };
+
+export class GenerateService {
+  constructor(
+    private readonly engine: EngineClient,
+    private readonly settings: Settings,
+  ) {}
+
+  /** Defaults from .env, overridden by the request; checks what the schema cannot. */
+  config(input: GenerationConfigInput | undefined): GenerationConfig {
+    const c: GenerationConfig = { ...this.settings.defaults, ...(input ?? {}) };
+    if (c.max_new_tokens > this.settings.ctxSize) {
+      throw new HttpError(422, "context_exceeded", `max_new_tokens ${c.max_new_tokens} > CTX_SIZE ${this.settings.ctxSize}`, "generation_config.max_new_tokens");
+    }
+    if (c.num_beams > this.settings.maxBeams) {
+      throw new HttpError(422, "too_many_beams", `num_beams ${c.num_beams} > MAX_BEAMS ${this.settings.maxBeams}`, "generation_config.num_beams");
+    }
+    return c;
+  }
+
+  async generateOne(body: GenerateOneInput, signal: AbortSignal): Promise<Response> {
+    const config = this.config(body.generation_config);
+    const item = { requestId: body.request_id, prompt: body.prompt };
+    this.#checkAdmissible([item]);
+    const onlyNew = body.only_new_tokens ?? true;
+    if (body.stream_response ?? true) return this.#stream(item, onlyNew, config, signal);
+    const { texts, prefixes } = await this.#collect([item], onlyNew, config, signal);
+    return new Response(onlyNew ? texts[0] : (prefixes[0] ?? "") + texts[0], { headers: TEXT_HEADERS });
+  }
+
+  async generateBatch(body: GenerateBatchInput, signal: AbortSignal): Promise<BatchItemOutput[]> {
+    const config = this.config(body.generation_config);
+    if (body.prompts.length > this.settings.maxBatchPrompts) {
+      throw new HttpError(422, "batch_too_large", `${body.prompts.length} prompts > MAX_BATCH_PROMPTS ${this.settings.maxBatchPrompts}`, "prompts");
+    }
+    const seen = new Map<string, number>();
+    body.prompts.forEach((p, i) => {
+      const j = seen.get(p.request_id);
+      if (j !== undefined) throw new HttpError(422, "duplicate_request_id", `request_id "${p.request_id}" appears at prompts[${j}] and prompts[${i}]`, `prompts[${i}].request_id`);
+      seen.set(p.request_id, i);
+    });
+    const items = body.prompts.map((p) => ({ requestId: p.request_id, prompt: p.prompt }));
+    this.#checkAdmissible(items);
+    const onlyNew = body.only_new_tokens ?? true;
+    // only_new_tokens false: "prompt" is everything before this call as the model saw it
+    // (special tokens rendered, earlier generations of a continued request_id included).
+    const { texts, prefixes } = await this.#collect(items, onlyNew, config, signal);
+    return items.map((item, i) =>
+      onlyNew
+        ? { request_id: item.requestId, response: texts[i]! }
+        : { request_id: item.requestId, prompt: prefixes[i] ?? "", response: texts[i]! },
+    );
+  }
+
+  #checkAdmissible(items: PromptSpec[]): void {
+    if (!this.engine.model) {
+      throw new HttpError(503, "loading", this.engine.fatal ? `the model failed to load: ${this.engine.fatal}` : "the model is still loading; retry shortly", undefined, { "retry-after": "2" });
+    }
+    items.forEach((item, i) => {
+      if (this.engine.active.has(item.requestId)) {
+        const field = items.length > 1 ? `prompts[${i}].request_id` : "request_id";
+        throw new HttpError(409, "busy", `request_id "${item.requestId}" is already generating; wait for it to finish or abort it`, field);
+      }
+    });
+  }
+
+  /** Streams one item's text as it is sampled; resolves once the engine accepted or refused it. */
+  #stream(item: PromptSpec, onlyNew: boolean, config: GenerationConfig, signal: AbortSignal): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => {
+      let controller!: ReadableStreamDefaultController<Uint8Array>;
+      let closed = false;
+      const stream = new ReadableStream<Uint8Array>({
+        start: (c) => void (controller = c),
+        cancel: () => this.engine.abort(ticket), // client went away: stop within a step, keep the cache
+      });
+      const close = () => {
+        if (closed) return;
+        closed = true;
+        signal.removeEventListener("abort", onAbort);
+        controller.close();
+      };
+      const onAbort = () => this.engine.abort(ticket);
+      const ticket = this.engine.submit([item], onlyNew, config, {
+        accepted: (prefixes) => {
+          if (!onlyNew && prefixes[0]) controller.enqueue(encoder.encode(prefixes[0]));
+          resolve(new Response(stream, { headers: TEXT_HEADERS }));
+        },
+        text: (_i, text) => !closed && controller.enqueue(encoder.encode(text)),
+        done: close,
+        error: (e: ErrorInfo) => {
+          reject(HttpError.from(e)); // no effect once accepted: the stream then just ends
+          if (!closed) (closed = true), controller.error(new Error(e.message));
+        },
+      });
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Collects the new text of every item; aborts the engine work if the client disconnects. */
+  #collect(items: PromptSpec[], onlyNew: boolean, config: GenerationConfig, signal: AbortSignal): Promise<{ texts: string[]; prefixes: string[] }> {
+    return new Promise((resolve, reject) => {
+      const parts: string[][] = items.map(() => []);
+      let prefixes: string[] = [];
+      let open = items.length;
+      const onAbort = () => this.engine.abort(ticket);
+      const ticket = this.engine.submit(items, onlyNew, config, {
+        accepted: (p) => void (prefixes = p),
+        text: (i, text) => void parts[i]!.push(text),
+        done: () => {
+          if (--open > 0) return;
+          signal.removeEventListener("abort", onAbort);
+          resolve({ texts: parts.map((p) => p.join("")), prefixes });
+        },
+        error: (e) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(HttpError.from(e));
+        },
+      });
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,22 @@
+// Starts the engine worker and the HTTP server. Used by `bun run server` and the compiled binary.
+import type { Settings } from "./config.ts";
+import { EngineClient } from "./engine/client.ts";
+import { createApp } from "./http/app.ts";
+
+export async function startServer(settings: Settings, opts: { quiet?: boolean } = {}) {
+  const engine = new EngineClient();
+  const app = createApp(engine, settings);
+  app.listen({ hostname: settings.host, port: settings.port, maxRequestBodySize: settings.maxBodyBytes * 2, idleTimeout: 0 });
+  const log = opts.quiet ? () => {} : console.log;
+  log(`[server] listening on http://${settings.host}:${app.server?.port} (loading the model…)`);
+  const model = await engine.ready;
+  log(`[server] ready: ${model.description || "model"} from ${model.path} (${(model.nParams / 1e6).toFixed(1)}M params, CTX_SIZE ${model.ctxSize}, PARALLEL ${model.parallel}, llama.cpp ${model.llamaVersion})`);
+  const stop = () => {
+    engine.close();
+    app.stop();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  return { app, engine };
+}
