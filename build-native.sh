@@ -92,7 +92,7 @@ fi
 if [[ ! -f "$BUILD/stamp-llama" ]]; then
   say "building llama + ggml ($BACKEND, $JOBS jobs); this takes a few minutes the first time"
   start=$SECONDS
-  cmake --build "$BUILD/cmake" --target llama -j "$JOBS" 2>&1 | grep -E "^\[[0-9]+/[0-9]+\]|error|Error" | awk '{ if (NR % 20 == 1 || /rror/) print "[build-native]   " $0 }' >&2
+  cmake --build "$BUILD/cmake" --target llama -j "$JOBS" 2>&1 | grep --line-buffered -E "^\[[0-9]+/[0-9]+\]|error|Error" | awk '{ if (NR % 20 == 1 || /rror/) print "[build-native]   " $0; fflush() }' >&2
   [[ ${PIPESTATUS[0]} -eq 0 ]] || die "building target llama failed (cmake --build $BUILD/cmake --target llama)"
   touch "$BUILD/stamp-llama"; say "llama built in $((SECONDS - start)) s"
 fi

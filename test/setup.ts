@@ -1,5 +1,6 @@
 // bun test preload: make sure the native library exists and is current (build-native.sh is a
 // no-op in well under a second when its cache key is unchanged; a cold build shows progress).
+import { setDefaultTimeout } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 
@@ -8,3 +9,6 @@ if (!process.env.LLM_LIB_PATH) {
   const r = spawnSync("bash", [join(root, "build-native.sh")], { stdio: ["ignore", "inherit", "inherit"] });
   if (r.status !== 0) throw new Error(`build-native.sh failed with status ${r.status}`);
 }
+
+// Integration tests run the real engine on 2 cores; a cold native build happens before any test.
+setDefaultTimeout(120_000);

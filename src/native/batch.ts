@@ -19,17 +19,17 @@ export class Batch {
 
   constructor(capacity: number, nSeqMax = 1) {
     const s = shim();
-    const handle = s.llmshim_batch_new(capacity, nSeqMax);
+    const handle = s.llmshim_batch_new(capacity, nSeqMax) as Pointer | null;
     if (!handle) throw new Error(`cannot allocate a batch of ${capacity} tokens`);
     this.#ptr = handle;
     this.capacity = capacity;
     this.nSeqMax = nSeqMax;
-    const i32 = (p: Pointer | null, n: number) => new Int32Array(toArrayBuffer(p!, 0, n * 4));
+    const i32 = (p: unknown, n: number) => new Int32Array(toArrayBuffer(p as Pointer, 0, n * 4));
     this.tokens = i32(s.llmshim_batch_tokens(handle), capacity);
     this.pos = i32(s.llmshim_batch_pos(handle), capacity);
     this.nSeq = i32(s.llmshim_batch_n_seq(handle), capacity);
     this.seqIds = i32(s.llmshim_batch_seq_ids(handle), capacity * nSeqMax);
-    this.logits = new Int8Array(toArrayBuffer(s.llmshim_batch_logits(handle)!, 0, capacity));
+    this.logits = new Int8Array(toArrayBuffer(s.llmshim_batch_logits(handle) as Pointer, 0, capacity));
   }
 
   get handle(): Pointer {

@@ -40,13 +40,15 @@ export class Context {
   constructor(model: Model, opts: ContextOptions) {
     const s = shim();
     const nBatch = opts.nBatch ?? 512;
+    // llama.cpp's default (4 threads) oversubscribes small machines badly: default to the core count.
+    const threads = opts.threads || defaultThreads();
     const handle = s.llmshim_context_new(
       model.handle, opts.nCtx, nBatch, opts.nUbatch ?? nBatch, opts.nSeqMax ?? 1,
-      opts.threads ?? 0, opts.threadsBatch ?? opts.threads ?? 0, opts.flashAttn ?? -1,
+      threads, opts.threadsBatch || threads, opts.flashAttn ?? -1,
       opts.kvUnified ?? true, opts.offloadKqv ?? true,
-    );
+    ) as Pointer | null;
     if (!handle) {
-      const why = s.llmshim_last_error().toString().trim();
+      const why = String(s.llmshim_last_error() ?? "").trim();
       throw new ContextError(`failed to create a context (n_ctx ${opts.nCtx}, n_seq_max ${opts.nSeqMax ?? 1})${why ? `: ${why}` : ""}`);
     }
     this.#ptr = handle;
@@ -70,7 +72,7 @@ export class Context {
 
   /** Logits of output row `row` of the last decode (rows are the flagged tokens in batch order). */
   logitsRow(row: number): Float32Array {
-    const base = shim().llmshim_logits(this.handle);
+    const base = shim().llmshim_logits(this.handle) as Pointer | null;
     if (!base) throw new ContextError("no logits: nothing was decoded with a logits flag");
     if (Number(base) !== this.#logitsBase) {
       this.#logitsBase = Number(base);
@@ -144,4 +146,8 @@ export class Context {
   [Symbol.dispose](): void {
     this.free();
   }
+}
+
+export function defaultThreads(): number {
+  return Math.max(1, navigator.hardwareConcurrency || 1);
 }

@@ -4,13 +4,13 @@ export function nativeInfo(): { path: string; llamaVersion: string; systemInfo: 
   const s = shim();
   return {
     path: libraryPath(),
-    llamaVersion: s.llmshim_llama_version().toString(),
-    systemInfo: s.llmshim_system_info().toString(),
+    llamaVersion: String(s.llmshim_llama_version() ?? ""),
+    systemInfo: String(s.llmshim_system_info() ?? ""),
     gpuOffload: s.llmshim_supports_gpu_offload(),
   };
 }
 
 /** llama.cpp's monotonic clock in microseconds. */
 export function nowUs(): number {
-  return shim().llmshim_time_us();
+  return Number(shim().llmshim_time_us());
 }

@@ -55,9 +55,9 @@ export class Model {
     checkGgufFile(path);
     const progress = opts.progress ? ptr(opts.progress) : null;
     const cpath = encoder.encode(`${path}\0`);
-    const handle = shim().llmshim_model_load(ptr(cpath), opts.gpuLayers ?? -1, opts.mmap ?? true, opts.vocabOnly ?? false, progress, null);
+    const handle = shim().llmshim_model_load(ptr(cpath), opts.gpuLayers ?? -1, opts.mmap ?? true, opts.vocabOnly ?? false, progress, null) as Pointer | null;
     if (!handle) {
-      const why = shim().llmshim_last_error().toString().trim();
+      const why = String(shim().llmshim_last_error() ?? "").trim();
       throw new ModelLoadError(`failed to load model ${path}${why ? `: ${why}` : ""}`);
     }
     return new Model(handle, path, opts.vocabOnly ?? false);
@@ -129,7 +129,7 @@ export class Model {
     const nVocab = s.llmshim_model_n_vocab(h);
     const eogTokens: number[] = [];
     for (let t = 0; t < nVocab; t++) if (s.llmshim_vocab_is_eog(h, t)) eogTokens.push(t);
-    const tmpl = s.llmshim_model_chat_template(h);
+    const tmpl = s.llmshim_model_chat_template(h) as Pointer | null;
     return {
       description: decoder.decode(desc.subarray(0, Math.max(0, Math.min(n, 255)))),
       nVocab,
