@@ -1,0 +1,128 @@
+/**
+ * Per-request token sampler with Hugging Face transformers `generate()`
+ * semantics (greedy search / multinomial sampling, `_sample`; these processors
+ * have behaved the same throughout transformers 4.3x - 4.5x):
+ *
+ *   processors: RepetitionPenaltyLogitsProcessor   (greedy and sampling)
+ *   warpers:    Temperature -> TopK -> TopP        (sampling only)
+ *   draw:       softmax over the surviving tokens, one uniform draw
+ *
+ * HF adds a warper only when it is active: temperature != 1, top_k != 0,
+ * top_p < 1. Greedy is used when `doSample` is false or `temperature` is 0
+ * (HF itself rejects temperature 0 with sampling; OpenAI-style APIs mean greedy).
+ *
+ * IN PLACE: `sample()` overwrites the logits row it is given (penalty and
+ * temperature are applied to it). That is intended for the engine's own logits
+ * row, which is not read again after sampling; pass a copy if you need the raw
+ * values afterwards.
+ *
+ * Cost per call: O(vocab) passes plus O(vocab log k) partial selection; scratch
+ * buffers are owned by the sampler and sized to the vocabulary once.
+ */
+import { RandomSource, Rng } from "./rng.ts";
+import { applyRepetitionPenaltyDistinct, argmax, scaleByTemperature } from "./logits.ts";
+import { topKCandidates, topPCut, topPSelect } from "./warpers.ts";
+import { drawFromCandidates, drawFromRow, drawWeightedCandidates } from "./draw.ts";
+import { TokenHistory } from "./token-history.ts";
+
+export interface SamplerConfig {
+  /** false: greedy (argmax after processors). */
+  doSample: boolean;
+  /** > 0 divides the logits; 0 means greedy. */
+  temperature: number;
+  /** 0 disables; otherwise keep max(topK, 1) tokens (plus ties at the threshold). */
+  topK: number;
+  /** 1 disables; 0 keeps only the most likely token. */
+  topP: number;
+  /** 1 disables; must be > 0. */
+  repetitionPenalty: number;
+  /** Seed for the PRNG; omitted = crypto-random seed. */
+  seed?: number;
+  /** Explicit random source (overrides `seed`). */
+  rng?: RandomSource;
+}
+
+/** HF GenerationConfig defaults, for callers that map missing request fields. */
+export const HF_GENERATION_DEFAULTS = Object.freeze({
+  doSample: false,
+  temperature: 1.0,
+  topK: 50,
+  topP: 1.0,
+  repetitionPenalty: 1.0,
+});
+
+/** Validate a sampler/beam config; throws RangeError with a readable message. */
+export function validateSamplingParams(c: {
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+}): void {
+  if (!(c.temperature >= 0) || !Number.isFinite(c.temperature)) {
+    throw new RangeError(`temperature must be a finite number >= 0, got ${c.temperature}`);
+  }
+  if (!Number.isInteger(c.topK) || c.topK < 0) {
+    throw new RangeError(`top_k must be an integer >= 0, got ${c.topK}`);
+  }
+  if (!(c.topP >= 0 && c.topP <= 1)) throw new RangeError(`top_p must be in [0, 1], got ${c.topP}`);
+  if (!(c.repetitionPenalty > 0) || !Number.isFinite(c.repetitionPenalty)) {
+    throw new RangeError(`repetition_penalty must be > 0, got ${c.repetitionPenalty}`);
+  }
+}
+
+export class TokenSampler {
+  readonly greedy: boolean;
+  readonly temperature: number;
+  readonly topK: number;
+  readonly topP: number;
+  readonly repetitionPenalty: number;
+  readonly rng: RandomSource;
+  private idx: Int32Array = new Int32Array(0);
+  private weights: Float64Array = new Float64Array(0);
+
+  constructor(config: SamplerConfig) {
+    validateSamplingParams(config);
+    this.greedy = !config.doSample || config.temperature === 0;
+    this.temperature = config.temperature;
+    this.topK = config.topK;
+    this.topP = config.topP;
+    this.repetitionPenalty = config.repetitionPenalty;
+    this.rng = config.rng ?? new Rng(config.seed);
+  }
+
+  /**
+   * Choose the next token from a raw logits row (modified in place, see the
+   * module comment). `seen` is the sequence's prompt + generated history, used
+   * by the repetition penalty; the caller appends the returned token to it.
+   */
+  sample(logits: Float32Array, seen: TokenHistory | null): number {
+    if (seen !== null && this.repetitionPenalty !== 1) {
+      applyRepetitionPenaltyDistinct(logits, seen.distinctIds, seen.distinctCount, this.repetitionPenalty);
+    }
+    if (this.greedy) return argmax(logits);
+    const n = logits.length;
+    if (n === 0) throw new RangeError("TokenSampler.sample: empty logits row");
+    this.ensureScratch(n);
+    scaleByTemperature(logits, this.temperature);
+
+    const useTopK = this.topK > 0 && this.topK < n;
+    const useTopP = this.topP < 1;
+    if (useTopK) {
+      let count = topKCandidates(logits, this.topK, this.idx);
+      if (useTopP) count = topPCut(logits, this.idx, count, this.topP);
+      return drawFromCandidates(logits, this.idx, count, this.weights, this.rng);
+    }
+    if (useTopP) {
+      const count = topPSelect(logits, this.topP, this.idx, 64, this.weights);
+      return drawWeightedCandidates(this.idx, count, this.weights, this.rng);
+    }
+    return drawFromRow(logits, this.weights, this.rng);
+  }
+
+  private ensureScratch(n: number): void {
+    if (this.idx.length < n) {
+      this.idx = new Int32Array(n);
+      this.weights = new Float64Array(n);
+    }
+  }
+}

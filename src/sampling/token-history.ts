@@ -1,0 +1,85 @@
+/**
+ * Prompt + generated token ids of one sequence, with O(1) "already seen"
+ * membership (a byte bitmap indexed by token id, grown geometrically) and the
+ * list of distinct ids in first-seen order, so the repetition penalty costs
+ * O(distinct seen) per step instead of O(vocab) or O(history).
+ *
+ * Storage grows by doubling; nothing is allocated per pushed token in the
+ * steady state.
+ */
+export class TokenHistory {
+  private ids: Int32Array;
+  private len = 0;
+  private distinct: Int32Array;
+  private distinctLen = 0;
+  private seen: Uint8Array;
+
+  /** `vocabSizeHint` presizes the bitmap (token ids are < vocab size). */
+  constructor(prompt: ArrayLike<number> = [], vocabSizeHint = 0) {
+    const cap = Math.max(16, prompt.length * 2);
+    this.ids = new Int32Array(cap);
+    this.distinct = new Int32Array(cap);
+    this.seen = new Uint8Array(Math.max(64, vocabSizeHint));
+    for (let i = 0; i < prompt.length; i++) this.push(prompt[i]);
+  }
+
+  /** Append a token id (a non-negative integer). */
+  push(token: number): void {
+    if (!(token >= 0) || token !== Math.floor(token)) {
+      throw new RangeError(`TokenHistory: invalid token id ${token}`);
+    }
+    if (this.len === this.ids.length) this.ids = grow(this.ids, this.len * 2);
+    this.ids[this.len++] = token;
+    if (token >= this.seen.length) {
+      const bigger = new Uint8Array(Math.max(token + 1, this.seen.length * 2));
+      bigger.set(this.seen);
+      this.seen = bigger;
+    }
+    if (this.seen[token] === 0) {
+      this.seen[token] = 1;
+      if (this.distinctLen === this.distinct.length) {
+        this.distinct = grow(this.distinct, this.distinctLen * 2);
+      }
+      this.distinct[this.distinctLen++] = token;
+    }
+  }
+
+  /** Total number of tokens (prompt + generated). */
+  get length(): number {
+    return this.len;
+  }
+
+  /** Whether `token` occurs anywhere in the history. */
+  has(token: number): boolean {
+    return token >= 0 && token < this.seen.length && this.seen[token] === 1;
+  }
+
+  /** Number of distinct token ids seen. */
+  get distinctCount(): number {
+    return this.distinctLen;
+  }
+
+  /**
+   * Internal buffer of distinct ids; only `[0, distinctCount)` is meaningful.
+   * Do not mutate; the buffer may be replaced when the history grows.
+   */
+  get distinctIds(): Int32Array {
+    return this.distinct;
+  }
+
+  /** View (no copy) of all token ids; invalidated by the next `push`. */
+  view(): Int32Array {
+    return this.ids.subarray(0, this.len);
+  }
+
+  /** Token id at position `i`. */
+  at(i: number): number {
+    return this.ids[i];
+  }
+}
+
+function grow(buf: Int32Array, capacity: number): Int32Array {
+  const next = new Int32Array(Math.max(16, capacity));
+  next.set(buf);
+  return next;
+}

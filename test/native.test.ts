@@ -1,0 +1,131 @@
+// The native layer on the real library: batching, sequence copy, state, bad files.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ensureModel } from "../src/gguf/models.ts";
+import { Batch, Context, Model, ModelLoadError } from "../src/native/index.ts";
+import { argmax } from "../src/sampling/logits.ts";
+import { greedyAlone } from "./helpers/greedy.ts";
+
+let model: Model;
+beforeAll(async () => {
+  model = Model.load(await ensureModel("tiny"));
+});
+afterAll(() => model?.free());
+
+const prompts = ["Once upon a time", "[INST] Write a poem about cats [/INST]\n\n", "The quick brown fox jumps", "1 2 3 4 5"];
+
+describe("native engine", () => {
+  test("model facts are read from the GGUF", () => {
+    expect(model.info.nVocab).toBe(32000);
+    expect(model.info.nLayer).toBeGreaterThan(0);
+    expect(model.info.nHeadKv).toBeLessThan(model.info.nHead); // the fixture is GQA
+    expect(model.info.eogTokens).toContain(model.info.eos);
+  });
+
+  test("batched decode of several sequences gives each the tokens it gets alone", () => {
+    const n = 24;
+    const toks = prompts.map((p) => model.tokenize(p, true, true));
+    const alone = toks.map((t) => greedyAlone(model, t, n));
+    using ctx = new Context(model, { nCtx: 2048, nBatch: 512, nSeqMax: prompts.length });
+    using batch = new Batch(512, 1);
+    const outs: number[][] = toks.map(() => []);
+    const pos = toks.map((t) => t.length);
+    const rows: number[] = [];
+    toks.forEach((t, s) => t.forEach((tok, i) => {
+      const r = batch.add(tok, i, s, i === t.length - 1);
+      if (r >= 0) rows[s] = r;
+    }));
+    expect(ctx.decode(batch)).toBe(0);
+    for (let k = 0; k < n; k++) {
+      const next = toks.map((_, s) => argmax(ctx.logitsRow(rows[s]!)));
+      batch.clear();
+      next.forEach((tok, s) => {
+        outs[s]!.push(tok);
+        rows[s] = batch.add(tok, pos[s]!++, s, true);
+      });
+      expect(ctx.decode(batch)).toBe(0);
+    }
+    outs.forEach((o, s) => expect(o.slice(0, alone[s]!.length)).toEqual(alone[s]!));
+  });
+
+  test("seq_cp of a shared prefix then divergent continuations equals independent runs", () => {
+    const prefix = model.tokenize("A shared beginning of a story about", true, true);
+    const tails = [" dragons", " robots and", " the sea"].map((s) => model.tokenize(s, false, false));
+    const expected = tails.map((t) => greedyAlone(model, [...prefix, ...t], 16));
+    using ctx = new Context(model, { nCtx: 2048, nBatch: 512, nSeqMax: 4 });
+    using batch = new Batch(512, 1);
+    prefix.forEach((tok, i) => batch.add(tok, i, 0, false));
+    expect(ctx.decode(batch)).toBe(0);
+    for (let s = 1; s <= tails.length; s++) ctx.seqCp(0, s);
+    expect(ctx.seqPosMax(3)).toBe(prefix.length - 1);
+    const results = tails.map((tail, k) => {
+      const s = k + 1;
+      const out: number[] = [];
+      let pos = prefix.length;
+      batch.clear();
+      tail.forEach((tok, i) => batch.add(tok, pos++, s, i === tail.length - 1));
+      expect(ctx.decode(batch)).toBe(0);
+      for (let j = 0; j < 16; j++) {
+        const tok = argmax(ctx.logitsRow(0));
+        out.push(tok);
+        if (model.isEog(tok)) break;
+        batch.clear();
+        batch.add(tok, pos++, s, true);
+        expect(ctx.decode(batch)).toBe(0);
+      }
+      return out;
+    });
+    expect(results).toEqual(expected);
+  });
+
+  test("a sequence's state saved and restored into another slot continues identically", () => {
+    const prompt = model.tokenize("Saving and restoring the cache", true, true);
+    const expected = greedyAlone(model, prompt, 8);
+    using ctx = new Context(model, { nCtx: 1024, nBatch: 512, nSeqMax: 2 });
+    using batch = new Batch(512, 1);
+    prompt.forEach((tok, i) => batch.add(tok, i, 0, i === prompt.length - 1));
+    expect(ctx.decode(batch)).toBe(0);
+    const first = argmax(ctx.logitsRow(0));
+    const state = ctx.saveSequence(0);
+    expect(state.length).toBeGreaterThan(0);
+    ctx.seqRm(0);
+    expect(ctx.seqPosMax(0)).toBe(-1);
+    expect(ctx.restoreSequence(1, state)).toBe(true);
+    expect(ctx.seqPosMax(1)).toBe(prompt.length - 1);
+    const out = [first];
+    let pos = prompt.length;
+    for (let k = 1; k < 8; k++) {
+      batch.clear();
+      batch.add(out[out.length - 1]!, pos++, 1, true);
+      expect(ctx.decode(batch)).toBe(0);
+      out.push(argmax(ctx.logitsRow(0)));
+    }
+    expect(out).toEqual(expected.slice(0, 8));
+  });
+});
+
+describe("bad model files give a clear error, not a crash", () => {
+  const dir = mkdtempSync(join(tmpdir(), "bad-gguf-"));
+  test("missing path", () => {
+    expect(() => Model.load(join(dir, "nope.gguf"))).toThrow(/model file not found/);
+  });
+  test("not GGUF", () => {
+    const p = join(dir, "text.gguf");
+    writeFileSync(p, "this is not a model file at all");
+    expect(() => Model.load(p)).toThrow(ModelLoadError);
+    expect(() => Model.load(p)).toThrow(/not a GGUF file/);
+  });
+  test("a directory", () => {
+    expect(() => Model.load(dir)).toThrow(/not a file/);
+  });
+  test("truncated GGUF", async () => {
+    const full = readFileSync(await ensureModel("tiny"));
+    for (const cut of [8, 64, 4096, Math.floor(full.length / 2)]) {
+      const p = join(dir, `cut-${cut}.gguf`);
+      writeFileSync(p, full.subarray(0, cut));
+      expect(() => Model.load(p)).toThrow(/failed to load model/);
+    }
+  });
+});
