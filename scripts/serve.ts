@@ -1,6 +1,18 @@
 // `bun run server`: builds what is missing (native library, default model), then serves the API.
-import { loadSettings } from "../src/config.ts";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { ConfigError, loadSettings } from "../src/config.ts";
 import { startServer } from "../src/server.ts";
 
-const settings = loadSettings();
-await startServer(settings);
+if (!process.env.LLM_LIB_PATH) {
+  // A no-op in well under a second once built; the first run compiles llama.cpp (a few minutes).
+  const r = spawnSync("bash", [join(import.meta.dir, "../build-native.sh")], { stdio: ["ignore", "inherit", "inherit"] });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+try {
+  await startServer(loadSettings());
+} catch (err) {
+  console.error(`[server] ${err instanceof ConfigError ? "configuration error" : "failed to start"}: ${(err as Error).message}`);
+  process.exit(1);
+}

@@ -29,6 +29,8 @@ export class Engine {
   readonly #jobs = new Map<number, Job[]>();
   steps = 0;
   tokensGenerated = 0;
+  stepUs = 0;
+  sequenceSteps = 0;
 
   constructor(model: Model, ctx: Context, settings: Settings, emit: Emit) {
     this.model = model;
@@ -93,7 +95,8 @@ export class Engine {
     return {
       running: c.running, queued: c.queued, cachedSequences: c.entries - c.running - c.queued,
       kvCellsUsed: this.table.cellsUsed(), kvCells: this.settings.kvCells, evictions: this.table.evictions,
-      steps: this.steps, tokensGenerated: this.tokensGenerated,
+      steps: this.steps, tokensGenerated: this.tokensGenerated, stepUs: Math.round(this.stepUs),
+      decodeUs: Math.round(this.runner.decodeUs), sequenceSteps: this.sequenceSteps,
     };
   }
 
@@ -110,6 +113,7 @@ export class Engine {
       status = this.runner.run(plan);
     }
     this.steps++;
+    this.sequenceSteps += plan.entries.length;
     if (status !== 0) this.#failStep(plan, status);
     else this.#postprocess(plan);
     return true;

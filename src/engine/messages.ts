@@ -32,6 +32,12 @@ export interface EngineStats {
   evictions: number;
   steps: number;
   tokensGenerated: number;
+  /** wall time of decode steps (schedule + run + postprocess + message flush), microseconds */
+  stepUs: number;
+  /** time inside llama_decode, microseconds; stepUs - decodeUs = host overhead */
+  decodeUs: number;
+  /** sequences fed in all steps together (batch 16 for 10 steps = 160) */
+  sequenceSteps: number;
 }
 
 export interface ModelFacts {

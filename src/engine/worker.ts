@@ -67,8 +67,10 @@ async function main(): Promise<void> {
   for (const msg of early.splice(0)) handle(engine, msg);
   flush();
   while (!stopping) {
+    const t0 = performance.now();
     const worked = engine.step();
     flush();
+    if (worked) engine.stepUs += (performance.now() - t0) * 1000;
     if (worked || engine.busy) await new Promise<void>((r) => setImmediate(r)); // let messages in
     else await new Promise<void>((r) => (wake = r)).then(() => (wake = null));
   }
