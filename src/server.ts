@@ -4,7 +4,7 @@ import { EngineClient } from "./engine/client.ts";
 import { createApp } from "./http/app.ts";
 
 export async function startServer(settings: Settings, opts: { quiet?: boolean } = {}) {
-  const engine = new EngineClient();
+  const engine = new EngineClient(settings);
   const app = createApp(engine, settings);
   app.listen({ hostname: settings.host, port: settings.port, maxRequestBodySize: settings.maxBodyBytes * 2, idleTimeout: 0 });
   const log = opts.quiet ? () => {} : console.log;

@@ -1,4 +1,5 @@
 // The HTTP thread's handle on the engine worker: tickets, per-request callbacks, readiness.
+import type { Settings } from "../config.ts";
 import type { EngineStats, ErrorInfo, FinishReason, FromEngine, GenerationConfig, ModelFacts, PromptSpec, ToEngine } from "./messages.ts";
 
 export interface RequestHandlers {
@@ -22,8 +23,8 @@ export class EngineClient {
   fatal: string | null = null;
   readonly ready: Promise<ModelFacts>;
 
-  constructor(env: Record<string, string | undefined> = process.env) {
-    this.#worker = new Worker(new URL("./worker.ts", import.meta.url).href, { env } as WorkerOptions);
+  constructor(settings: Settings) {
+    this.#worker = new Worker(new URL("./worker.ts", import.meta.url).href);
     this.ready = new Promise((resolve, reject) => {
       this.#worker.onmessage = (ev: MessageEvent<FromEngine[]>) => {
         for (const msg of ev.data) {
@@ -40,6 +41,7 @@ export class EngineClient {
       };
     });
     this.ready.catch(() => {});
+    this.#send({ type: "init", settings });
   }
 
   get inFlight(): number {

@@ -196,6 +196,6 @@ export class Engine {
   /** The full text so far: the prompt as the model saw it (special tokens rendered) + all generated. */
   #renderSoFar(seq: Sequence): string {
     const ids = seq.tokens.view();
-    return this.model.detokenize(ids.subarray(0, seq.promptLen), true) + this.model.detokenize(ids.subarray(seq.promptLen), false);
+    return this.model.detokenize(ids.subarray(0, seq.promptLen), true) + this.model.piecesText(ids.subarray(seq.promptLen));
   }
 }

@@ -1,5 +1,5 @@
 // Messages between the HTTP thread and the engine worker: small typed records, one union per direction.
-import type { GenerationDefaults } from "../config.ts";
+import type { GenerationDefaults, Settings } from "../config.ts";
 
 export type GenerationConfig = GenerationDefaults & { seed?: number };
 
@@ -10,6 +10,7 @@ export interface PromptSpec {
 
 /** HTTP thread -> engine */
 export type ToEngine =
+  | { type: "init"; settings: Settings }
   | { type: "submit"; ticket: number; items: PromptSpec[]; onlyNewTokens: boolean; config: GenerationConfig }
   | { type: "abort"; ticket: number }
   | { type: "drop"; ticket: number; requestId: string }

@@ -28,6 +28,7 @@ export class SequenceTable {
   /** seqIds whose KV cells must be removed before the next decode */
   readonly kvReleases: number[] = [];
   evictions = 0;
+  logEvictions = process.env.LOG_EVICTIONS !== "0";
 
   constructor(limits: TableLimits) {
     this.limits = limits;
@@ -115,9 +116,10 @@ export class SequenceTable {
 
   /** Reclaims an idle sequence's KV cells; its tokens stay, so a continuation re-decodes them. */
   evict(seq: Sequence): void {
+    const cells = seq.nPast;
     this.transition(seq, SeqState.Evicted);
     this.evictions++;
-    console.warn(`[engine] evicted cached sequence "${seq.requestId}" (${seq.nPast} tokens) to make room`);
+    if (this.logEvictions) console.warn(`[engine] evicted cached sequence "${seq.requestId}" (${cells} KV cells) to make room`);
   }
 
   /** Evicts every idle resident sequence (used when llama.cpp reports no KV slot). */

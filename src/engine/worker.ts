@@ -2,7 +2,7 @@
 // Messages in are handled between steps; messages out are batched per step (one postMessage).
 declare var self: Worker;
 
-import { loadSettings } from "../config.ts";
+import type { Settings } from "../config.ts";
 import { Context, Model, nativeInfo } from "../native/index.ts";
 import { Engine } from "./engine.ts";
 import type { FromEngine, ToEngine } from "./messages.ts";
@@ -23,8 +23,10 @@ let wake: (() => void) | null = null;
 let stopping = false;
 
 self.onmessage = (event: MessageEvent<ToEngine>) => {
-  if (!engine) return void early.push(event.data);
-  handle(engine, event.data);
+  const msg = event.data;
+  if (msg.type === "init") return void main(msg.settings).catch(fatal);
+  if (!engine) return void early.push(msg);
+  handle(engine, msg);
   flush();
   wake?.();
 };
@@ -36,6 +38,7 @@ function handle(e: Engine, msg: ToEngine): void {
     case "drop": return post({ type: "dropped", ticket: msg.ticket, found: e.drop(msg.requestId) });
     case "stats": return post({ type: "stats", ticket: msg.ticket, stats: e.stats() });
     case "shutdown": stopping = true; return;
+    case "init": return;
     default: {
       const never: never = msg;
       throw new Error(`unknown message ${JSON.stringify(never)}`);
@@ -43,8 +46,7 @@ function handle(e: Engine, msg: ToEngine): void {
   }
 }
 
-async function main(): Promise<void> {
-  const settings = loadSettings();
+async function main(settings: Settings): Promise<void> {
   const path = await resolveModelPath(settings.modelPath, (p) => { post({ type: "loading", progress: p }); flush(); });
   const progress = new Float32Array(1);
   const model = Model.load(path, { gpuLayers: settings.gpuLayers, progress });
@@ -80,7 +82,7 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-main().catch((err: Error) => {
+function fatal(err: Error): void {
   post({ type: "fatal", message: err.message });
   flush();
-});
+}

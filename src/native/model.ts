@@ -93,6 +93,24 @@ export class Model {
     }
   }
 
+  /**
+   * Text of tokens as their pieces concatenated (what streaming emits). Unlike detokenize(), a
+   * SentencePiece leading space of the first token is kept, so texts of consecutive runs concatenate.
+   */
+  piecesText(tokens: ArrayLike<number>, special = false): string {
+    const parts: Uint8Array[] = [];
+    let n = 0;
+    for (let i = 0; i < tokens.length; i++) {
+      const p = this.tokenPiece(tokens[i]!, special);
+      parts.push(p);
+      n += p.length;
+    }
+    const all = new Uint8Array(n);
+    let off = 0;
+    for (const p of parts) all.set(p, off), (off += p.length);
+    return decoder.decode(all);
+  }
+
   /** Raw bytes of one token's piece (may be part of a UTF-8 character). */
   tokenPiece(token: number, special = false): Uint8Array {
     for (;;) {

@@ -1,0 +1,44 @@
+// A real app on a real engine worker for HTTP tests: app.handle() or a listening server.
+import { loadSettings, type Settings } from "../../src/config.ts";
+import { EngineClient } from "../../src/engine/client.ts";
+import { ensureModel, type PresetName } from "../../src/gguf/models.ts";
+import { createApp } from "../../src/http/app.ts";
+
+export interface TestApp {
+  settings: Settings;
+  engine: EngineClient;
+  app: ReturnType<typeof createApp>;
+  /** POST JSON through app.handle */
+  post(path: string, body: unknown, init?: RequestInit): Promise<Response>;
+  /** greedy text of a prompt under a fresh request_id */
+  generate(requestId: string, prompt: string, cfg?: Record<string, unknown>, extra?: Record<string, unknown>): Promise<string>;
+  close(): void;
+}
+
+export async function startTestApp(env: Record<string, string> = {}, preset: PresetName = "tiny"): Promise<TestApp> {
+  process.env.LOG_EVICTIONS ??= "0"; // tests churn through many request_ids
+  const settings = loadSettings({ MODEL_PATH: await ensureModel(preset), PARALLEL: "4", CTX_SIZE: "512", ...env });
+  const engine = new EngineClient(settings);
+  await engine.ready;
+  const app = createApp(engine, settings);
+  const post = (path: string, body: unknown, init: RequestInit = {}) =>
+    app.handle(new Request(`http://local${path}`, { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body), ...init }));
+  return {
+    settings,
+    engine,
+    app,
+    post,
+    async generate(requestId, prompt, cfg = {}, extra = {}) {
+      const r = await post("/api/generate-one", {
+        request_id: requestId, prompt, stream_response: false,
+        generation_config: { do_sample: false, max_new_tokens: 16, ...cfg }, ...extra,
+      });
+      if (r.status !== 200) throw new Error(`status ${r.status}: ${await r.text()}`);
+      return r.text();
+    },
+    close: () => engine.close(),
+  };
+}
+
+let counter = 0;
+export const uid = (p = "req") => `${p}-${process.pid}-${++counter}-${Date.now()}`;
