@@ -1,6 +1,6 @@
 // The HTTP thread's handle on the engine worker: tickets, per-request callbacks, readiness.
 import type { Settings } from "../config.ts";
-import type { EngineStats, ErrorInfo, FinishReason, FromEngine, GenerationConfig, ModelFacts, PromptSpec, ToEngine } from "./messages.ts";
+import type { CachedSequenceInfo, EngineStats, ErrorInfo, FinishReason, FromEngine, GenerationConfig, ModelFacts, PromptSpec, ToEngine } from "./messages.ts";
 
 export interface RequestHandlers {
   accepted(prefixes: string[]): void;
@@ -30,7 +30,7 @@ export class EngineClient {
         for (const msg of ev.data) {
           if (msg.type === "ready") (this.model = msg.model), resolve(msg.model);
           else if (msg.type === "fatal") (this.fatal = msg.message), reject(new Error(msg.message));
-          else this.#dispatch(msg);
+          else this.#safeDispatch(msg);
         }
       };
       this.#worker.onerror = (ev) => {
@@ -66,6 +66,10 @@ export class EngineClient {
     return this.#call<boolean>((ticket) => ({ type: "drop", ticket, requestId }));
   }
 
+  describe(requestId: string): Promise<CachedSequenceInfo | null> {
+    return this.#call<CachedSequenceInfo | null>((ticket) => ({ type: "describe", ticket, requestId }));
+  }
+
   stats(): Promise<EngineStats> {
     return this.#call<EngineStats>((ticket) => ({ type: "stats", ticket }));
   }
@@ -87,11 +91,21 @@ export class EngineClient {
     this.#worker.postMessage(msg);
   }
 
+  /** A failing request handler (e.g. a stream the client closed) must never disturb the others. */
+  #safeDispatch(msg: FromEngine): void {
+    try {
+      this.#dispatch(msg);
+    } catch (err) {
+      console.error(`[engine-client] handler for ${msg.type} failed:`, err);
+    }
+  }
+
   #dispatch(msg: FromEngine): void {
     switch (msg.type) {
       case "loading": this.loadProgress = msg.progress; return;
       case "ready": case "fatal": return;
       case "dropped": return this.#settle(msg.ticket, msg.found);
+      case "described": return this.#settle(msg.ticket, msg.info);
       case "stats": return this.#settle(msg.ticket, msg.stats);
       case "accepted": return this.#requests.get(msg.ticket)?.handlers.accepted(msg.prefixes);
       case "text": return this.#requests.get(msg.ticket)?.handlers.text(msg.index, msg.text);

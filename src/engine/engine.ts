@@ -3,7 +3,7 @@ import type { Settings } from "../config.ts";
 import type { Context, Model } from "../native/index.ts";
 import { TokenSampler } from "../sampling/sampler.ts";
 import { Job } from "./job.ts";
-import type { EngineStats, ErrorInfo, FinishReason, FromEngine, GenerationConfig, PromptSpec } from "./messages.ts";
+import type { CachedSequenceInfo, EngineStats, ErrorInfo, FinishReason, FromEngine, GenerationConfig, PromptSpec } from "./messages.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler, type Plan } from "./scheduler.ts";
 import { SequenceTable } from "./seq-table.ts";
@@ -59,6 +59,7 @@ export class Engine {
         throw new RequestError({ status: 503, code: "queue_full", message: `the request queue is full (${this.settings.maxQueue} waiting); retry later` });
       }
       const seqs = items.map((item, i) => this.#prepare(item, i, items.length, config));
+      const maxNew = (seq: Sequence) => (config.fitMaxNewTokens ? Math.min(config.max_new_tokens, this.settings.ctxSize - seq.length) : config.max_new_tokens);
       const prefixes: string[] = [];
       const jobs = seqs.map((seq, i) => {
         const existing = this.table.get(seq.requestId) === seq;
@@ -70,7 +71,7 @@ export class Engine {
           doSample: config.do_sample, temperature: config.temperature, topK: config.top_k,
           topP: config.top_p, repetitionPenalty: config.repetition_penalty, seed,
         });
-        return new Job(ticket, i, seq, config.max_new_tokens, sampler);
+        return new Job(ticket, i, seq, maxNew(seq), sampler);
       });
       this.#jobs.set(ticket, jobs);
       for (const job of jobs) this.scheduler.enqueue(job);
@@ -88,6 +89,12 @@ export class Engine {
 
   drop(requestId: string): boolean {
     return this.table.drop(requestId);
+  }
+
+  describe(requestId: string): CachedSequenceInfo | null {
+    const seq = this.table.get(requestId);
+    if (!seq) return null;
+    return { request_id: requestId, state: seq.state, prompt_tokens: seq.promptLen, generated_tokens: seq.generated, kv_cells: seq.seqId >= 0 ? seq.nPast : 0 };
   }
 
   stats(): EngineStats {
@@ -171,7 +178,7 @@ export class Engine {
   /** Finds or creates the sequence of an item and checks it can run; throws RequestError. */
   #prepare(item: PromptSpec, i: number, n: number, config: GenerationConfig): Sequence {
     const field = (name: string) => (n > 1 || i > 0 ? `prompts[${i}].${name}` : name);
-    const maxNew = config.max_new_tokens;
+    const maxNew = config.fitMaxNewTokens ? 1 : config.max_new_tokens; // defaults only need room for one token
     const ctxSize = this.settings.ctxSize;
     const existing = this.table.get(item.requestId);
     if (existing) {

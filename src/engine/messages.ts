@@ -1,7 +1,11 @@
 // Messages between the HTTP thread and the engine worker: small typed records, one union per direction.
 import type { GenerationDefaults, Settings } from "../config.ts";
 
-export type GenerationConfig = GenerationDefaults & { seed?: number };
+export type GenerationConfig = GenerationDefaults & {
+  seed?: number;
+  /** max_new_tokens came from the defaults, not the client: shrink it to fit the context instead of refusing */
+  fitMaxNewTokens?: boolean;
+};
 
 export interface PromptSpec {
   requestId: string;
@@ -14,6 +18,7 @@ export type ToEngine =
   | { type: "submit"; ticket: number; items: PromptSpec[]; onlyNewTokens: boolean; config: GenerationConfig }
   | { type: "abort"; ticket: number }
   | { type: "drop"; ticket: number; requestId: string }
+  | { type: "describe"; ticket: number; requestId: string }
   | { type: "stats"; ticket: number }
   | { type: "shutdown" };
 
@@ -39,6 +44,15 @@ export interface EngineStats {
   decodeUs: number;
   /** sequences fed in all steps together (batch 16 for 10 steps = 160) */
   sequenceSteps: number;
+}
+
+export interface CachedSequenceInfo {
+  request_id: string;
+  state: "queued" | "running" | "idle" | "evicted";
+  prompt_tokens: number;
+  generated_tokens: number;
+  /** tokens whose KV cells are held (0 once evicted: they are decoded again on the next request) */
+  kv_cells: number;
 }
 
 export interface ModelFacts {
@@ -67,6 +81,7 @@ export type FromEngine =
   | { type: "done"; ticket: number; index: number; reason: FinishReason; generated: number }
   | { type: "error"; ticket: number; error: ErrorInfo }
   | { type: "dropped"; ticket: number; found: boolean }
+  | { type: "described"; ticket: number; info: CachedSequenceInfo | null }
   | { type: "stats"; ticket: number; stats: EngineStats };
 
 export type FinishReason = "eos" | "length" | "aborted" | "context";

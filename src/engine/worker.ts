@@ -36,6 +36,7 @@ function handle(e: Engine, msg: ToEngine): void {
     case "submit": return e.submit(msg.ticket, msg.items, msg.onlyNewTokens, msg.config);
     case "abort": return e.abort(msg.ticket);
     case "drop": return post({ type: "dropped", ticket: msg.ticket, found: e.drop(msg.requestId) });
+    case "describe": return post({ type: "described", ticket: msg.ticket, info: e.describe(msg.requestId) });
     case "stats": return post({ type: "stats", ticket: msg.ticket, stats: e.stats() });
     case "shutdown": stopping = true; return;
     case "init": return;

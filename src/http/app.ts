@@ -13,6 +13,7 @@ export function createApp(engine: EngineClient, settings: Settings) {
   return new Elysia({ normalize: false })
     // Any content type is read as JSON: the contract's own fetch example sends text/plain.
     .onParse(async ({ request }) => {
+      if (request.method !== "POST") return; // bodies only matter on the POST routes
       const declared = Number(request.headers.get("content-length") ?? "0");
       if (declared > settings.maxBodyBytes) throw tooLarge(settings.maxBodyBytes);
       const bytes = await request.arrayBuffer();

@@ -1,10 +1,23 @@
-// DELETE /api/cache/:request_id drops a cached sequence (its KV cells and its tokens).
+// GET /api/cache/:request_id describes a cached sequence; DELETE drops it (its KV cells and its tokens).
 import { Elysia, t } from "elysia";
 import type { EngineClient } from "../../engine/client.ts";
 import { HttpError } from "../errors.ts";
 
+const Params = t.Object({ request_id: t.String({ minLength: 1 }) });
+
 export const cacheRoutes = (engine: EngineClient) =>
-  new Elysia({ name: "cache" }).delete(
+  new Elysia({ name: "cache" })
+  .get(
+    "/api/cache/:request_id",
+    async ({ params }) => {
+      if (!engine.model) throw new HttpError(503, "loading", "the model is still loading", undefined, { "retry-after": "2" });
+      const info = await engine.describe(params.request_id);
+      if (!info) throw new HttpError(404, "not_found", `no cached sequence for request_id "${params.request_id}"`, "request_id");
+      return info;
+    },
+    { params: Params },
+  )
+  .delete(
     "/api/cache/:request_id",
     async ({ params }) => {
       const id = params.request_id;
@@ -13,5 +26,5 @@ export const cacheRoutes = (engine: EngineClient) =>
       if (!(await engine.drop(id))) throw new HttpError(404, "not_found", `no cached sequence for request_id "${id}"`, "request_id");
       return { request_id: id, dropped: true };
     },
-    { params: t.Object({ request_id: t.String({ minLength: 1 }) }) },
+    { params: Params },
   );

@@ -17,7 +17,8 @@ export class GenerateService {
   /** Defaults from .env, overridden by the request; checks what the schema cannot. */
   config(input: GenerationConfigInput | undefined): GenerationConfig {
     const c: GenerationConfig = { ...this.settings.defaults, ...(input ?? {}) };
-    if (c.max_new_tokens > this.settings.ctxSize) {
+    if (input?.max_new_tokens === undefined) c.fitMaxNewTokens = true;
+    else if (c.max_new_tokens > this.settings.ctxSize) {
       throw new HttpError(422, "context_exceeded", `max_new_tokens ${c.max_new_tokens} > CTX_SIZE ${this.settings.ctxSize}`, "generation_config.max_new_tokens");
     }
     if (c.num_beams > this.settings.maxBeams) {
@@ -79,7 +80,11 @@ export class GenerateService {
       let closed = false;
       const stream = new ReadableStream<Uint8Array>({
         start: (c) => void (controller = c),
-        cancel: () => this.engine.abort(ticket), // client went away: stop within a step, keep the cache
+        cancel: () => {
+          // client went away: stop within a step; what was generated stays cached
+          closed = true;
+          this.engine.abort(ticket);
+        },
       });
       const close = () => {
         if (closed) return;
@@ -87,13 +92,16 @@ export class GenerateService {
         signal.removeEventListener("abort", onAbort);
         controller.close();
       };
+      const write = (text: string) => {
+        if (!closed) controller.enqueue(encoder.encode(text));
+      };
       const onAbort = () => this.engine.abort(ticket);
       const ticket = this.engine.submit([item], onlyNew, config, {
         accepted: (prefixes) => {
-          if (!onlyNew && prefixes[0]) controller.enqueue(encoder.encode(prefixes[0]));
+          if (!onlyNew && prefixes[0]) write(prefixes[0]);
           resolve(new Response(stream, { headers: TEXT_HEADERS }));
         },
-        text: (_i, text) => !closed && controller.enqueue(encoder.encode(text)),
+        text: (_i, text) => write(text),
         done: close,
         error: (e: ErrorInfo) => {
           reject(HttpError.from(e)); // no effect once accepted: the stream then just ends
