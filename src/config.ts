@@ -12,6 +12,8 @@ export interface GenerationDefaults {
 
 export interface Settings {
   modelPath: string | null;
+  /** native library to load (LLM_LIB_PATH); null: native/build/libllmshim.so */
+  libPath: string | null;
   host: string;
   port: number;
   /** max sequences decoding at once (beams count one each) */
@@ -74,6 +76,7 @@ export function loadSettings(env: Env = process.env): Settings {
   if (cacheSequences < parallel) throw new ConfigError(`CACHE_SEQUENCES (${cacheSequences}) must be >= PARALLEL (${parallel})`);
   const s: Settings = {
     modelPath: env.MODEL_PATH || null,
+    libPath: env.LLM_LIB_PATH || null,
     host: env.HOST || "127.0.0.1",
     port: int(env, "PORT", 8080),
     parallel,

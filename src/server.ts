@@ -3,8 +3,8 @@ import type { Settings } from "./config.ts";
 import { EngineClient } from "./engine/client.ts";
 import { createApp } from "./http/app.ts";
 
-export async function startServer(settings: Settings, opts: { quiet?: boolean } = {}) {
-  const engine = new EngineClient(settings);
+export async function startServer(settings: Settings, opts: { quiet?: boolean; workerUrl?: string } = {}) {
+  const engine = new EngineClient(settings, opts.workerUrl);
   const app = createApp(engine, settings);
   app.listen({ hostname: settings.host, port: settings.port, maxRequestBodySize: settings.maxBodyBytes * 2, idleTimeout: 0 });
   const log = opts.quiet ? () => {} : console.log;

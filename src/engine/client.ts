@@ -23,8 +23,9 @@ export class EngineClient {
   fatal: string | null = null;
   readonly ready: Promise<ModelFacts>;
 
-  constructor(settings: Settings) {
-    this.#worker = new Worker(new URL("./worker.ts", import.meta.url).href);
+  /** `workerUrl`: the compiled binary names its embedded worker entry; otherwise the file beside this one. */
+  constructor(settings: Settings, workerUrl = new URL("./worker.ts", import.meta.url).href) {
+    this.#worker = new Worker(workerUrl);
     this.ready = new Promise((resolve, reject) => {
       this.#worker.onmessage = (ev: MessageEvent<FromEngine[]>) => {
         for (const msg of ev.data) {

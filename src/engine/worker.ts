@@ -48,6 +48,7 @@ function handle(e: Engine, msg: ToEngine): void {
 }
 
 async function main(settings: Settings): Promise<void> {
+  if (settings.libPath) process.env.LLM_LIB_PATH = settings.libPath; // workers do not see the parent's env edits
   const path = await resolveModelPath(settings.modelPath, (p) => { post({ type: "loading", progress: p }); flush(); });
   const progress = new Float32Array(1);
   const model = Model.load(path, { gpuLayers: settings.gpuLayers, progress });

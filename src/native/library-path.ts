@@ -1,24 +1,17 @@
-// Where libllmshim.so lives: LLM_LIB_PATH, the library embedded in a compiled binary, or native/build/.
+// Where libllmshim.so lives: LLM_LIB_PATH (the compiled binary sets it to its extracted copy), or native/build/.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-
-declare global {
-  // Set by the compiled binary's entry point (scripts/compile.ts) to the embedded library's path.
-  var __LLM_EMBEDDED_LIB__: string | undefined;
-}
 
 export const projectRoot = resolve(import.meta.dir, "../..");
 
 export function resolveLibraryPath(): string {
   if (process.env.LLM_LIB_PATH) return resolve(process.env.LLM_LIB_PATH);
-  const embedded = globalThis.__LLM_EMBEDDED_LIB__;
-  if (embedded) return extractEmbedded(embedded);
   return join(projectRoot, "native/build/libllmshim.so");
 }
 
 /** dlopen cannot read Bun's embedded file system: copy the library out once, named by its content hash. */
-function extractEmbedded(embedded: string): string {
+export function extractEmbeddedLibrary(embedded: string): string {
   const bytes = readFileSync(embedded);
   const dir = join(process.env.LLM_CACHE_DIR ?? join(homedir(), ".cache/bun-llm-server"), "lib");
   const target = join(dir, `libllmshim-${Bun.hash(bytes).toString(16)}.so`);

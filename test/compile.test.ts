@@ -1,0 +1,44 @@
+// The single binary: built by `bun run compile`, started from another directory with MODEL_PATH.
+import { afterAll, expect, test } from "bun:test";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ensureModel } from "../src/gguf/models.ts";
+import { Model } from "../src/native/index.ts";
+import { greedyAlone } from "./helpers/greedy.ts";
+
+let proc: ChildProcess | undefined;
+afterAll(() => proc?.kill("SIGKILL"));
+
+test("bun run compile writes one executable that embeds the native library and serves from any directory", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "compiled-"));
+  const bin = join(dir, "bun-llm-server");
+  const build = spawnSync("bun", ["run", "scripts/compile.ts", bin], { cwd: join(import.meta.dir, ".."), encoding: "utf8" });
+  expect(build.status).toBe(0);
+  const modelPath = await ensureModel("tiny");
+  const cache = join(dir, "cache");
+  const port = 30000 + Math.floor(Math.random() * 20000);
+  const env = { ...process.env, MODEL_PATH: modelPath, PORT: String(port), LLM_CACHE_DIR: cache, LLM_LIB_PATH: "" };
+  proc = spawn(bin, [], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  proc.stdout!.on("data", (d) => (log += d));
+  proc.stderr!.on("data", (d) => (log += d));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
+    if (r?.status === 200) break;
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`binary did not become healthy: ${log}`);
+    await Bun.sleep(100);
+  }
+  const prompt = "Hello from a single binary";
+  const r = await fetch(`http://127.0.0.1:${port}/api/generate-one`, {
+    method: "POST",
+    body: JSON.stringify({ request_id: "bin", prompt, stream_response: false, generation_config: { do_sample: false, max_new_tokens: 12 } }),
+  });
+  expect(r.status).toBe(200);
+  using model = Model.load(modelPath);
+  expect(await r.text()).toBe(model.piecesText(greedyAlone(model, model.tokenize(prompt, true, true), 12)));
+  // the library was copied out of the binary into the cache, not read from the source tree
+  expect(readdirSync(join(cache, "lib")).some((f) => f.startsWith("libllmshim-"))).toBe(true);
+});
