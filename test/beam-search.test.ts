@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { BeamSearch, type BeamSearchResult } from "../src/sampling/beam-search.ts";
 import { Rng } from "../src/sampling/rng.ts";
+import { referenceBeamSearch } from "./helpers/beam-reference.ts";
 
 type Model = (history: number[]) => number[];
 interface Opts {
@@ -10,69 +11,6 @@ interface Opts {
   eos: number[];
   maxNewTokens: number;
   repetitionPenalty: number;
-}
-
-const fr = Math.fround;
-
-/** log_softmax in float32 (torch: x - max - log(sum(exp(x - max)))). */
-function logSoftmaxF32(xs: number[]): number[] {
-  const max = Math.max(...xs);
-  const lse = Math.log(xs.reduce((s, x) => s + Math.exp(x - max), 0));
-  return xs.map((x) => fr(x - max - lse));
-}
-
-/**
- * HF transformers beam search (4.36+ BeamSearchScorer, early_stopping=False),
- * written plainly: num_beams full copies with initial scores [0, -1e9, ...],
- * every candidate of every beam sorted, Python-style hypothesis bookkeeping.
- */
-function referenceBeamSearch(model: Model, o: Opts, trace: unknown[] = []): BeamSearchResult {
-  const n = o.numBeams;
-  let beams = Array.from({ length: n }, (_, b) => ({ tokens: [] as number[], score: b === 0 ? 0 : -1e9 }));
-  let hyps: { score: number; tokens: number[]; eos: boolean }[] = [];
-  let worst = 1e9;
-  const add = (tokens: number[], sum: number, genLen: number, eos: boolean) => {
-    const score = sum / genLen ** o.lengthPenalty;
-    if (hyps.length < n || score > worst) {
-      hyps.push({ score, tokens: [...tokens], eos });
-      if (hyps.length > n) {
-        const sorted = hyps.map((h, idx) => [h.score, idx]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-        hyps = hyps.filter((_, idx) => idx !== sorted[0][1]);
-        worst = sorted[1][0];
-      } else {
-        worst = Math.min(score, worst);
-      }
-    }
-  };
-  let done = false;
-  for (let step = 1; step <= o.maxNewTokens && !done; step++) {
-    const cands: { score: number; beam: number; token: number; flat: number }[] = [];
-    beams.forEach((beam, b) => {
-      const history = [...o.prompt, ...beam.tokens];
-      const logp = logSoftmaxF32(model(history));
-      for (const t of new Set(history)) {
-        logp[t] = logp[t] < 0 ? fr(logp[t] * fr(o.repetitionPenalty)) : fr(logp[t] / fr(o.repetitionPenalty));
-      }
-      logp.forEach((lp, t) => cands.push({ score: fr(lp + beam.score), beam: b, token: t, flat: b * logp.length + t }));
-    });
-    cands.sort((a, b) => b.score - a.score || a.flat - b.flat);
-    const top = cands.slice(0, Math.max(2, 1 + o.eos.length) * n);
-    const next: typeof beams = [];
-    for (let rank = 0; rank < top.length && next.length < n; rank++) {
-      const c = top[rank];
-      if (o.eos.includes(c.token)) {
-        if (rank < n) add(beams[c.beam].tokens, c.score, step, true);
-      } else {
-        next.push({ tokens: [...beams[c.beam].tokens, c.token], score: c.score });
-      }
-    }
-    beams = next;
-    done = hyps.length >= n && worst >= top[0].score / step ** o.lengthPenalty;
-    trace.push({ beams: beams.map((b) => [b.tokens, b.score]), hyps: hyps.map((h) => [h.tokens, h.score, h.eos]) });
-  }
-  if (!done) for (const b of beams) add(b.tokens, b.score, b.tokens.length, false);
-  const best = hyps.map((h, i) => ({ h, i })).sort((a, b) => a.h.score - b.h.score || a.i - b.i).pop()!.h;
-  return { tokens: best.tokens, score: best.score, finishedByEos: best.eos };
 }
 
 /** Drive BeamSearch like the engine would, checking the settled prefix along the way. */

@@ -1,21 +1,18 @@
 // The engine: owns the table, scheduler and runner; one step = schedule, run, postprocess.
 import type { Settings } from "../config.ts";
 import type { Context, Model } from "../native/index.ts";
-import { TokenSampler } from "../sampling/sampler.ts";
-import { Job } from "./job.ts";
-import type { CachedSequenceInfo, EngineStats, ErrorInfo, FinishReason, FromEngine, GenerationConfig, PromptSpec } from "./messages.ts";
+import { advanceBeams, concludeBeams, startBeams } from "./beam-slots.ts";
+import type { BeamJob, Job } from "./job.ts";
+import type { CachedSequenceInfo, EngineStats, FinishReason, FromEngine, GenerationConfig, PromptSpec } from "./messages.ts";
+import { makeJob, RequestError, resolveSequences } from "./requests.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler, type Plan } from "./scheduler.ts";
 import { SequenceTable } from "./seq-table.ts";
-import { SeqState, Sequence } from "./sequence.ts";
+import { SeqState, type Sequence } from "./sequence.ts";
+
+export { RequestError };
 
 export type Emit = (msg: FromEngine) => void;
-
-export class RequestError extends Error {
-  constructor(readonly info: ErrorInfo) {
-    super(info.message);
-  }
-}
 
 export class Engine {
   readonly model: Model;
@@ -51,27 +48,17 @@ export class Engine {
   /** Validates every item first (all or nothing), then queues them. */
   submit(ticket: number, items: PromptSpec[], onlyNewTokens: boolean, config: GenerationConfig): void {
     try {
-      if (config.num_beams > 1) {
-        throw new RequestError({ status: 422, code: "unsupported", field: "generation_config.num_beams", message: "num_beams > 1 (beam search) is not supported yet; use num_beams: 1" });
-      }
       const waiting = this.scheduler.queue.length + this.scheduler.running.length;
       if (waiting + items.length > this.settings.maxQueue + this.settings.parallel) {
         throw new RequestError({ status: 503, code: "queue_full", message: `the request queue is full (${this.settings.maxQueue} waiting); retry later` });
       }
-      const seqs = items.map((item, i) => this.#prepare(item, i, items.length, config));
-      const maxNew = (seq: Sequence) => (config.fitMaxNewTokens ? Math.min(config.max_new_tokens, this.settings.ctxSize - seq.length) : config.max_new_tokens);
+      const seqs = resolveSequences(this.model, this.table, this.settings, items, config);
       const prefixes: string[] = [];
       const jobs = seqs.map((seq, i) => {
-        const existing = this.table.get(seq.requestId) === seq;
-        if (!existing) this.table.add(seq);
-        else this.table.transition(seq, SeqState.Queued);
+        if (this.table.get(seq.requestId) === seq) this.table.transition(seq, SeqState.Queued);
+        else this.table.add(seq);
         if (!onlyNewTokens) prefixes.push(this.#renderSoFar(seq));
-        const seed = config.seed === undefined ? undefined : config.seed + i;
-        const sampler = new TokenSampler({
-          doSample: config.do_sample, temperature: config.temperature, topK: config.top_k,
-          topP: config.top_p, repetitionPenalty: config.repetition_penalty, seed,
-        });
-        return new Job(ticket, i, seq, maxNew(seq), sampler);
+        return makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens);
       });
       this.#jobs.set(ticket, jobs);
       for (const job of jobs) this.scheduler.enqueue(job);
@@ -111,12 +98,12 @@ export class Engine {
   step(): boolean {
     const plan = this.scheduler.schedule();
     if (plan.entries.length === 0) {
-      for (const id of plan.releases) this.ctx.seqRm(id);
+      this.runner.applyKvOps(plan);
       return false;
     }
     let status = this.runner.run(plan);
     if (status === 1 && this.table.evictAllIdle() > 0) {
-      plan.releases = this.table.kvReleases.splice(0);
+      plan.kvOps = this.table.kvOps.splice(0);
       status = this.runner.run(plan);
     }
     this.steps++;
@@ -127,23 +114,48 @@ export class Engine {
   }
 
   #postprocess(plan: Plan): void {
+    const beamJobs: BeamJob[] = [];
     for (const e of plan.entries) {
       const { job } = e;
-      const seq = job.seq;
-      seq.nPast += e.count;
+      if (e.beam < 0) job.seq.nPast += e.tokens.length;
       if (!e.logits || job.finish) continue;
-      const token = job.sampler.sample(this.ctx.logitsRow(e.row), seq.tokens);
-      seq.tokens.push(token);
-      this.tokensGenerated++;
-      if (this.#eog[token]) {
-        this.#finish(job, "eos");
-        continue;
+      const row = this.ctx.logitsRow(e.row);
+      if (job.kind === "sample") this.#sampleNext(job, row);
+      else if (e.beam < 0) this.#beamDone(job, startBeams(job, row, this.table));
+      else {
+        job.rows[e.beam] = row; // a beam job's entries are consecutive, in beam order
+        if (e.beam === job.beams.length - 1) beamJobs.push(job);
       }
-      const text = job.decoder.decode(this.model.tokenPiece(token), { stream: true });
-      if (text) this.#emit({ type: "text", ticket: job.ticket, index: job.index, text });
-      if (job.produced >= job.maxNew) this.#finish(job, "length");
-      else if (seq.length >= this.settings.ctxSize) this.#finish(job, "context");
     }
+    for (const job of beamJobs) this.#beamDone(job, advanceBeams(job, this.table));
+  }
+
+  #sampleNext(job: Job & { kind: "sample" }, row: Float32Array): void {
+    const seq = job.seq;
+    const token = job.sampler.sample(row, seq.tokens);
+    seq.tokens.push(token);
+    this.tokensGenerated++;
+    if (this.#eog[token]) return this.#finish(job, "eos");
+    this.#emitTokens(job, [token]);
+    if (job.produced >= job.maxNew) this.#finish(job, "length");
+    else if (seq.length >= this.settings.ctxSize) this.#finish(job, "context");
+  }
+
+  /** After a beam step: stream newly settled tokens; finish when the search is done. */
+  #beamDone(job: BeamJob, done: boolean): void {
+    this.tokensGenerated += job.beams.length;
+    const settled = job.search.settledTokens();
+    if (settled.length > job.emitted) {
+      this.#emitTokens(job, settled.slice(job.emitted));
+      job.emitted = settled.length;
+    }
+    if (done) this.#finish(job, job.search.finalize().finishedByEos ? "eos" : "length");
+  }
+
+  #emitTokens(job: Job, tokens: readonly number[]): void {
+    let text = "";
+    for (const t of tokens) if (!this.#eog[t]) text += job.decoder.decode(this.model.tokenPiece(t), { stream: true });
+    if (text) this.#emit({ type: "text", ticket: job.ticket, index: job.index, text });
   }
 
   #failStep(plan: Plan, status: number): void {
@@ -153,7 +165,7 @@ export class Engine {
     console.error(`[engine] ${message}`);
     for (const e of plan.entries) {
       const seq = e.job.seq;
-      seq.nPast = this.ctx.seqPosMax(seq.seqId) + 1; // what the cache really holds now
+      if (e.beam < 0) seq.nPast = this.ctx.seqPosMax(seq.seqId) + 1; // what the cache really holds now
       if (e.job.finish) continue;
       this.#emit({ type: "error", ticket: e.job.ticket, error: { status: 503, code: "decode_failed", message } });
       this.#finish(e.job, "aborted", false);
@@ -162,8 +174,12 @@ export class Engine {
 
   #finish(job: Job, reason: FinishReason, notify = true): void {
     job.finish = reason;
-    const where = this.scheduler.remove(job);
     const seq = job.seq;
+    if (job.kind === "beam" && seq.state === SeqState.Running) {
+      const { tokens } = concludeBeams(job, this.table, this.model.info.eos);
+      if (notify) this.#emitTokens(job, tokens.slice(job.emitted));
+    }
+    const where = this.scheduler.remove(job);
     if (where === "running") this.table.transition(seq, SeqState.Idle);
     else if (where === "queued") this.table.transition(seq, seq.seqId >= 0 ? SeqState.Idle : SeqState.Evicted);
     if (notify) {
@@ -173,31 +189,6 @@ export class Engine {
     }
     const jobs = this.#jobs.get(job.ticket);
     if (jobs && jobs.every((j) => j.finish)) this.#jobs.delete(job.ticket);
-  }
-
-  /** Finds or creates the sequence of an item and checks it can run; throws RequestError. */
-  #prepare(item: PromptSpec, i: number, n: number, config: GenerationConfig): Sequence {
-    const field = (name: string) => (n > 1 || i > 0 ? `prompts[${i}].${name}` : name);
-    const maxNew = config.fitMaxNewTokens ? 1 : config.max_new_tokens; // defaults only need room for one token
-    const ctxSize = this.settings.ctxSize;
-    const existing = this.table.get(item.requestId);
-    if (existing) {
-      if (existing.busy) {
-        throw new RequestError({ status: 409, code: "busy", field: field("request_id"), message: `request_id "${item.requestId}" is already generating; wait for it to finish or abort it` });
-      }
-      if (existing.length + maxNew > ctxSize) {
-        throw new RequestError({ status: 422, code: "context_exceeded", field: "generation_config.max_new_tokens", message: `cached sequence "${item.requestId}" has ${existing.length} tokens; with max_new_tokens ${maxNew} that is ${existing.length + maxNew} > CTX_SIZE ${ctxSize}` });
-      }
-      return existing;
-    }
-    const tokens = this.model.tokenize(item.prompt, true, true);
-    if (tokens.length === 0) {
-      throw new RequestError({ status: 422, code: "empty_prompt", field: field("prompt"), message: "the prompt has no tokens" });
-    }
-    if (tokens.length + maxNew > ctxSize) {
-      throw new RequestError({ status: 422, code: "context_exceeded", field: field("prompt"), message: `prompt has ${tokens.length} tokens; with max_new_tokens ${maxNew} that is ${tokens.length + maxNew} > CTX_SIZE ${ctxSize}` });
-    }
-    return new Sequence(item.requestId, tokens, this.model.info.nVocab);
   }
 
   /** The full text so far: the prompt as the model saw it (special tokens rendered) + all generated. */

@@ -1,26 +1,26 @@
-// A job is one running request item: a sequence plus how to generate for it and where output goes.
+// A job is one request item being generated: a sequence plus how to pick its tokens.
+// SampleJob: one token per step from TokenSampler. BeamJob: beam search over several KV slots.
+import type { BeamSearch } from "../sampling/beam-search.ts";
 import type { TokenSampler } from "../sampling/sampler.ts";
 import type { FinishReason } from "./messages.ts";
 import type { Sequence } from "./sequence.ts";
 
-export class Job {
+abstract class JobBase {
   readonly ticket: number;
   readonly index: number;
   readonly seq: Sequence;
   readonly maxNew: number;
-  readonly sampler: TokenSampler;
   /** sequence length when the job started; generated = seq.length - startLen */
   readonly startLen: number;
   /** UTF-8 decoder in stream mode: holds back incomplete characters between tokens */
   readonly decoder = new TextDecoder("utf-8");
   finish: FinishReason | null = null;
 
-  constructor(ticket: number, index: number, seq: Sequence, maxNew: number, sampler: TokenSampler) {
+  constructor(ticket: number, index: number, seq: Sequence, maxNew: number) {
     this.ticket = ticket;
     this.index = index;
     this.seq = seq;
     this.maxNew = maxNew;
-    this.sampler = sampler;
     this.startLen = seq.length;
   }
 
@@ -28,3 +28,55 @@ export class Job {
     return this.seq.length - this.startLen;
   }
 }
+
+export class SampleJob extends JobBase {
+  readonly kind = "sample";
+  readonly width = 1;
+  readonly sampler: TokenSampler;
+
+  constructor(ticket: number, index: number, seq: Sequence, maxNew: number, sampler: TokenSampler) {
+    super(ticket, index, seq, maxNew);
+    this.sampler = sampler;
+  }
+
+  /** KV cells this job may grow to */
+  get reserve(): number {
+    return this.seq.length + this.maxNew;
+  }
+}
+
+export interface Beam {
+  seqId: number;
+  /** the token to feed next (the beam's newest) */
+  token: number;
+}
+
+export class BeamJob extends JobBase {
+  readonly kind = "beam";
+  readonly search: BeamSearch;
+  /** slots borrowed at admission, besides the sequence's own */
+  spare: number[] = [];
+  /** live beams once the prompt is decoded; empty while prefilling */
+  beams: Beam[] = [];
+  /** logits rows of the live beams in the current step, by beam index */
+  rows: Float32Array[] = [];
+  /** position of the first generated token (= prompt length when beams started) */
+  basePos = 0;
+  /** settled tokens already streamed */
+  emitted = 0;
+
+  constructor(ticket: number, index: number, seq: Sequence, maxNew: number, search: BeamSearch) {
+    super(ticket, index, seq, maxNew);
+    this.search = search;
+  }
+
+  get width(): number {
+    return this.search.numBeams;
+  }
+
+  get reserve(): number {
+    return this.seq.length + this.width * this.maxNew;
+  }
+}
+
+export type Job = SampleJob | BeamJob;

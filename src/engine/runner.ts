@@ -1,4 +1,4 @@
-// Runs a plan on the model: clears released KV slots, packs one llama_batch, decodes.
+// Runs a plan on the model: KV edits first, then one llama_batch, then decode.
 // It decides nothing; the scheduler chose what goes in.
 import { Batch, type Context } from "../native/index.ts";
 import type { Plan } from "./scheduler.ts";
@@ -14,17 +14,23 @@ export class Runner {
     this.#batch = new Batch(batchSize, 1);
   }
 
+  applyKvOps(plan: Plan): void {
+    for (const op of plan.kvOps) {
+      if (op.kind === "rm") this.ctx.seqRm(op.seq, op.from, -1);
+      else this.ctx.seqCp(op.src, op.dst);
+    }
+    plan.kvOps.length = 0;
+  }
+
   /** Returns llama_decode's status (0 = ok). Sets each logits entry's `row`. */
   run(plan: Plan): number {
-    for (const seqId of plan.releases) this.ctx.seqRm(seqId);
+    this.applyKvOps(plan);
     const batch = this.#batch;
     batch.clear();
     for (const e of plan.entries) {
-      const seq = e.job.seq;
-      const ids = seq.tokens.view();
-      const last = e.start + e.count - 1;
-      for (let p = e.start; p <= last; p++) {
-        const row = batch.add(ids[p]!, p, seq.seqId, e.logits && p === last);
+      const last = e.tokens.length - 1;
+      for (let k = 0; k <= last; k++) {
+        const row = batch.add(e.tokens[k]!, e.pos + k, e.seqId, e.logits && k === last);
         if (row >= 0) e.row = row;
       }
     }

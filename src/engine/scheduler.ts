@@ -1,24 +1,27 @@
 // Scheduling policy: FIFO admission under the slot and KV budgets, then one step's plan —
-// every decoding sequence's next token first, prompt chunks of newer ones with what is left.
-// Never touches the model.
+// every decoding sequence's next token first (each live beam counts as one), prompt chunks of
+// newer requests with what is left. Never touches the model.
 import type { Job } from "./job.ts";
 import { SeqState } from "./sequence.ts";
-import type { SequenceTable } from "./seq-table.ts";
+import type { KvOp, SequenceTable } from "./seq-table.ts";
 
 export interface PlanEntry {
   job: Job;
-  /** first position fed this step (= seq.nPast) */
-  start: number;
-  count: number;
-  /** logits wanted for the last token fed (the prompt is complete after this step) */
+  seqId: number;
+  /** tokens fed this step, at positions pos, pos + 1, … */
+  tokens: Int32Array;
+  pos: number;
+  /** live beam index, or -1 when the tokens are the sequence's own (prompt or sampled) */
+  beam: number;
+  /** logits wanted for the last token fed */
   logits: boolean;
   /** output row of the logits in the decoded batch, set by the runner */
   row: number;
 }
 
 export interface Plan {
-  /** seqIds whose KV cells must be cleared first */
-  releases: number[];
+  /** KV edits to make before decoding */
+  kvOps: KvOp[];
   entries: PlanEntry[];
 }
 
@@ -28,6 +31,7 @@ export class Scheduler {
   readonly #table: SequenceTable;
   readonly #parallel: number;
   readonly #batchSize: number;
+  #width = 0;
 
   constructor(table: SequenceTable, parallel: number, batchSize: number) {
     if (batchSize < parallel) throw new Error(`batch size ${batchSize} must be >= parallel ${parallel}`);
@@ -47,7 +51,11 @@ export class Scheduler {
   /** Removes a job wherever it is; returns where it was. */
   remove(job: Job): "queued" | "running" | null {
     let i = this.running.indexOf(job);
-    if (i >= 0) return this.running.splice(i, 1), "running";
+    if (i >= 0) {
+      this.running.splice(i, 1);
+      this.#width -= job.width;
+      return "running";
+    }
     i = this.queue.indexOf(job);
     if (i >= 0) return this.queue.splice(i, 1), "queued";
     return null;
@@ -58,29 +66,43 @@ export class Scheduler {
     const entries: PlanEntry[] = [];
     let budget = this.#batchSize;
     for (const job of this.running) {
-      if (job.seq.pending !== 1) continue;
-      entries.push({ job, start: job.seq.nPast, count: 1, logits: true, row: -1 });
-      budget--;
+      if (job.kind === "beam" && job.beams.length > 0) {
+        const pos = job.basePos + job.search.stepCount - 1;
+        job.beams.forEach((b, i) => entries.push({ job, seqId: b.seqId, tokens: Int32Array.of(b.token), pos, beam: i, logits: true, row: -1 }));
+        budget -= job.beams.length;
+      } else if (job.seq.pending === 1) {
+        entries.push(this.#own(job, 1));
+        budget--;
+      }
     }
     for (const job of this.running) {
       const pending = job.seq.pending;
-      if (pending <= 1 || budget === 0) continue;
+      if (pending <= 1 || budget === 0 || (job.kind === "beam" && job.beams.length > 0)) continue;
       const count = Math.min(pending, budget);
-      entries.push({ job, start: job.seq.nPast, count, logits: count === pending, row: -1 });
+      entries.push(this.#own(job, count));
       budget -= count;
     }
-    const releases = this.#table.kvReleases.splice(0);
-    return { releases, entries };
+    return { kvOps: this.#table.kvOps.splice(0), entries };
+  }
+
+  /** The next `count` of the sequence's own tokens; logits when they complete it. */
+  #own(job: Job, count: number): PlanEntry {
+    const seq = job.seq;
+    const start = seq.nPast;
+    return { job, seqId: seq.seqId, tokens: seq.tokens.view().subarray(start, start + count), pos: start, beam: -1, logits: start + count === seq.length, row: -1 };
   }
 
   #admit(): void {
-    while (this.queue.length > 0 && this.running.length < this.#parallel) {
+    while (this.queue.length > 0) {
       const job = this.queue[0]!;
-      const reserve = job.seq.length + job.maxNew;
-      if (!this.#table.admit(job.seq, reserve)) break; // head of line waits for cells
+      if (this.#width + job.width > this.#parallel) break;
+      const extra = this.#table.admit(job.seq, job.reserve, job.width - 1);
+      if (!extra) break; // head of line waits for cells or slots
+      if (job.kind === "beam") job.spare = extra;
       this.queue.shift();
       this.#table.transition(job.seq, SeqState.Running);
       this.running.push(job);
+      this.#width += job.width;
     }
   }
 }

@@ -1,7 +1,10 @@
 // The request_id -> Sequence table: sequence-id slots, KV cell accounting and LRU eviction.
 // Pure bookkeeping: it never calls the model. KV work it decides on (freeing a slot's cells)
-// is queued in `kvReleases` for the runner to perform before the next decode.
+// is queued in `kvOps` for the runner to perform before the next decode.
 import { SeqState, Sequence } from "./sequence.ts";
+
+/** KV-cache edits decided by policy code and carried out by the runner before the next decode. */
+export type KvOp = { kind: "rm"; seq: number; from: number } | { kind: "cp"; src: number; dst: number };
 
 const allowed: Record<SeqState, readonly SeqState[]> = {
   [SeqState.Queued]: [SeqState.Running, SeqState.Idle, SeqState.Evicted],
@@ -25,8 +28,8 @@ export class SequenceTable {
   #byId = new Map<string, Sequence>();
   #freeSlots: number[];
   #clock = 0;
-  /** seqIds whose KV cells must be removed before the next decode */
-  readonly kvReleases: number[] = [];
+  /** KV edits (freed slots, trims) to perform before the next decode */
+  readonly kvOps: KvOp[] = [];
   evictions = 0;
   logEvictions = process.env.LOG_EVICTIONS !== "0";
 
@@ -92,26 +95,43 @@ export class SequenceTable {
   }
 
   /**
-   * Tries to give `seq` a slot and `reserve` cells, evicting least recently used idle sequences
-   * as needed (never a busy one). Returns false, evicting nothing, when it cannot fit.
+   * Tries to give `seq` a slot, `extraSlots` more slots (beams) and `reserve` cells, evicting least
+   * recently used idle sequences as needed (never a busy one). Returns the extra slots, or null,
+   * evicting nothing, when it cannot fit.
    */
-  admit(seq: Sequence, reserve: number): boolean {
+  admit(seq: Sequence, reserve: number, extraSlots = 0): number[] | null {
     const own = seq.seqId >= 0 ? seq.nPast : 0;
     let needCells = this.cellsCommitted() - own + reserve - this.limits.kvCells;
-    let needSlot = seq.seqId < 0 && this.#freeSlots.length === 0;
+    let needSlots = extraSlots + (seq.seqId < 0 ? 1 : 0) - this.#freeSlots.length;
     const victims: Sequence[] = [];
     for (const s of this.#byId.values()) {
-      if (needCells <= 0 && !needSlot) break;
+      if (needCells <= 0 && needSlots <= 0) break;
       if (s === seq || s.state !== SeqState.Idle || s.seqId < 0) continue;
       victims.push(s);
       needCells -= s.nPast;
-      needSlot = false;
+      needSlots--;
     }
-    if (needCells > 0 || needSlot) return false;
+    if (needCells > 0 || needSlots > 0) return null;
     for (const v of victims) this.evict(v);
     if (seq.seqId < 0) seq.seqId = this.#freeSlots.pop()!;
     seq.reserve = reserve;
-    return true;
+    return Array.from({ length: extraSlots }, () => this.#freeSlots.pop()!);
+  }
+
+  /** Returns borrowed slots (e.g. losing beams): their cells are cleared before the next decode. */
+  releaseSlots(ids: readonly number[]): void {
+    for (const id of ids) {
+      this.kvOps.push({ kind: "rm", seq: id, from: -1 });
+      this.#freeSlots.push(id);
+    }
+  }
+
+  /** Moves a running sequence to another (borrowed) slot holding its first `nPast` tokens. */
+  rebind(seq: Sequence, seqId: number, nPast: number): void {
+    if (seq.state !== SeqState.Running) throw new Error(`rebind of ${seq.state} sequence ${seq.requestId}`);
+    seq.seqId = seqId;
+    seq.nPast = nPast;
+    this.kvOps.push({ kind: "rm", seq: seqId, from: nPast });
   }
 
   /** Reclaims an idle sequence's KV cells; its tokens stay, so a continuation re-decodes them. */
@@ -141,8 +161,7 @@ export class SequenceTable {
 
   #releaseSlot(seq: Sequence): void {
     if (seq.seqId < 0) return;
-    this.kvReleases.push(seq.seqId);
-    this.#freeSlots.push(seq.seqId);
+    this.releaseSlots([seq.seqId]);
     seq.seqId = -1;
     seq.nPast = 0;
   }

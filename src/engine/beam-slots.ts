@@ -1,0 +1,77 @@
+// Beams as llama sequences: after each beam-search step, the new beams take over their parents'
+// KV slots (the first child keeps the slot, further children get a copy via seq_cp into a slot
+// freed by a beam that had no children). Pure policy: it only queues KV edits on the table.
+import type { BeamSearchResult } from "../sampling/beam-search.ts";
+import type { BeamJob } from "./job.ts";
+import type { SequenceTable } from "./seq-table.ts";
+
+/** The prompt is decoded: its logits row starts the search; every beam forks from the sequence. */
+export function startBeams(job: BeamJob, row: Float32Array, table: SequenceTable): boolean {
+  const seq = job.seq;
+  job.basePos = seq.nPast;
+  const slots = [seq.seqId, ...job.spare];
+  job.spare = [];
+  const result = job.search.step([row]);
+  job.beams = result.beams.map((b, i) => {
+    if (i > 0) {
+      table.kvOps.push({ kind: "rm", seq: slots[i]!, from: -1 });
+      table.kvOps.push({ kind: "cp", src: seq.seqId, dst: slots[i]! });
+    }
+    return { seqId: slots[i]!, token: b.token };
+  });
+  return result.done;
+}
+
+/** One step with the live beams' logits rows (job.rows, by beam index). */
+export function advanceBeams(job: BeamJob, table: SequenceTable): boolean {
+  const parents = job.beams;
+  const result = job.search.step(job.rows);
+  job.rows = [];
+  const children = new Array<number>(parents.length).fill(0);
+  for (const b of result.beams) children[b.parent]!++;
+  const free: number[] = [];
+  parents.forEach((p, i) => {
+    if (children[i] === 0) free.push(p.seqId);
+  });
+  const inherited = new Set<number>();
+  job.beams = result.beams.map((b) => {
+    const parent = parents[b.parent]!;
+    if (!inherited.has(b.parent)) {
+      inherited.add(b.parent);
+      return { seqId: parent.seqId, token: b.token };
+    }
+    const dst = free.pop()!;
+    table.kvOps.push({ kind: "rm", seq: dst, from: -1 });
+    table.kvOps.push({ kind: "cp", src: parent.seqId, dst });
+    return { seqId: dst, token: b.token };
+  });
+  return result.done;
+}
+
+/**
+ * Ends the search: the winner's tokens join the sequence, which moves to the live beam whose KV
+ * holds the longest prefix of them; every other slot is freed. Tokens not in that KV stay pending
+ * (a continuation decodes them first).
+ */
+export function concludeBeams(job: BeamJob, table: SequenceTable, eos: number): BeamSearchResult {
+  const seq = job.seq;
+  const slots = job.beams.length > 0 ? job.beams.map((b) => b.seqId) : [seq.seqId];
+  const result = job.search.stepCount > 0 ? job.search.finalize() : { tokens: [], score: 0, finishedByEos: false };
+  let best = 0;
+  let keep = -1;
+  job.beams.forEach((_, i) => {
+    const live = job.search.liveTokens(i);
+    let l = 0;
+    // a live beam's KV holds all its tokens but the newest (not yet fed)
+    while (l < result.tokens.length && l < live.length - 1 && live[l] === result.tokens[l]) l++;
+    if (l > keep) (keep = l), (best = i);
+  });
+  const chosen = slots[best]!;
+  table.releaseSlots([...slots.filter((s) => s !== chosen), ...job.spare]);
+  job.spare = [];
+  job.beams = [];
+  if (chosen !== seq.seqId || keep >= 0) table.rebind(seq, chosen, job.basePos + Math.max(keep, 0));
+  for (const t of result.tokens) seq.tokens.push(t);
+  if (result.finishedByEos) seq.tokens.push(eos);
+  return result;
+}

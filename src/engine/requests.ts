@@ -1,0 +1,59 @@
+// Turning submitted items into jobs: find or create each sequence, check it fits, pick the decoder.
+import type { Settings } from "../config.ts";
+import type { Model } from "../native/index.ts";
+import { BeamSearch } from "../sampling/beam-search.ts";
+import { Rng } from "../sampling/rng.ts";
+import { TokenSampler } from "../sampling/sampler.ts";
+import { BeamJob, SampleJob, type Job } from "./job.ts";
+import type { ErrorInfo, GenerationConfig, PromptSpec } from "./messages.ts";
+import type { SequenceTable } from "./seq-table.ts";
+import { Sequence } from "./sequence.ts";
+
+export class RequestError extends Error {
+  constructor(readonly info: ErrorInfo) {
+    super(info.message);
+  }
+}
+
+const refuse = (status: number, code: string, message: string, field?: string): never => {
+  throw new RequestError({ status, code, message, field });
+};
+
+/** Checks the whole request first (all or nothing); returns each item's sequence, new ones not yet in the table. */
+export function resolveSequences(model: Model, table: SequenceTable, settings: Settings, items: PromptSpec[], config: GenerationConfig): Sequence[] {
+  if (config.num_beams > settings.parallel) {
+    refuse(422, "too_many_beams", `num_beams ${config.num_beams} can never run: at most PARALLEL (${settings.parallel}) sequences decode at once`, "generation_config.num_beams");
+  }
+  const minNew = config.fitMaxNewTokens ? 1 : config.max_new_tokens; // defaults only need room for one token
+  const { ctxSize } = settings;
+  return items.map((item, i) => {
+    const field = (name: string) => (items.length > 1 ? `prompts[${i}].${name}` : name);
+    const existing = table.get(item.requestId);
+    if (existing) {
+      if (existing.busy) refuse(409, "busy", `request_id "${item.requestId}" is already generating; wait for it to finish or abort it`, field("request_id"));
+      if (existing.length + minNew > ctxSize) {
+        refuse(422, "context_exceeded", `cached sequence "${item.requestId}" has ${existing.length} tokens; with max_new_tokens ${minNew} that is ${existing.length + minNew} > CTX_SIZE ${ctxSize}`, "generation_config.max_new_tokens");
+      }
+      return existing;
+    }
+    const tokens = model.tokenize(item.prompt, true, true);
+    if (tokens.length === 0) refuse(422, "empty_prompt", "the prompt has no tokens", field("prompt"));
+    if (tokens.length + minNew > ctxSize) {
+      refuse(422, "context_exceeded", `prompt has ${tokens.length} tokens; with max_new_tokens ${minNew} that is ${tokens.length + minNew} > CTX_SIZE ${ctxSize}`, field("prompt"));
+    }
+    return new Sequence(item.requestId, tokens, model.info.nVocab);
+  });
+}
+
+/** A job for the i-th item: sampling (num_beams 1) or beam search. */
+export function makeJob(ticket: number, i: number, seq: Sequence, config: GenerationConfig, settings: Settings, eos: number[]): Job {
+  const maxNew = config.fitMaxNewTokens ? Math.min(config.max_new_tokens, settings.ctxSize - seq.length) : config.max_new_tokens;
+  const seed = config.seed === undefined ? undefined : config.seed + i;
+  const sampling = { doSample: config.do_sample, temperature: config.temperature, topK: config.top_k, topP: config.top_p, repetitionPenalty: config.repetition_penalty };
+  if (config.num_beams <= 1) return new SampleJob(ticket, i, seq, maxNew, new TokenSampler({ ...sampling, seed }));
+  const search = new BeamSearch({
+    ...sampling, numBeams: config.num_beams, lengthPenalty: config.length_penalty, eosTokens: eos,
+    maxNewTokens: maxNew, rng: new Rng(seed), promptTokens: seq.tokens.view().slice(),
+  });
+  return new BeamJob(ticket, i, seq, maxNew, search);
+}
