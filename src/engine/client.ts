@@ -30,19 +30,26 @@ export class EngineClient {
       this.#worker.onmessage = (ev: MessageEvent<FromEngine[]>) => {
         for (const msg of ev.data) {
           if (msg.type === "ready") (this.model = msg.model), resolve(msg.model);
-          else if (msg.type === "fatal") (this.fatal = msg.message), reject(new Error(msg.message));
+          else if (msg.type === "fatal") this.#die(msg.message, reject);
           else this.#safeDispatch(msg);
         }
       };
-      this.#worker.onerror = (ev) => {
-        this.fatal = ev.message || "engine worker crashed";
-        reject(new Error(this.fatal));
-        for (const [, r] of this.#requests) r.handlers.error({ status: 500, code: "engine_crashed", message: this.fatal });
-        this.#requests.clear();
-      };
+      this.#worker.onerror = (ev) => this.#die(ev.message || "engine worker crashed", reject);
     });
     this.ready.catch(() => {});
     this.#send({ type: "init", settings });
+  }
+
+  /** The engine is gone: fail everything in flight (nothing may hang) and report unhealthy. */
+  #die(message: string, reject: (e: Error) => void): void {
+    this.fatal = message;
+    this.model = null;
+    reject(new Error(message));
+    for (const [, r] of this.#requests) r.handlers.error({ status: 500, code: "engine_crashed", message });
+    this.#requests.clear();
+    this.active.clear();
+    for (const [, c] of this.#calls) c.resolve(null);
+    this.#calls.clear();
   }
 
   get inFlight(): number {

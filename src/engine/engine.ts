@@ -162,13 +162,24 @@ export class Engine {
     const message = status === 1
       ? "the KV cache is full: no room for this batch (increase KV_CELLS or lower PARALLEL)"
       : `llama_decode failed with status ${status}`;
+    this.#fail(plan.entries.map((e) => e.job), 503, "decode_failed", message);
+  }
+
+  /** Last line of defence (an exception inside a step): fail what was running, keep serving. */
+  failRunning(err: Error): void {
+    this.#fail([...this.scheduler.running], 500, "engine_error", `internal engine error: ${err.message}`);
+  }
+
+  #fail(jobs: Job[], status: number, code: string, message: string): void {
     console.error(`[engine] ${message}`);
-    for (const e of plan.entries) {
-      const seq = e.job.seq;
-      if (e.beam < 0) seq.nPast = this.ctx.seqPosMax(seq.seqId) + 1; // what the cache really holds now
-      if (e.job.finish) continue;
-      this.#emit({ type: "error", ticket: e.job.ticket, error: { status: 503, code: "decode_failed", message } });
-      this.#finish(e.job, "aborted", false);
+    for (const job of new Set(jobs)) {
+      const seq = job.seq;
+      if (job.finish) continue;
+      if (seq.seqId >= 0 && !(job.kind === "beam" && job.beams.length > 0)) {
+        seq.nPast = Math.min(seq.length, this.ctx.seqPosMax(seq.seqId) + 1); // what the cache really holds now
+      }
+      this.#emit({ type: "error", ticket: job.ticket, error: { status, code, message } });
+      this.#finish(job, "aborted", false);
     }
   }
 

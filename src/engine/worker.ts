@@ -72,7 +72,13 @@ async function main(settings: Settings): Promise<void> {
   flush();
   while (!stopping) {
     const t0 = performance.now();
-    const worked = engine.step();
+    let worked = true;
+    try {
+      worked = engine.step();
+    } catch (err) {
+      console.error("[engine] step failed:", err);
+      engine.failRunning(err as Error);
+    }
     flush();
     if (worked) engine.stepUs += (performance.now() - t0) * 1000;
     if (worked || engine.busy) await new Promise<void>((r) => setImmediate(r)); // let messages in

@@ -1,0 +1,100 @@
+// Scheduling policy and the sequence table, without the model (plain objects, no native calls).
+import { describe, expect, test } from "bun:test";
+import { SampleJob } from "../src/engine/job.ts";
+import { Scheduler } from "../src/engine/scheduler.ts";
+import { SequenceTable } from "../src/engine/seq-table.ts";
+import { SeqState, Sequence } from "../src/engine/sequence.ts";
+import { TokenSampler } from "../src/sampling/sampler.ts";
+
+const sampler = () => new TokenSampler({ doSample: false, temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1 });
+const seqOf = (id: string, n: number) => new Sequence(id, Array.from({ length: n }, (_, i) => i + 1), 100);
+
+function setup(slots = 4, kvCells = 100, parallel = 2, batch = 16) {
+  const table = new SequenceTable({ slots, kvCells, maxEntries: 100 });
+  table.logEvictions = false;
+  return { table, sched: new Scheduler(table, parallel, batch) };
+}
+
+function submit(table: SequenceTable, sched: Scheduler, seq: Sequence, maxNew: number): SampleJob {
+  if (table.get(seq.requestId)) table.transition(seq, SeqState.Queued);
+  else table.add(seq);
+  const job = new SampleJob(1, 0, seq, maxNew, sampler());
+  sched.enqueue(job);
+  return job;
+}
+
+describe("sequence table", () => {
+  test("only the allowed lifecycle transitions happen", () => {
+    const { table } = setup();
+    const s = seqOf("a", 3);
+    table.add(s);
+    expect(s.state).toBe(SeqState.Queued);
+    expect(() => table.transition(s, SeqState.Idle)).not.toThrow();
+    expect(() => table.transition(s, SeqState.Running)).toThrow(/not allowed/);
+    table.transition(s, SeqState.Evicted);
+    expect(() => table.transition(s, SeqState.Idle)).toThrow(/not allowed/);
+  });
+
+  test("admission evicts the least recently used idle sequence, never a busy one", () => {
+    const { table } = setup(2, 100);
+    const [a, b, c] = [seqOf("a", 10), seqOf("b", 10), seqOf("c", 10)];
+    for (const s of [a, b]) {
+      table.add(s);
+      expect(table.admit(s, 20)).toEqual([]);
+      table.transition(s, SeqState.Running);
+      s.nPast = 10;
+      table.transition(s, SeqState.Idle);
+    }
+    table.touch(a); // b is now least recently used
+    table.add(c);
+    expect(table.admit(c, 20)).toEqual([]);
+    expect(b.state).toBe(SeqState.Evicted);
+    expect(a.state).toBe(SeqState.Idle);
+    expect(table.kvOps).toContainEqual({ kind: "rm", seq: 1, from: -1 });
+    table.transition(c, SeqState.Running);
+    table.transition(a, SeqState.Queued); // busy: may not be evicted
+    const d = seqOf("d", 5);
+    table.add(d);
+    expect(table.admit(d, 10)).toBeNull();
+  });
+
+  test("cells are reserved for running sequences' growth", () => {
+    const { table } = setup(4, 50);
+    const a = seqOf("a", 10);
+    table.add(a);
+    expect(table.admit(a, 40)).toEqual([]);
+    table.transition(a, SeqState.Running);
+    const b = seqOf("b", 5);
+    table.add(b);
+    expect(table.admit(b, 15)).toBeNull(); // 40 + 15 > 50
+    expect(table.admit(b, 10)).toEqual([]);
+  });
+});
+
+describe("scheduler", () => {
+  test("decode tokens first, then prompt chunks within the step budget", () => {
+    const { table, sched } = setup(4, 1000, 3, 8);
+    const a = seqOf("a", 4);
+    const ja = submit(table, sched, a, 10);
+    let plan = sched.schedule();
+    expect(plan.entries).toHaveLength(1);
+    expect(plan.entries[0]!.tokens.length).toBe(4);
+    expect(plan.entries[0]!.logits).toBe(true);
+    a.nPast = 4;
+    a.tokens.push(50); // sampled: one pending token
+    submit(table, sched, seqOf("b", 20), 10);
+    plan = sched.schedule();
+    expect(plan.entries.map((e) => [e.job.seq.requestId, e.tokens.length, e.logits])).toEqual([["a", 1, true], ["b", 7, false]]);
+    expect(ja.seq.state).toBe(SeqState.Running);
+  });
+
+  test("admission is FIFO and bounded by PARALLEL", () => {
+    const { table, sched } = setup(8, 1000, 2, 64);
+    for (const id of ["a", "b", "c"]) submit(table, sched, seqOf(id, 3), 5);
+    const plan = sched.schedule();
+    expect(plan.entries.map((e) => e.job.seq.requestId)).toEqual(["a", "b"]);
+    expect(sched.queue.map((j) => j.seq.requestId)).toEqual(["c"]);
+    sched.remove(sched.running[0]!);
+    expect(sched.schedule().entries.map((e) => e.job.seq.requestId)).toContain("c");
+  });
+});
