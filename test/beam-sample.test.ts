@@ -1,14 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { BeamSearch, type BeamSearchResult } from "../src/sampling/beam-search.ts";
 import { Rng } from "../src/sampling/rng.ts";
+import type { BeamOpts, LogitsFn } from "./helpers/beam-reference.ts";
 
-type Model = (history: number[]) => number[];
-interface Opts {
-  prompt: number[];
-  numBeams: number;
-  lengthPenalty: number;
-  eos: number[];
-  maxNewTokens: number;
+type Model = LogitsFn;
+interface Opts extends Omit<BeamOpts, "repetitionPenalty"> {
   temperature: number;
   topK: number;
   topP: number;

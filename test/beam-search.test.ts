@@ -1,17 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { BeamSearch, type BeamSearchResult } from "../src/sampling/beam-search.ts";
 import { Rng } from "../src/sampling/rng.ts";
-import { referenceBeamSearch } from "./helpers/beam-reference.ts";
+import { referenceBeamSearch, type BeamOpts, type LogitsFn } from "./helpers/beam-reference.ts";
 
-type Model = (history: number[]) => number[];
-interface Opts {
-  prompt: number[];
-  numBeams: number;
-  lengthPenalty: number;
-  eos: number[];
-  maxNewTokens: number;
-  repetitionPenalty: number;
-}
+type Model = LogitsFn;
+type Opts = BeamOpts;
 
 /** Drive BeamSearch like the engine would, checking the settled prefix along the way. */
 function runBeamSearch(model: Model, o: Opts): { result: BeamSearchResult; settled: number[][]; trace: unknown[] } {
