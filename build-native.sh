@@ -82,6 +82,13 @@ BUILD="$CACHE/build/$KEY"
 LIB="$BUILD/libllmshim-$SHIM_HASH.so"
 
 # ---- 3. llama + ggml static libraries ----------------------------------------
+# Builds one cmake target, printing every 20th step so a long first build shows progress.
+build_target() {
+  local log="$BUILD/$1.log"
+  cmake --build "$BUILD/cmake" --target "$1" -j "$JOBS" 2>&1 | tee "$log" \
+    | grep --line-buffered -E "^\[[0-9]+/[0-9]+\]" | awk '{ if (NR % 20 == 1) print "[build-native]   " $0; fflush() }' >&2
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || { grep -iE -m 20 "error" "$log" >&2; die "building target $1 failed (log: $log)"; }
+}
 GEN=(); command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
 mkdir -p "$BUILD"
 if [[ ! -f "$BUILD/cmake/CMakeCache.txt" ]]; then
@@ -92,8 +99,7 @@ fi
 if [[ ! -f "$BUILD/stamp-llama" ]]; then
   say "building llama + ggml ($BACKEND, $JOBS jobs); this takes a few minutes the first time"
   start=$SECONDS
-  cmake --build "$BUILD/cmake" --target llama -j "$JOBS" 2>&1 | grep --line-buffered -E "^\[[0-9]+/[0-9]+\]|error|Error" | awk '{ if (NR % 20 == 1 || /rror/) print "[build-native]   " $0; fflush() }' >&2
-  [[ ${PIPESTATUS[0]} -eq 0 ]] || die "building target llama failed (cmake --build $BUILD/cmake --target llama)"
+  build_target llama
   touch "$BUILD/stamp-llama"; say "llama built in $((SECONDS - start)) s"
 fi
 
@@ -119,7 +125,7 @@ for t in "${TOOLS[@]}"; do
   bin="$(find "$BUILD/cmake/bin" -maxdepth 1 -name "$t" 2>/dev/null | head -1)"
   if [[ -z "$bin" || ! -f "$BUILD/stamp-$t" ]]; then
     say "building reference tool $t (same source and flags)"
-    cmake --build "$BUILD/cmake" --target "$t" -j "$JOBS" >"$BUILD/$t.log" 2>&1 || { tail -20 "$BUILD/$t.log" >&2; die "building $t failed"; }
+    build_target "$t"
     touch "$BUILD/stamp-$t"
   fi
   echo "$BUILD/cmake/bin/$t"
