@@ -30,6 +30,16 @@ if [[ "${1:-}" == "--tools" ]]; then shift; TOOLS=("$@"); fi
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required (${2:-install it with your package manager})"; }
 need git; need cmake "apt-get install cmake"; need cc "apt-get install build-essential"; need c++ "apt-get install g++"
 
+# One build at a time per cache: the library under one lock, reference tools under another
+# (tests build llama-server in the background; library users must not wait for that).
+mkdir -p "$CACHE"
+lock() { # fd name
+  command -v flock >/dev/null 2>&1 || return 0
+  eval "exec $1>\"\$CACHE/.$2.lock\""
+  flock -n "$1" || { say "another build-native.sh is building ($2); waiting for it"; flock "$1"; }
+}
+lock 8 library
+
 # ---- 1. source -------------------------------------------------------------
 if [[ ! -f "$SRC/include/llama.h" ]]; then
   need npm "install Node.js/npm"; need tar
@@ -121,6 +131,8 @@ printf '{"nodeLlamaCpp":"%s","tag":"%s","commit":"%s","backend":"%s","abi":%s,"k
 say "library ready: $OUT ($BACKEND, llama.cpp $COMMIT)"
 
 # ---- 5. optional reference tools from the same source and flags ------------------
+exec 8>&-
+[[ ${#TOOLS[@]} -gt 0 ]] && lock 9 tools
 for t in "${TOOLS[@]}"; do
   bin="$(find "$BUILD/cmake/bin" -maxdepth 1 -name "$t" 2>/dev/null | head -1)"
   if [[ -z "$bin" || ! -f "$BUILD/stamp-$t" ]]; then
