@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ggml-cpu.h"
 #include "llama.h"
 
 #define VOCAB(m) llama_model_get_vocab(m)
@@ -116,6 +117,37 @@ int32_t llmshim_token_to_piece(const struct llama_model * m, int32_t t, char * b
 }
 
 /* ---------------------------------------------------------------- context */
+/* Persistent CPU thread pools per context (as llama-server attaches them): without one, ggml
+ * starts fresh threads for every graph computation, i.e. every decode step. */
+#define MAX_CONTEXTS 64
+static struct { struct llama_context * ctx; struct ggml_threadpool * tp, * tp_batch; } g_pools[MAX_CONTEXTS];
+
+static void attach_pools(struct llama_context * ctx, int32_t n_threads, int32_t n_threads_batch) {
+    for (int i = 0; i < MAX_CONTEXTS; i++) {
+        if (g_pools[i].ctx) continue;
+        struct ggml_threadpool_params p = ggml_threadpool_params_default(n_threads);
+        struct ggml_threadpool * tp = ggml_threadpool_new(&p);
+        struct ggml_threadpool * tb = NULL;
+        if (!tp) return;
+        if (n_threads_batch != n_threads) {
+            struct ggml_threadpool_params pb = ggml_threadpool_params_default(n_threads_batch);
+            tb = ggml_threadpool_new(&pb);
+        }
+        llama_attach_threadpool(ctx, tp, tb);
+        g_pools[i].ctx = ctx; g_pools[i].tp = tp; g_pools[i].tp_batch = tb;
+        return;
+    }
+}
+
+static void free_pools(struct llama_context * ctx) {
+    for (int i = 0; i < MAX_CONTEXTS; i++) {
+        if (g_pools[i].ctx != ctx) continue;
+        if (g_pools[i].tp) ggml_threadpool_free(g_pools[i].tp);
+        if (g_pools[i].tp_batch) ggml_threadpool_free(g_pools[i].tp_batch);
+        g_pools[i].ctx = NULL; g_pools[i].tp = NULL; g_pools[i].tp_batch = NULL;
+    }
+}
+
 struct llama_context * llmshim_context_new(struct llama_model * m, uint32_t n_ctx, uint32_t n_batch, uint32_t n_ubatch,
                                            uint32_t n_seq_max, int32_t n_threads, int32_t n_threads_batch,
                                            int32_t flash_attn, bool kv_unified, bool offload_kqv) {
@@ -131,14 +163,26 @@ struct llama_context * llmshim_context_new(struct llama_model * m, uint32_t n_ct
     p.offload_kqv = offload_kqv;
     p.no_perf = true;
     g_last_error[0] = 0;
-    return llama_init_from_model(m, p);
+    struct llama_context * ctx = llama_init_from_model(m, p);
+    if (ctx) attach_pools(ctx, (int32_t) p.n_threads, (int32_t) p.n_threads_batch);
+    return ctx;
 }
-void     llmshim_context_free(struct llama_context * ctx) { if (ctx) llama_free(ctx); }
+void llmshim_context_free(struct llama_context * ctx) {
+    if (!ctx) return;
+    llama_detach_threadpool(ctx);
+    llama_free(ctx);
+    free_pools(ctx);
+}
 uint32_t llmshim_n_ctx(const struct llama_context * ctx) { return llama_n_ctx(ctx); }
 uint32_t llmshim_n_ctx_seq(const struct llama_context * ctx) { return llama_n_ctx_seq(ctx); }
 uint32_t llmshim_n_batch(const struct llama_context * ctx) { return llama_n_batch(ctx); }
 uint32_t llmshim_n_seq_max(const struct llama_context * ctx) { return llama_n_seq_max(ctx); }
-void     llmshim_set_threads(struct llama_context * ctx, int32_t a, int32_t b) { llama_set_n_threads(ctx, a, b); }
+void llmshim_set_threads(struct llama_context * ctx, int32_t a, int32_t b) {
+    llama_detach_threadpool(ctx);
+    free_pools(ctx);
+    llama_set_n_threads(ctx, a, b);
+    attach_pools(ctx, a, b);
+}
 
 static bool on_abort(void * data) { return *(const volatile int32_t *) data != 0; }
 void llmshim_set_abort_flag(struct llama_context * ctx, const int32_t * flag) {

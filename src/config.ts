@@ -20,7 +20,13 @@ export interface Settings {
   parallel: number;
   /** max tokens per sequence: prompt + everything generated */
   ctxSize: number;
-  /** KV cells shared by all sequences, running and cached */
+  /**
+   * true: one KV buffer shared by all sequences (KV_CELLS cells; beams fork without copying, but
+   * every decode attends over the whole used range). false (default): each sequence slot has its own
+   * CTX_SIZE cells, so idle cached sequences never slow down running ones.
+   */
+  kvUnified: boolean;
+  /** KV cells in all: KV_CELLS when unified, else CTX_SIZE * CACHE_SEQUENCES */
   kvCells: number;
   /** sequence slots in the KV cache (running + cached), at most 256 */
   cacheSequences: number;
@@ -71,7 +77,8 @@ export function loadSettings(env: Env = process.env): Settings {
   const parallel = int(env, "PARALLEL", 8, 1);
   const ctxSize = int(env, "CTX_SIZE", 2048, 16);
   const threads = int(env, "THREADS", 0);
-  const cacheSequences = int(env, "CACHE_SEQUENCES", Math.min(256, Math.max(parallel * 4, 16)), 1);
+  const cacheSequences = int(env, "CACHE_SEQUENCES", Math.min(256, Math.max(parallel * 2, 8)), 1);
+  const kvUnified = bool(env, "KV_UNIFIED", false);
   if (cacheSequences > 256) throw new ConfigError("CACHE_SEQUENCES must be at most 256 (llama.cpp's sequence limit)");
   if (cacheSequences < parallel) throw new ConfigError(`CACHE_SEQUENCES (${cacheSequences}) must be >= PARALLEL (${parallel})`);
   const s: Settings = {
@@ -81,7 +88,8 @@ export function loadSettings(env: Env = process.env): Settings {
     port: int(env, "PORT", 8080),
     parallel,
     ctxSize,
-    kvCells: int(env, "KV_CELLS", ctxSize * parallel, 16),
+    kvUnified,
+    kvCells: kvUnified ? int(env, "KV_CELLS", ctxSize * parallel, 16) : ctxSize * cacheSequences,
     cacheSequences,
     threads,
     threadsBatch: int(env, "THREADS_BATCH", threads),

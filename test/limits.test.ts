@@ -39,10 +39,10 @@ describe("end of generation", () => {
   });
 });
 
-describe("KV pressure", () => {
+// 4 slots (and, unified, 256 cells): cached sequences must be evicted (and later re-decoded) to make room
+describe.each([["per-slot KV", "false"], ["unified KV", "true"]])("KV pressure, %s", (_, unified) => {
   let t: TestApp;
-  // 4 slots, 256 cells: cached sequences must be evicted (and later re-decoded) to make room
-  beforeAll(async () => (t = await startTestApp({ PARALLEL: "2", CTX_SIZE: "128", KV_CELLS: "256", CACHE_SEQUENCES: "4" })));
+  beforeAll(async () => (t = await startTestApp({ PARALLEL: "2", CTX_SIZE: "128", KV_UNIFIED: unified, KV_CELLS: "256", CACHE_SEQUENCES: "4" })));
   afterAll(() => t?.close());
 
   test("evicted sequences keep their tokens and continue exactly as if never evicted", async () => {

@@ -34,7 +34,9 @@ export class Engine {
     this.ctx = ctx;
     this.settings = settings;
     this.#emit = emit;
-    this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells: settings.kvCells, maxEntries: 4096 });
+    // Per-slot KV streams (not unified) hold CTX_SIZE cells each: only slots are scarce, not cells.
+    const kvCells = settings.kvUnified ? settings.kvCells : Number.POSITIVE_INFINITY;
+    this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells, maxEntries: 4096 });
     this.scheduler = new Scheduler(this.table, settings.parallel, settings.batchSize);
     this.runner = new Runner(ctx, settings.batchSize);
     this.#eog = new Uint8Array(model.info.nVocab);
