@@ -122,15 +122,20 @@ int32_t llmshim_token_to_piece(const struct llama_model * m, int32_t t, char * b
 #define MAX_CONTEXTS 64
 static struct { struct llama_context * ctx; struct ggml_threadpool * tp, * tp_batch; } g_pools[MAX_CONTEXTS];
 
+static int32_t g_poll = -1; /* ggml's default polling level when < 0 */
+void llmshim_set_thread_poll(int32_t poll) { g_poll = poll; }
+
 static void attach_pools(struct llama_context * ctx, int32_t n_threads, int32_t n_threads_batch) {
     for (int i = 0; i < MAX_CONTEXTS; i++) {
         if (g_pools[i].ctx) continue;
         struct ggml_threadpool_params p = ggml_threadpool_params_default(n_threads);
+        if (g_poll >= 0) p.poll = (uint32_t) g_poll;
         struct ggml_threadpool * tp = ggml_threadpool_new(&p);
         struct ggml_threadpool * tb = NULL;
         if (!tp) return;
         if (n_threads_batch != n_threads) {
             struct ggml_threadpool_params pb = ggml_threadpool_params_default(n_threads_batch);
+            if (g_poll >= 0) pb.poll = (uint32_t) g_poll;
             tb = ggml_threadpool_new(&pb);
         }
         llama_attach_threadpool(ctx, tp, tb);

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LLMSHIM_ABI_VERSION 1
+#define LLMSHIM_ABI_VERSION 2
 #define LLMSHIM_API __attribute__((visibility("default")))
 
 #ifdef __cplusplus
@@ -78,6 +78,8 @@ LLMSHIM_API uint32_t llmshim_n_ctx(const struct llama_context * ctx);
 LLMSHIM_API uint32_t llmshim_n_ctx_seq(const struct llama_context * ctx);
 LLMSHIM_API uint32_t llmshim_n_batch(const struct llama_context * ctx);
 LLMSHIM_API uint32_t llmshim_n_seq_max(const struct llama_context * ctx);
+/* polling level (0 = threads sleep between graphs .. 100 = spin) of thread pools created from now on; < 0: ggml's default */
+LLMSHIM_API void     llmshim_set_thread_poll(int32_t poll);
 LLMSHIM_API void     llmshim_set_threads(struct llama_context * ctx, int32_t n_threads, int32_t n_threads_batch);
 /* abort flag: decode stops (returns 2) when *flag != 0. NULL removes it. CPU backends only. */
 LLMSHIM_API void     llmshim_set_abort_flag(struct llama_context * ctx, const int32_t * flag);

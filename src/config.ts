@@ -40,6 +40,8 @@ export interface Settings {
   maxBeams: number;
   maxBodyBytes: number;
   flashAttn: number;
+  /** CPU thread-pool polling between decode steps: 0 (sleep) .. 100 (spin); -1 ggml's default */
+  threadPoll: number;
   defaults: GenerationDefaults;
 }
 
@@ -100,6 +102,7 @@ export function loadSettings(env: Env = process.env): Settings {
     maxBeams: int(env, "MAX_BEAMS", 8, 1),
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
     flashAttn: int(env, "FLASH_ATTN", -1, -1),
+    threadPoll: int(env, "THREAD_POLL", 0, -1),
     defaults: {
       num_beams: int(env, "DEFAULT_NUM_BEAMS", 1, 1),
       do_sample: bool(env, "DEFAULT_DO_SAMPLE", true),

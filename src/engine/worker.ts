@@ -55,7 +55,7 @@ async function main(settings: Settings): Promise<void> {
   const nSeqMax = settings.cacheSequences;
   const ctx = new Context(model, {
     nCtx: settings.kvCells, nBatch: settings.batchSize, nSeqMax, threads: settings.threads || undefined,
-    threadsBatch: settings.threadsBatch || undefined, flashAttn: settings.flashAttn, kvUnified: settings.kvUnified,
+    threadsBatch: settings.threadsBatch || undefined, flashAttn: settings.flashAttn, kvUnified: settings.kvUnified, threadPoll: settings.threadPoll,
   });
   engine = new Engine(model, ctx, settings, post);
   const info = nativeInfo();

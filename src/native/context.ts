@@ -15,6 +15,8 @@ export interface ContextOptions {
   threadsBatch?: number;
   /** -1 auto, 0 off, 1 on */
   flashAttn?: number;
+  /** CPU thread-pool polling between decodes: 0 sleep .. 100 spin; default ggml's (50) */
+  threadPoll?: number;
   kvUnified?: boolean;
   offloadKqv?: boolean;
 }
@@ -42,6 +44,7 @@ export class Context {
     const nBatch = opts.nBatch ?? 512;
     // llama.cpp's default (4 threads) oversubscribes small machines badly: default to the core count.
     const threads = opts.threads || defaultThreads();
+    s.llmshim_set_thread_poll(opts.threadPoll ?? -1);
     const handle = s.llmshim_context_new(
       model.handle, opts.nCtx, nBatch, opts.nUbatch ?? nBatch, opts.nSeqMax ?? 1,
       threads, opts.threadsBatch || threads, opts.flashAttn ?? -1,

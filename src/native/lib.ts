@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { resolveLibraryPath } from "./library-path.ts";
 
 /** Must equal LLMSHIM_ABI_VERSION in native/shim.h. */
-export const SHIM_ABI_VERSION = 1;
+export const SHIM_ABI_VERSION = 2;
 
 const symbols = {
   llmshim_abi_version: { args: [], returns: T.i32 },
@@ -47,6 +47,7 @@ const symbols = {
   llmshim_n_ctx_seq: { args: [T.ptr], returns: T.u32 },
   llmshim_n_batch: { args: [T.ptr], returns: T.u32 },
   llmshim_n_seq_max: { args: [T.ptr], returns: T.u32 },
+  llmshim_set_thread_poll: { args: [T.i32], returns: T.void },
   llmshim_set_threads: { args: [T.ptr, T.i32, T.i32], returns: T.void },
   llmshim_set_abort_flag: { args: [T.ptr, T.ptr], returns: T.void },
   llmshim_decode: { args: [T.ptr, T.ptr, T.i32], returns: T.i32 },
