@@ -1,6 +1,8 @@
 // Concurrency, bad input, disconnects, busy ids, cache control and health under load.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
+
+setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
 
 let t: TestApp;
 beforeAll(async () => {

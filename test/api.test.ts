@@ -1,8 +1,10 @@
 // The seed API through HTTP on the real engine (tiny synthetic model).
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { Model } from "../src/native/index.ts";
 import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
 import { greedyAlone } from "./helpers/greedy.ts";
+
+setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
 
 let t: TestApp;
 let model: Model;

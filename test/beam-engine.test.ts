@@ -1,9 +1,11 @@
 // Beam search inside the continuous batcher, checked against a plain reference that re-decodes
 // every hypothesis from scratch through the native layer (no KV sharing, no batching).
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { Batch, Context, Model } from "../src/native/index.ts";
 import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
 import { referenceBeamSearch, type LogitsFn } from "./helpers/beam-reference.ts";
+
+setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
 
 let t: TestApp;
 let model: Model;

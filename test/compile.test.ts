@@ -1,5 +1,5 @@
 // The single binary: built by `bun run compile`, started from another directory with MODEL_PATH.
-import { afterAll, expect, test } from "bun:test";
+import { afterAll, expect, test, setDefaultTimeout } from "bun:test";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { ensureModel } from "../src/gguf/models.ts";
 import { Model } from "../src/native/index.ts";
 import { greedyAlone } from "./helpers/greedy.ts";
+
+setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
 
 let proc: ChildProcess | undefined;
 afterAll(() => proc?.kill("SIGKILL"));

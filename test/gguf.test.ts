@@ -1,5 +1,5 @@
 // GGUF reader/writer round trips, llama.cpp vocab files, error handling and synthetic models.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +10,8 @@ import { readGguf, readTensorBytes } from "../src/gguf/reader.ts";
 import { countParams, planTensors, writeSyntheticModel, type SynthSpec } from "../src/gguf/synth-model.ts";
 import { GgmlType, GgufType, getNumber, getStringArray, gv, type GgufValue } from "../src/gguf/types.ts";
 import { writeGguf } from "../src/gguf/writer.ts";
+
+setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
 
 const dir = mkdtempSync(join(tmpdir(), "gguf-test-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

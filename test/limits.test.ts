@@ -1,8 +1,10 @@
 // Limits that need their own engine settings: queue bound, end-of-generation, KV pressure.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
+
+setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
 
 describe("queue bound", () => {
   let t: TestApp;

@@ -1,12 +1,14 @@
 // The native layer on the real library: batching, sequence copy, state, bad files.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureModel } from "../src/gguf/models.ts";
-import { Batch, Context, Model, ModelLoadError } from "../src/native/index.ts";
+import { Batch, Context, LlamaSampler, Model, ModelLoadError } from "../src/native/index.ts";
 import { argmax } from "../src/sampling/logits.ts";
 import { greedyAlone } from "./helpers/greedy.ts";
+
+setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
 
 let model: Model;
 beforeAll(async () => {
@@ -103,6 +105,26 @@ describe("native engine", () => {
       out.push(argmax(ctx.logitsRow(0)));
     }
     expect(out).toEqual(expected.slice(0, 8));
+  });
+});
+
+describe("llama.cpp sampler chain through the shim", () => {
+  test("greedy chain equals argmax; top_k 1 with temperature equals greedy; a seeded chain is reproducible", () => {
+    using ctx = new Context(model, { nCtx: 512, nBatch: 512, nSeqMax: 1 });
+    using batch = new Batch(512, 1);
+    const prompt = model.tokenize("Sampling through llama.cpp", true, true);
+    prompt.forEach((tok, i) => batch.add(tok, i, 0, i === prompt.length - 1));
+    expect(ctx.decode(batch)).toBe(0);
+    using greedy = new LlamaSampler(model);
+    using topk1 = new LlamaSampler(model, { topK: 1, temperature: 0.7, seed: 3 });
+    const best = argmax(ctx.logitsRow(0));
+    expect(greedy.sample(ctx, 0)).toBe(best);
+    expect(topk1.sample(ctx, 0)).toBe(best);
+    const draws = (seed: number) => {
+      using s = new LlamaSampler(model, { temperature: 2, seed });
+      return Array.from({ length: 8 }, () => s.sample(ctx, 0));
+    };
+    expect(draws(42)).toEqual(draws(42));
   });
 });
 

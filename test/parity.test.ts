@@ -1,9 +1,11 @@
 // Greedy parity: token ids from our FFI loop equal llama.cpp's own llama-server on the same model.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { ensureModel } from "../src/gguf/models.ts";
 import { Model } from "../src/native/index.ts";
 import { greedyAlone } from "./helpers/greedy.ts";
 import { serverGreedy, startLlamaServer, type LlamaServer } from "./helpers/llama-server.ts";
+
+setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
 
 const threads = Math.max(1, navigator.hardwareConcurrency);
 const prompts = [

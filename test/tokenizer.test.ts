@@ -1,9 +1,11 @@
 // llama.cpp's own tokenizer test vectors (models/ggml-vocab-*.gguf.inp/.out) through our binding.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Model } from "../src/native/index.ts";
 import { llamaSourceDir } from "../src/gguf/paths.ts";
+
+setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
 
 function readVectors(vocab: string): { text: string; ids: number[] }[] {
   const inp = readFileSync(`${vocab}.inp`, "utf8");

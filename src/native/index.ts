@@ -2,5 +2,6 @@ export { Batch } from "./batch.ts";
 export { Context, ContextError, DecodeStatus, type ContextOptions } from "./context.ts";
 export { libraryPath, NativeLibraryError, shim } from "./lib.ts";
 export { Model, ModelLoadError, type ModelInfo, type ModelLoadOptions } from "./model.ts";
+export { LlamaSampler, type LlamaSamplerOptions } from "./sampler.ts";
 export { projectRoot } from "./library-path.ts";
 export { nativeInfo, nowUs } from "./info.ts";
