@@ -285,6 +285,8 @@ struct llama_sampler * llmshim_sampler_new(const struct llama_model * m, uint32_
 }
 void    llmshim_sampler_free(struct llama_sampler * s) { if (s) llama_sampler_free(s); }
 int32_t llmshim_sampler_sample(struct llama_sampler * s, struct llama_context * ctx, int32_t idx) {
+    /* llama_sampler_sample aborts the process for a token without logits: refuse it instead */
+    if (!llama_get_logits_ith(ctx, idx)) return -1;
     return llama_sampler_sample(s, ctx, idx);
 }
 void llmshim_sampler_accept(struct llama_sampler * s, int32_t t) { llama_sampler_accept(s, t); }

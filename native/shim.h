@@ -116,6 +116,7 @@ LLMSHIM_API uint64_t llmshim_state_seq_set(struct llama_context * ctx, const uin
 LLMSHIM_API struct llama_sampler * llmshim_sampler_new(const struct llama_model * model, uint32_t seed, int32_t top_k, float top_p, float min_p,
                                                        float temp, float repeat_penalty, int32_t penalty_last_n);
 LLMSHIM_API void    llmshim_sampler_free(struct llama_sampler * smpl);
+/* idx: position in the last decoded batch of a token that had its logits flag set; -1 if it had none */
 LLMSHIM_API int32_t llmshim_sampler_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx);
 LLMSHIM_API void    llmshim_sampler_accept(struct llama_sampler * smpl, int32_t token);
 LLMSHIM_API void    llmshim_sampler_reset(struct llama_sampler * smpl);

@@ -117,12 +117,14 @@ describe("llama.cpp sampler chain through the shim", () => {
     expect(ctx.decode(batch)).toBe(0);
     using greedy = new LlamaSampler(model);
     using topk1 = new LlamaSampler(model, { topK: 1, temperature: 0.7, seed: 3 });
+    const last = prompt.length - 1; // llama.cpp samplers take the batch index, not the output row
     const best = argmax(ctx.logitsRow(0));
-    expect(greedy.sample(ctx, 0)).toBe(best);
-    expect(topk1.sample(ctx, 0)).toBe(best);
+    expect(greedy.sample(ctx, last)).toBe(best);
+    expect(topk1.sample(ctx, last)).toBe(best);
+    expect(() => greedy.sample(ctx, 0)).toThrow(/no logits/); // refused, not a process abort
     const draws = (seed: number) => {
       using s = new LlamaSampler(model, { temperature: 2, seed });
-      return Array.from({ length: 8 }, () => s.sample(ctx, 0));
+      return Array.from({ length: 8 }, () => s.sample(ctx, last));
     };
     expect(draws(42)).toEqual(draws(42));
   });

@@ -29,10 +29,15 @@ export class LlamaSampler {
     this.#ptr = handle;
   }
 
-  /** Samples from output row `row` of the context's last decode and accepts the token. */
-  sample(ctx: Context, row: number): number {
+  /**
+   * Samples for the token at `batchIndex` of the last decoded batch (it must have had its logits
+   * flag set) and accepts the result.
+   */
+  sample(ctx: Context, batchIndex: number): number {
     if (!this.#ptr) throw new Error("sampler was freed");
-    return shim().llmshim_sampler_sample(this.#ptr, ctx.handle, row);
+    const token = shim().llmshim_sampler_sample(this.#ptr, ctx.handle, batchIndex);
+    if (token < 0) throw new RangeError(`batch index ${batchIndex} has no logits`);
+    return token;
   }
 
   free(): void {
