@@ -77,7 +77,7 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
 
 export function loadSettings(env: Env = process.env): Settings {
   const parallel = int(env, "PARALLEL", 8, 1);
-  const ctxSize = int(env, "CTX_SIZE", 2048, 16);
+  const ctxSize = int(env, "CTX_SIZE", 4096, 16);
   const threads = int(env, "THREADS", 0);
   const cacheSequences = int(env, "CACHE_SEQUENCES", Math.min(256, Math.max(parallel * 2, 8)), 1);
   const kvUnified = bool(env, "KV_UNIFIED", false);

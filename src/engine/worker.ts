@@ -52,6 +52,9 @@ async function main(settings: Settings): Promise<void> {
   const path = await resolveModelPath(settings.modelPath, (p) => { post({ type: "loading", progress: p }); flush(); });
   const progress = new Float32Array(1);
   const model = Model.load(path, { gpuLayers: settings.gpuLayers, progress });
+  if (model.info.nCtxTrain > 0 && settings.ctxSize > model.info.nCtxTrain) {
+    console.warn(`[engine] CTX_SIZE ${settings.ctxSize} exceeds the model's training context ${model.info.nCtxTrain}: quality may degrade past it`);
+  }
   const nSeqMax = settings.cacheSequences;
   const ctx = new Context(model, {
     nCtx: settings.kvCells, nBatch: settings.batchSize, nSeqMax, threads: settings.threads || undefined,
