@@ -1,6 +1,6 @@
 // Concurrency, bad input, disconnects, busy ids, cache control and health under load.
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
+import { disconnectMidRequest, startTestApp, uid, type TestApp } from "./helpers/app.ts";
 
 setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
 
@@ -175,24 +175,9 @@ describe("cache control and disconnects", () => {
   });
 
   test("a non-streaming client that disconnects stops its generation too", async () => {
-    const server = Bun.serve({ port: 0, fetch: (req) => t.app.handle(req), idleTimeout: 0 });
-    try {
-      const id = uid();
-      const ac = new AbortController();
-      const p = fetch(`http://127.0.0.1:${server.port}/api/generate-one`, {
-        method: "POST", signal: ac.signal,
-        body: JSON.stringify({ request_id: id, prompt: PROMPT, stream_response: false, generation_config: { do_sample: false, max_new_tokens: 450 } }),
-      }).catch(() => null);
-      await Bun.sleep(100);
-      ac.abort();
-      await p;
-      const deadline = Date.now() + 3000;
-      while (t.engine.active.has(id) && Date.now() < deadline) await Bun.sleep(10);
-      expect(t.engine.active.has(id)).toBe(false);
-      const info = (await t.engine.describe(id))!;
-      expect(info.generated_tokens).toBeLessThan(450);
-    } finally {
-      server.stop(true);
-    }
+    const id = uid();
+    const body = { request_id: id, prompt: PROMPT, generation_config: { do_sample: false, max_new_tokens: 450 } };
+    expect(await disconnectMidRequest(t, body, 100)).toBe(true);
+    expect((await t.engine.describe(id))!.generated_tokens).toBeLessThan(450);
   });
 });

@@ -2,7 +2,7 @@
 // every hypothesis from scratch through the native layer (no KV sharing, no batching).
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { Batch, Context, Model } from "../src/native/index.ts";
-import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
+import { disconnectMidRequest, startTestApp, uid, type TestApp } from "./helpers/app.ts";
 import { referenceBeamSearch, type LogitsFn } from "./helpers/beam-reference.ts";
 
 setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
@@ -100,29 +100,15 @@ describe("beams in the continuous batcher", () => {
   });
 
   test("disconnect frees all of a request's beams", async () => {
-    const server = Bun.serve({ port: 0, fetch: (req) => t.app.handle(req), idleTimeout: 0 });
-    try {
-      const id = uid();
-      const ac = new AbortController();
-      const p = fetch(`http://127.0.0.1:${server.port}/api/generate-one`, {
-        method: "POST", signal: ac.signal,
-        body: JSON.stringify({ request_id: id, prompt: prompts[0], stream_response: false, generation_config: { do_sample: false, num_beams: 4, length_penalty: 5, max_new_tokens: 400 } }),
-      }).catch(() => null);
-      await Bun.sleep(150);
-      ac.abort();
-      await p;
-      const deadline = Date.now() + 3000;
-      while (t.engine.active.has(id) && Date.now() < deadline) await Bun.sleep(10);
-      const stats = await t.engine.stats();
-      expect(stats.running).toBe(0);
-      // all 8 slots usable again: 8 greedy requests run at once
-      const outs = await Promise.all(Array.from({ length: 8 }, () => t.generate(uid(), "Hi", { max_new_tokens: 4 })));
-      expect(outs.length).toBe(8);
-      const info = (await t.engine.describe(id))!;
-      expect(info.state).toBe("idle");
-      expect(info.generated_tokens).toBeLessThan(400);
-    } finally {
-      server.stop(true);
-    }
+    const id = uid();
+    const body = { request_id: id, prompt: prompts[0], generation_config: { do_sample: false, num_beams: 4, length_penalty: 5, max_new_tokens: 400 } };
+    expect(await disconnectMidRequest(t, body, 150)).toBe(true);
+    expect((await t.engine.stats()).running).toBe(0);
+    // all 8 slots usable again: 8 greedy requests run at once
+    const outs = await Promise.all(Array.from({ length: 8 }, () => t.generate(uid(), "Hi", { max_new_tokens: 4 })));
+    expect(outs.length).toBe(8);
+    const info = (await t.engine.describe(id))!;
+    expect(info.state).toBe("idle");
+    expect(info.generated_tokens).toBeLessThan(400);
   });
 });

@@ -42,3 +42,25 @@ export async function startTestApp(env: Record<string, string> = {}, preset: Pre
 
 let counter = 0;
 export const uid = (p = "req") => `${p}-${process.pid}-${++counter}-${Date.now()}`;
+
+/**
+ * Sends a non-streaming generate-one over a real socket, disconnects after `afterMs`, and waits
+ * until the engine has let go of the request_id. Returns false if it did not within 3 s.
+ */
+export async function disconnectMidRequest(t: TestApp, body: Record<string, unknown>, afterMs: number): Promise<boolean> {
+  const server = Bun.serve({ port: 0, fetch: (req) => t.app.handle(req), idleTimeout: 0 });
+  try {
+    const ac = new AbortController();
+    const p = fetch(`http://127.0.0.1:${server.port}/api/generate-one`, {
+      method: "POST", signal: ac.signal, body: JSON.stringify({ ...body, stream_response: false }),
+    }).catch(() => null);
+    await Bun.sleep(afterMs);
+    ac.abort();
+    await p;
+    const deadline = Date.now() + 3000;
+    while (t.engine.active.has(body.request_id as string) && Date.now() < deadline) await Bun.sleep(10);
+    return !t.engine.active.has(body.request_id as string);
+  } finally {
+    server.stop(true);
+  }
+}
