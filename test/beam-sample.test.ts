@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { BeamSearch, type BeamSearchResult } from "../src/sampling/beam-search.ts";
 import { Rng } from "../src/sampling/rng.ts";
-import type { BeamOpts, LogitsFn } from "./helpers/beam-reference.ts";
+import { ReferenceHypotheses, type BeamOpts, type LogitsFn } from "./helpers/beam-reference.ts";
 
 type Model = LogitsFn;
 interface Opts extends Omit<BeamOpts, "repetitionPenalty"> {
@@ -48,21 +48,8 @@ function referenceBeamSample(model: Model, o: Opts): BeamSearchResult {
   const rng = new Rng(o.seed);
   const n = o.numBeams;
   let beams = Array.from({ length: n }, (_, b) => ({ tokens: [] as number[], score: b === 0 ? 0 : -1e9 }));
-  let hyps: { score: number; tokens: number[]; eos: boolean }[] = [];
-  let worst = 1e9;
-  const add = (tokens: number[], sum: number, genLen: number, eos: boolean) => {
-    const score = sum / genLen ** o.lengthPenalty;
-    if (hyps.length < n || score > worst) {
-      hyps.push({ score, tokens: [...tokens], eos });
-      if (hyps.length > n) {
-        const sorted = hyps.map((h, idx) => [h.score, idx]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-        hyps = hyps.filter((_, idx) => idx !== sorted[0][1]);
-        worst = sorted[1][0];
-      } else {
-        worst = Math.min(score, worst);
-      }
-    }
-  };
+  const h = new ReferenceHypotheses(n, o.lengthPenalty);
+  const add = h.add.bind(h);
   let done = false;
   for (let step = 1; step <= o.maxNewTokens && !done; step++) {
     const flat: { score: number; beam: number; token: number }[] = [];
@@ -107,11 +94,10 @@ function referenceBeamSample(model: Model, o: Opts): BeamSearchResult {
       }
     }
     beams = next;
-    done = hyps.length >= n && worst >= top[0].score / step ** o.lengthPenalty;
+    done = h.isDone(top[0]!.score, step);
   }
   if (!done) for (const b of beams) add(b.tokens, b.score, b.tokens.length, false);
-  const best = hyps.map((h, i) => ({ h, i })).sort((a, b) => a.h.score - b.h.score || a.i - b.i).pop()!.h;
-  return { tokens: best.tokens, score: best.score, finishedByEos: best.eos };
+  return h.best();
 }
 
 function runBeamSample(model: Model, o: Opts): BeamSearchResult {

@@ -26,24 +26,43 @@ function logSoftmaxF32(xs: number[]): number[] {
  * written plainly: num_beams full copies with initial scores [0, -1e9, ...],
  * every candidate of every beam sorted, Python-style hypothesis bookkeeping.
  */
+/** HF BeamHypotheses written plainly: keeps the best n finished hypotheses, Python-style. */
+export class ReferenceHypotheses {
+  hyps: { score: number; tokens: number[]; eos: boolean }[] = [];
+  worst = 1e9;
+  constructor(readonly n: number, readonly lengthPenalty: number) {}
+
+  add(tokens: number[], sum: number, genLen: number, eos: boolean): void {
+    const score = sum / genLen ** this.lengthPenalty;
+    if (this.hyps.length < this.n || score > this.worst) {
+      this.hyps.push({ score, tokens: [...tokens], eos });
+      if (this.hyps.length > this.n) {
+        const sorted = this.hyps.map((h, idx) => [h.score, idx]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+        this.hyps = this.hyps.filter((_, idx) => idx !== sorted[0]![1]);
+        this.worst = sorted[1]![0]!;
+      } else {
+        this.worst = Math.min(score, this.worst);
+      }
+    }
+  }
+
+  /** HF is_done with early_stopping=False */
+  isDone(bestCandidate: number, step: number): boolean {
+    return this.hyps.length >= this.n && this.worst >= bestCandidate / step ** this.lengthPenalty;
+  }
+
+  /** highest score; the later-added wins ties (Python's stable sort) */
+  best(): BeamSearchResult {
+    const best = this.hyps.map((h, i) => ({ h, i })).sort((a, b) => a.h.score - b.h.score || a.i - b.i).pop()!.h;
+    return { tokens: best.tokens, score: best.score, finishedByEos: best.eos };
+  }
+}
+
 export function referenceBeamSearch(model: LogitsFn, o: BeamOpts, trace: unknown[] = []): BeamSearchResult {
   const n = o.numBeams;
   let beams = Array.from({ length: n }, (_, b) => ({ tokens: [] as number[], score: b === 0 ? 0 : -1e9 }));
-  let hyps: { score: number; tokens: number[]; eos: boolean }[] = [];
-  let worst = 1e9;
-  const add = (tokens: number[], sum: number, genLen: number, eos: boolean) => {
-    const score = sum / genLen ** o.lengthPenalty;
-    if (hyps.length < n || score > worst) {
-      hyps.push({ score, tokens: [...tokens], eos });
-      if (hyps.length > n) {
-        const sorted = hyps.map((h, idx) => [h.score, idx]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-        hyps = hyps.filter((_, idx) => idx !== sorted[0][1]);
-        worst = sorted[1][0];
-      } else {
-        worst = Math.min(score, worst);
-      }
-    }
-  };
+  const h = new ReferenceHypotheses(n, o.lengthPenalty);
+  const add = h.add.bind(h);
   let done = false;
   for (let step = 1; step <= o.maxNewTokens && !done; step++) {
     const cands: { score: number; beam: number; token: number; flat: number }[] = [];
@@ -70,11 +89,10 @@ export function referenceBeamSearch(model: LogitsFn, o: BeamOpts, trace: unknown
       }
     }
     beams = next;
-    done = hyps.length >= n && worst >= top[0].score / step ** o.lengthPenalty;
-    trace.push({ beams: beams.map((b) => [b.tokens, b.score]), hyps: hyps.map((h) => [h.tokens, h.score, h.eos]) });
+    done = h.isDone(top[0]!.score, step);
+    trace.push({ beams: beams.map((b) => [b.tokens, b.score]), hyps: h.hyps.map((x) => [x.tokens, x.score, x.eos]) });
   }
   if (!done) for (const b of beams) add(b.tokens, b.score, b.tokens.length, false);
-  const best = hyps.map((h, i) => ({ h, i })).sort((a, b) => a.h.score - b.h.score || a.i - b.i).pop()!.h;
-  return { tokens: best.tokens, score: best.score, finishedByEos: best.eos };
+  return h.best();
 }
 
