@@ -61,6 +61,20 @@ describe.each([["per-slot KV", "false"], ["unified KV", "true"]])("KV pressure, 
   });
 });
 
+describe("beams in one shared KV buffer", () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await startTestApp({ PARALLEL: "2", CTX_SIZE: "128", KV_UNIFIED: "true", KV_CELLS: "128" })));
+  afterAll(() => t?.close());
+
+  test("beams that could never fit are refused with 422, not queued forever", async () => {
+    const r = await t.post("/api/generate-one", { request_id: uid(), prompt: "Hi", stream_response: false, generation_config: { num_beams: 2, max_new_tokens: 100 } });
+    expect(r.status).toBe(422); // 2 beams × 100 + prompt > 128 cells
+    expect(((await r.json()) as { error: { field: string } }).error.field).toBe("generation_config.num_beams");
+    const ok = await t.post("/api/generate-one", { request_id: uid(), prompt: "Hi", stream_response: false, generation_config: { num_beams: 2, max_new_tokens: 40 } });
+    expect(ok.status).toBe(200);
+  });
+});
+
 describe("build-native.sh", () => {
   const hasCublas = spawnSync("sh", ["-c", "ldconfig -p | grep -q libcublas.so || ls /usr/local/cuda/lib64/libcublas.so* >/dev/null 2>&1"]).status === 0;
   test.skipIf(hasCublas || !Bun.which("nvcc"))("asking for CUDA without cuBLAS fails with a message saying exactly that", () => {

@@ -26,6 +26,13 @@ export function resolveSequences(model: Model, table: SequenceTable, settings: S
   }
   const minNew = config.fitMaxNewTokens ? 1 : config.max_new_tokens; // defaults only need room for one token
   const { ctxSize } = settings;
+  // one shared KV buffer: all beams of a request must fit in it at once, or it would wait forever
+  const checkBeamCells = (length: number) => {
+    const need = length + config.num_beams * minNew;
+    if (settings.kvUnified && config.num_beams > 1 && need > settings.kvCells) {
+      refuse(422, "context_exceeded", `num_beams ${config.num_beams} × max_new_tokens ${minNew} + ${length} prompt tokens = ${need} KV cells > KV_CELLS ${settings.kvCells}`, "generation_config.num_beams");
+    }
+  };
   return items.map((item, i) => {
     const field = (name: string) => (items.length > 1 ? `prompts[${i}].${name}` : name);
     const existing = table.get(item.requestId);
@@ -34,6 +41,7 @@ export function resolveSequences(model: Model, table: SequenceTable, settings: S
       if (existing.length + minNew > ctxSize) {
         refuse(422, "context_exceeded", `cached sequence "${item.requestId}" has ${existing.length} tokens; with max_new_tokens ${minNew} that is ${existing.length + minNew} > CTX_SIZE ${ctxSize}`, "generation_config.max_new_tokens");
       }
+      checkBeamCells(existing.length);
       return existing;
     }
     const tokens = model.tokenize(item.prompt, true, true);
@@ -41,6 +49,7 @@ export function resolveSequences(model: Model, table: SequenceTable, settings: S
     if (tokens.length + minNew > ctxSize) {
       refuse(422, "context_exceeded", `prompt has ${tokens.length} tokens; with max_new_tokens ${minNew} that is ${tokens.length + minNew} > CTX_SIZE ${ctxSize}`, field("prompt"));
     }
+    checkBeamCells(tokens.length);
     return new Sequence(item.requestId, tokens, model.info.nVocab);
   });
 }
