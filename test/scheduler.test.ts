@@ -78,13 +78,13 @@ describe("scheduler", () => {
     const ja = submit(table, sched, a, 10);
     let plan = sched.schedule();
     expect(plan.entries).toHaveLength(1);
-    expect(plan.entries[0]!.tokens.length).toBe(4);
+    expect(plan.entries[0]!.count).toBe(4);
     expect(plan.entries[0]!.logits).toBe(true);
     a.nPast = 4;
     a.tokens.push(50); // sampled: one pending token
     submit(table, sched, seqOf("b", 20), 10);
     plan = sched.schedule();
-    expect(plan.entries.map((e) => [e.job.seq.requestId, e.tokens.length, e.logits])).toEqual([["a", 1, true], ["b", 7, false]]);
+    expect(plan.entries.map((e) => [e.job.seq.requestId, e.count, e.logits])).toEqual([["a", 1, true], ["b", 7, false]]);
     expect(ja.seq.state).toBe(SeqState.Running);
   });
 

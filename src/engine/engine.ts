@@ -10,8 +10,6 @@ import { Scheduler, type Plan } from "./scheduler.ts";
 import { SequenceTable } from "./seq-table.ts";
 import { SeqState, type Sequence } from "./sequence.ts";
 
-export { RequestError };
-
 export type Emit = (msg: FromEngine) => void;
 
 export class Engine {
@@ -119,7 +117,7 @@ export class Engine {
     const beamJobs: BeamJob[] = [];
     for (const e of plan.entries) {
       const { job } = e;
-      if (e.beam < 0) job.seq.nPast += e.tokens.length;
+      if (e.beam < 0) job.seq.nPast += e.count;
       if (!e.logits || job.finish) continue;
       const row = this.ctx.logitsRow(e.row);
       if (job.kind === "sample") this.#sampleNext(job, row);
@@ -138,7 +136,7 @@ export class Engine {
     seq.tokens.push(token);
     this.tokensGenerated++;
     if (this.#eog[token]) return this.#finish(job, "eos");
-    this.#emitTokens(job, [token]);
+    this.#emitText(job, job.decoder.decode(this.model.tokenPiece(token), { stream: true }));
     if (job.produced >= job.maxNew) this.#finish(job, "length");
     else if (seq.length >= this.settings.ctxSize) this.#finish(job, "context");
   }
@@ -157,6 +155,10 @@ export class Engine {
   #emitTokens(job: Job, tokens: readonly number[]): void {
     let text = "";
     for (const t of tokens) if (!this.#eog[t]) text += job.decoder.decode(this.model.tokenPiece(t), { stream: true });
+    this.#emitText(job, text);
+  }
+
+  #emitText(job: Job, text: string): void {
     if (text) this.#emit({ type: "text", ticket: job.ticket, index: job.index, text });
   }
 

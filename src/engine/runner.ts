@@ -28,9 +28,11 @@ export class Runner {
     const batch = this.#batch;
     batch.clear();
     for (const e of plan.entries) {
-      const last = e.tokens.length - 1;
+      const own = e.job.seq.tokens;
+      const last = e.count - 1;
       for (let k = 0; k <= last; k++) {
-        const row = batch.add(e.tokens[k]!, e.pos + k, e.seqId, e.logits && k === last);
+        const token = e.beam >= 0 ? e.token : own.at(e.pos + k);
+        const row = batch.add(token, e.pos + k, e.seqId, e.logits && k === last);
         if (row >= 0) e.row = row;
       }
     }

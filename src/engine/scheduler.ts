@@ -8,11 +8,14 @@ import type { KvOp, SequenceTable } from "./seq-table.ts";
 export interface PlanEntry {
   job: Job;
   seqId: number;
-  /** tokens fed this step, at positions pos, pos + 1, … */
-  tokens: Int32Array;
+  /** first position fed this step */
   pos: number;
+  /** tokens fed: the sequence's own [pos, pos + count), or one beam token */
+  count: number;
   /** live beam index, or -1 when the tokens are the sequence's own (prompt or sampled) */
   beam: number;
+  /** the token fed for a beam (beam >= 0) */
+  token: number;
   /** logits wanted for the last token fed */
   logits: boolean;
   /** output row of the logits in the decoded batch, set by the runner */
@@ -68,7 +71,7 @@ export class Scheduler {
     for (const job of this.running) {
       if (job.kind === "beam" && job.beams.length > 0) {
         const pos = job.basePos + job.search.stepCount - 1;
-        job.beams.forEach((b, i) => entries.push({ job, seqId: b.seqId, tokens: Int32Array.of(b.token), pos, beam: i, logits: true, row: -1 }));
+        job.beams.forEach((b, i) => entries.push({ job, seqId: b.seqId, pos, count: 1, beam: i, token: b.token, logits: true, row: -1 }));
         budget -= job.beams.length;
       } else if (job.seq.pending === 1) {
         entries.push(this.#own(job, 1));
@@ -89,7 +92,7 @@ export class Scheduler {
   #own(job: Job, count: number): PlanEntry {
     const seq = job.seq;
     const start = seq.nPast;
-    return { job, seqId: seq.seqId, tokens: seq.tokens.view().subarray(start, start + count), pos: start, beam: -1, logits: start + count === seq.length, row: -1 };
+    return { job, seqId: seq.seqId, pos: start, count, beam: -1, token: -1, logits: start + count === seq.length, row: -1 };
   }
 
   #admit(): void {

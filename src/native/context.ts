@@ -37,6 +37,7 @@ export class Context {
   readonly nVocab: number;
   #logitsBase = 0;
   #logits = new Float32Array(0);
+  #logitsStale = true;
   #abortFlag: Int32Array | null = null;
 
   constructor(model: Model, opts: ContextOptions) {
@@ -70,19 +71,26 @@ export class Context {
   /** Decodes the batch's filled entries; returns llama_decode's status (see DecodeStatus). */
   decode(batch: Batch): number {
     if (batch.length === 0) return DecodeStatus.ok;
-    return shim().llmshim_decode(this.handle, batch.handle, batch.length);
+    const status = shim().llmshim_decode(this.handle, batch.handle, batch.length);
+    this.#logitsStale = true;
+    return status;
   }
 
   /** Logits of output row `row` of the last decode (rows are the flagged tokens in batch order). */
   logitsRow(row: number): Float32Array {
+    if (this.#logitsStale) this.#refreshLogits(); // once per decode, not once per row
+    return this.#logits.subarray(row * this.nVocab, (row + 1) * this.nVocab);
+  }
+
+  /** Re-reads llama.cpp's logits pointer; the view is rebuilt only if the buffer moved. */
+  #refreshLogits(): void {
     const base = shim().llmshim_logits(this.handle) as Pointer | null;
     if (!base) throw new ContextError("no logits: nothing was decoded with a logits flag");
-    if (Number(base) !== this.#logitsBase) {
-      this.#logitsBase = Number(base);
-      const rows = Math.max(this.nBatch, this.nSeqMax);
-      this.#logits = new Float32Array(toArrayBuffer(base, 0, rows * this.nVocab * 4));
-    }
-    return this.#logits.subarray(row * this.nVocab, (row + 1) * this.nVocab);
+    this.#logitsStale = false;
+    if (Number(base) === this.#logitsBase) return;
+    this.#logitsBase = Number(base);
+    const rows = Math.max(this.nBatch, this.nSeqMax);
+    this.#logits = new Float32Array(toArrayBuffer(base, 0, rows * this.nVocab * 4));
   }
 
   /** Removes positions [p0, p1) of a sequence (p1 < 0: to the end; seq < 0: all sequences). */
