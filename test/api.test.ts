@@ -31,6 +31,15 @@ async function readChunks(res: Response): Promise<string[]> {
   return chunks;
 }
 
+describe("health", () => {
+  test("reports the model once loaded; load progress came through shared memory", async () => {
+    const r = await t.app.handle(new Request("http://local/health"));
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { model: { nVocab: number } }).model.nVocab).toBe(32000);
+    expect(t.engine.loadProgress).toBe(1);
+  });
+});
+
 describe("generate-one", () => {
   test("greedy output equals the llama.cpp reference loop", async () => {
     const ids = model.tokenize(PROMPT, true, true);

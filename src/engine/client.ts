@@ -19,7 +19,7 @@ export class EngineClient {
   /** request_ids with a generation in flight (answered 409 without asking the engine) */
   readonly active = new Set<string>();
   model: ModelFacts | null = null;
-  loadProgress = 0;
+  #loadProgress: Float32Array | null = null;
   fatal: string | null = null;
   readonly ready: Promise<ModelFacts>;
 
@@ -50,6 +50,11 @@ export class EngineClient {
     this.active.clear();
     for (const [, c] of this.#calls) c.resolve(null);
     this.#calls.clear();
+  }
+
+  /** 0..1 while the model loads (read from memory shared with the worker) */
+  get loadProgress(): number {
+    return this.#loadProgress?.[0] ?? 0;
   }
 
   get inFlight(): number {
@@ -110,7 +115,7 @@ export class EngineClient {
 
   #dispatch(msg: FromEngine): void {
     switch (msg.type) {
-      case "loading": this.loadProgress = msg.progress; return;
+      case "loading": this.#loadProgress = msg.progress; return;
       case "ready": case "fatal": return;
       case "dropped": return this.#settle(msg.ticket, msg.found);
       case "described": return this.#settle(msg.ticket, msg.info);

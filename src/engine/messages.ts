@@ -73,7 +73,8 @@ export interface ModelFacts {
 
 /** engine -> HTTP thread. `index` is the position of the item in the submit's `items`. */
 export type FromEngine =
-  | { type: "loading"; progress: number }
+  /** `progress[0]` (shared memory) goes 0 → 1 while llama.cpp loads the weights */
+  | { type: "loading"; progress: Float32Array }
   | { type: "ready"; model: ModelFacts }
   | { type: "fatal"; message: string }
   | { type: "accepted"; ticket: number; prefixes: string[] }

@@ -49,8 +49,11 @@ function handle(e: Engine, msg: ToEngine): void {
 
 async function main(settings: Settings): Promise<void> {
   if (settings.libPath) process.env.LLM_LIB_PATH = settings.libPath; // workers do not see the parent's env edits
-  const path = await resolveModelPath(settings.modelPath, (p) => { post({ type: "loading", progress: p }); flush(); });
-  const progress = new Float32Array(1);
+  // llama.cpp writes load progress into shared memory the HTTP thread reads (this thread is busy loading)
+  const progress = new Float32Array(new SharedArrayBuffer(4));
+  post({ type: "loading", progress });
+  flush();
+  const path = await resolveModelPath(settings.modelPath);
   const model = Model.load(path, { gpuLayers: settings.gpuLayers, progress });
   if (model.info.nCtxTrain > 0 && settings.ctxSize > model.info.nCtxTrain) {
     console.warn(`[engine] CTX_SIZE ${settings.ctxSize} exceeds the model's training context ${model.info.nCtxTrain}: quality may degrade past it`);
