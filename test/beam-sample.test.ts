@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { BeamSearch, type BeamSearchResult } from "../src/sampling/beam-search.ts";
 import { Rng } from "../src/sampling/rng.ts";
-import { ReferenceHypotheses, type BeamOpts, type LogitsFn } from "./helpers/beam-reference.ts";
+import { processCandidates, ReferenceHypotheses, type BeamOpts, type LogitsFn } from "./helpers/beam-reference.ts";
 
 type Model = LogitsFn;
 interface Opts extends Omit<BeamOpts, "repetitionPenalty"> {
@@ -84,16 +84,7 @@ function referenceBeamSample(model: Model, o: Opts): BeamSearchResult {
       probs[pick] = 0;
     }
     const top = drawn.map((i) => flat[i]).sort((a, b) => b.score - a.score);
-    const next: typeof beams = [];
-    for (let rank = 0; rank < top.length && next.length < n; rank++) {
-      const c = top[rank];
-      if (o.eos.includes(c.token)) {
-        if (rank < n) add(beams[c.beam].tokens, c.score, step, true);
-      } else {
-        next.push({ tokens: [...beams[c.beam].tokens, c.token], score: c.score });
-      }
-    }
-    beams = next;
+    beams = processCandidates(top, beams, o.eos, step, h);
     done = h.isDone(top[0]!.score, step);
   }
   if (!done) for (const b of beams) add(b.tokens, b.score, b.tokens.length, false);

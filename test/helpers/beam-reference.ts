@@ -58,6 +58,25 @@ export class ReferenceHypotheses {
   }
 }
 
+export interface RefBeam {
+  tokens: number[];
+  score: number;
+}
+
+/** HF BeamSearchScorer.process, plainly: candidates in rank order become the next beams or hypotheses. */
+export function processCandidates(top: { score: number; beam: number; token: number }[], beams: RefBeam[], eos: number[], step: number, h: ReferenceHypotheses): RefBeam[] {
+  const next: RefBeam[] = [];
+  for (let rank = 0; rank < top.length && next.length < h.n; rank++) {
+    const c = top[rank]!;
+    if (eos.includes(c.token)) {
+      if (rank < h.n) h.add(beams[c.beam]!.tokens, c.score, step, true);
+    } else {
+      next.push({ tokens: [...beams[c.beam]!.tokens, c.token], score: c.score });
+    }
+  }
+  return next;
+}
+
 export function referenceBeamSearch(model: LogitsFn, o: BeamOpts, trace: unknown[] = []): BeamSearchResult {
   const n = o.numBeams;
   let beams = Array.from({ length: n }, (_, b) => ({ tokens: [] as number[], score: b === 0 ? 0 : -1e9 }));
@@ -79,16 +98,7 @@ export function referenceBeamSearch(model: LogitsFn, o: BeamOpts, trace: unknown
     });
     cands.sort((a, b) => b.score - a.score || a.flat - b.flat);
     const top = cands.slice(0, Math.max(2, 1 + o.eos.length) * n);
-    const next: typeof beams = [];
-    for (let rank = 0; rank < top.length && next.length < n; rank++) {
-      const c = top[rank];
-      if (o.eos.includes(c.token)) {
-        if (rank < n) add(beams[c.beam].tokens, c.score, step, true);
-      } else {
-        next.push({ tokens: [...beams[c.beam].tokens, c.token], score: c.score });
-      }
-    }
-    beams = next;
+    beams = processCandidates(top, beams, o.eos, step, h);
     done = h.isDone(top[0]!.score, step);
     trace.push({ beams: beams.map((b) => [b.tokens, b.score]), hyps: h.hyps.map((x) => [x.tokens, x.score, x.eos]) });
   }
