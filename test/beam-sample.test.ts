@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { BeamSearch, type BeamSearchResult } from "../src/sampling/beam-search.ts";
 import { Rng } from "../src/sampling/rng.ts";
-import { processCandidates, ReferenceHypotheses, type BeamOpts, type LogitsFn } from "./helpers/beam-reference.ts";
+import { logSoftmaxF32, processCandidates, ReferenceHypotheses, type BeamOpts, type LogitsFn } from "./helpers/beam-reference.ts";
 
 type Model = LogitsFn;
 interface Opts extends Omit<BeamOpts, "repetitionPenalty"> {
@@ -13,12 +13,6 @@ interface Opts extends Omit<BeamOpts, "repetitionPenalty"> {
 }
 
 const fr = Math.fround;
-
-function logSoftmaxF32(xs: number[]): number[] {
-  const max = Math.max(...xs);
-  const lse = Math.log(xs.reduce((s, x) => s + Math.exp(x - max), 0));
-  return xs.map((x) => fr(x - max - lse));
-}
 
 /** HF warpers written literally: temperature, TopK (kth value), TopP (ascending cumsum). */
 function warp(row: number[], o: Opts): number[] {

@@ -15,7 +15,7 @@ export interface BeamOpts {
 const fr = Math.fround;
 
 /** log_softmax in float32 (torch: x - max - log(sum(exp(x - max)))). */
-function logSoftmaxF32(xs: number[]): number[] {
+export function logSoftmaxF32(xs: number[]): number[] {
   const max = Math.max(...xs);
   const lse = Math.log(xs.reduce((s, x) => s + Math.exp(x - max), 0));
   return xs.map((x) => fr(x - max - lse));
