@@ -13,7 +13,7 @@
 set -euo pipefail
 
 NLC_VERSION="3.22.1"            # node-llama-cpp version that carries our llama.cpp source
-SHIM_ABI="2"                    # keep in sync with LLMSHIM_ABI_VERSION in native/shim.h
+SHIM_ABI="3"                    # keep in sync with LLMSHIM_ABI_VERSION in native/shim.h
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${LLM_CACHE_DIR:-$HOME/.cache/bun-llm-server}"
 SRC_PARENT="$CACHE/src/node-llama-cpp-$NLC_VERSION"
@@ -86,7 +86,7 @@ if [[ $BACKEND == cuda ]]; then
 fi
 CPUKEY=""
 [[ $NATIVE == 1 ]] && CPUKEY="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8)"
-SHIM_HASH="$(cat "$ROOT/native/shim.c" "$ROOT/native/shim.h" | md5sum | cut -c1-10)"
+SHIM_HASH="$(cat "$ROOT"/native/*.c "$ROOT/native/shim.h" | md5sum | cut -c1-10)"
 KEY="$COMMIT-$BACKEND-$(echo "${FLAGS[*]} $CPUKEY" | md5sum | cut -c1-10)"
 BUILD="$CACHE/build/$KEY"
 LIB="$BUILD/libllmshim-$SHIM_HASH.so"
@@ -118,8 +118,13 @@ if [[ ! -f "$LIB" ]]; then
   say "linking $LIB"
   mapfile -t ARCHIVES < <(find "$BUILD/cmake" -name 'libllama.a' -o -name 'libggml*.a' | sort -r)
   [[ ${#ARCHIVES[@]} -ge 3 ]] || die "static libraries not found under $BUILD/cmake"
-  cc -O2 -fPIC -fvisibility=hidden -I"$SRC/include" -I"$SRC/ggml/include" -c "$ROOT/native/shim.c" -o "$BUILD/shim.o"
-  c++ -shared -o "$LIB.tmp" "$BUILD/shim.o" -Wl,--start-group "${ARCHIVES[@]}" -Wl,--end-group \
+  OBJS=()
+  for c in "$ROOT"/native/*.c; do
+    o="$BUILD/$(basename "$c" .c).o"
+    cc -O2 -fPIC -fvisibility=hidden -I"$SRC/include" -I"$SRC/ggml/include" -c "$c" -o "$o" || die "compiling $c failed"
+    OBJS+=("$o")
+  done
+  c++ -shared -o "$LIB.tmp" "${OBJS[@]}" -Wl,--start-group "${ARCHIVES[@]}" -Wl,--end-group \
     -Wl,--exclude-libs,ALL -Wl,--gc-sections "${CUDA_LIBS[@]}" -lpthread -ldl -lm \
     || die "linking the shim failed"
   mv "$LIB.tmp" "$LIB"

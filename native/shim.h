@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LLMSHIM_ABI_VERSION 2
+#define LLMSHIM_ABI_VERSION 3
 #define LLMSHIM_API __attribute__((visibility("default")))
 
 #ifdef __cplusplus
@@ -88,6 +88,12 @@ LLMSHIM_API int32_t  llmshim_decode(struct llama_context * ctx, llmshim_batch * 
 /* logits of the batch's output rows, contiguous in batch order (rows with logits flag set) */
 LLMSHIM_API float *  llmshim_logits(struct llama_context * ctx);
 LLMSHIM_API float *  llmshim_logits_ith(struct llama_context * ctx, int32_t i);
+
+/* ---- kernels.c: host-side math over logits rows ---- */
+/* torch.argmax: first index of the largest value, NaN never wins (SIMD where the CPU has it) */
+LLMSHIM_API int32_t  llmshim_argmax(const float * x, int32_t n);
+/* the same, always scalar: the reference the SIMD path is tested against */
+LLMSHIM_API int32_t  llmshim_argmax_scalar(const float * x, int32_t n);
 
 /* ---- batch: owned arrays, filled by the caller through typed-array views ---- */
 LLMSHIM_API llmshim_batch * llmshim_batch_new(int32_t capacity, int32_t n_seq_max);

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureModel } from "../src/gguf/models.ts";
-import { Batch, Context, LlamaSampler, Model, ModelLoadError } from "../src/native/index.ts";
+import { Batch, Context, LlamaSampler, Model, ModelLoadError, nativeArgmax } from "../src/native/index.ts";
 import { argmax } from "../src/sampling/logits.ts";
 import { greedyAlone } from "./helpers/greedy.ts";
 
@@ -42,6 +42,7 @@ describe("native engine", () => {
     expect(ctx.decode(batch)).toBe(0);
     for (let k = 0; k < n; k++) {
       const next = toks.map((_, s) => argmax(ctx.logitsRow(rows[s]!)));
+      expect(toks.map((_, s) => ctx.argmaxRow(rows[s]!))).toEqual(next); // the engine's native greedy path
       batch.clear();
       next.forEach((tok, s) => {
         outs[s]!.push(tok);
@@ -105,6 +106,32 @@ describe("native engine", () => {
       out.push(argmax(ctx.logitsRow(0)));
     }
     expect(out).toEqual(expected.slice(0, 8));
+  });
+});
+
+describe("native argmax kernel (the greedy fast path)", () => {
+  // Values drawn from a small set so that ties, NaN, ±Infinity and ±0 meet often, at every length
+  // around the SIMD widths (8 lanes, 32 per unrolled step) and at vocabulary size.
+  const pick = [Number.NaN, -Infinity, Infinity, 0, -0, 1, -1, 2.5, 2.5, 1e-30];
+  let state = 12345;
+  const rand = () => ((state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  test("equals torch.argmax semantics (first maximum, NaN never wins) on adversarial rows", () => {
+    let checked = 0;
+    for (const n of [1, 2, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 257, 32000]) {
+      for (let trial = 0; trial < 60; trial++) {
+        const x = new Float32Array(n);
+        const sparse = trial % 3 === 0; // mostly NaN / -Infinity rows
+        for (let i = 0; i < n; i++) x[i] = sparse && rand() < 0.9 ? pick[Math.floor(rand() * 2)]! : pick[Math.floor(rand() * pick.length)]!;
+        if (trial % 5 === 0) for (let i = 0; i < n; i++) x[i] = (rand() - 0.5) * 40; // dense random logits
+        const want = argmax(x);
+        expect([nativeArgmax(x), nativeArgmax(x, true)]).toEqual([want, want]);
+        checked++;
+      }
+    }
+    expect(nativeArgmax(new Float32Array([Number.NaN, Number.NaN]))).toBe(0);
+    expect(nativeArgmax(new Float32Array([-0, 0, 0]))).toBe(0);
+    expect(nativeArgmax(new Float32Array([Number.NaN, -Infinity, -Infinity]))).toBe(1);
+    expect(checked).toBe(14 * 60);
   });
 });
 

@@ -119,20 +119,20 @@ export class Engine {
       const { job } = e;
       if (e.beam < 0) job.seq.nPast += e.count;
       if (!e.logits || job.finish) continue;
-      const row = this.ctx.logitsRow(e.row);
-      if (job.kind === "sample") this.#sampleNext(job, row);
-      else if (e.beam < 0) this.#beamDone(job, startBeams(job, row, this.table));
+      if (job.kind === "sample") this.#sampleNext(job, e.row);
+      else if (e.beam < 0) this.#beamDone(job, startBeams(job, this.ctx.logitsRow(e.row), this.table));
       else {
-        job.rows[e.beam] = row; // a beam job's entries are consecutive, in beam order
+        job.rows[e.beam] = this.ctx.logitsRow(e.row); // a beam job's entries are consecutive, in beam order
         if (e.beam === job.beams.length - 1) beamJobs.push(job);
       }
     }
     for (const job of beamJobs) this.#beamDone(job, advanceBeams(job, this.table));
   }
 
-  #sampleNext(job: Job & { kind: "sample" }, row: Float32Array): void {
+  #sampleNext(job: Job & { kind: "sample" }, row: number): void {
     const seq = job.seq;
-    const token = job.sampler.sample(row, seq.tokens);
+    const { sampler } = job;
+    const token = sampler.plainGreedy ? this.ctx.argmaxRow(row) : sampler.sample(this.ctx.logitsRow(row), seq.tokens);
     seq.tokens.push(token);
     this.tokensGenerated++;
     if (this.#eog[token]) return this.#finish(job, "eos");

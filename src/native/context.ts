@@ -82,6 +82,16 @@ export class Context {
     return this.#logits.subarray(row * this.nVocab, (row + 1) * this.nVocab);
   }
 
+  /**
+   * torch.argmax of output row `row`, computed natively (SIMD) straight from llama.cpp's buffer: the
+   * greedy fast path, ~6x cheaper than a JS loop over the row (see native/kernels.c).
+   */
+  argmaxRow(row: number): number {
+    if (this.#logitsStale) this.#refreshLogits();
+    if (!(row >= 0 && (row + 1) * this.nVocab <= this.#logits.length)) throw new RangeError(`logits row ${row} is out of range`);
+    return shim().llmshim_argmax((this.#logitsBase + row * this.nVocab * 4) as Pointer, this.nVocab);
+  }
+
   /** Re-reads llama.cpp's logits pointer; the view is rebuilt only if the buffer moved. */
   #refreshLogits(): void {
     const base = shim().llmshim_logits(this.handle) as Pointer | null;

@@ -5,3 +5,4 @@ export { Model, ModelLoadError, type ModelInfo, type ModelLoadOptions } from "./
 export { LlamaSampler, type LlamaSamplerOptions } from "./sampler.ts";
 export { projectRoot } from "./library-path.ts";
 export { nativeInfo, nowUs } from "./info.ts";
+export { nativeArgmax } from "./kernels.ts";

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { resolveLibraryPath } from "./library-path.ts";
 
 /** Must equal LLMSHIM_ABI_VERSION in native/shim.h. */
-export const SHIM_ABI_VERSION = 2;
+export const SHIM_ABI_VERSION = 3;
 
 const symbols = {
   llmshim_abi_version: { args: [], returns: T.i32 },
@@ -53,6 +53,8 @@ const symbols = {
   llmshim_decode: { args: [T.ptr, T.ptr, T.i32], returns: T.i32 },
   llmshim_logits: { args: [T.ptr], returns: T.ptr },
   llmshim_logits_ith: { args: [T.ptr, T.i32], returns: T.ptr },
+  llmshim_argmax: { args: [T.ptr, T.i32], returns: T.i32 },
+  llmshim_argmax_scalar: { args: [T.ptr, T.i32], returns: T.i32 },
 
   llmshim_batch_new: { args: [T.i32, T.i32], returns: T.ptr },
   llmshim_batch_free: { args: [T.ptr], returns: T.void },

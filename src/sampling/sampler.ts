@@ -91,6 +91,14 @@ export class TokenSampler {
   }
 
   /**
+   * True when the choice is plain argmax of the raw row (greedy, no processor changes the logits):
+   * callers may then compute it wherever it is cheapest (the engine does it natively).
+   */
+  get plainGreedy(): boolean {
+    return this.greedy && this.repetitionPenalty === 1;
+  }
+
+  /**
    * Choose the next token from a raw logits row (modified in place, see the
    * module comment). `seen` is the sequence's prompt + generated history, used
    * by the repetition penalty; the caller appends the returned token to it.
