@@ -10,6 +10,7 @@ import { oursGenerate, theirsGenerate } from "./client.ts";
 import { HARD_STOP_S, MIN_REPS, planFromArgs, SLOW_AFTER_S } from "./plan.ts";
 import { llamaServerCounter, PromptSet } from "./prompts.ts";
 import { buildRows, type Results } from "./rows.ts";
+import { waits } from "./quiet.ts";
 import { memoryOf, ROOT, startOurs, startTheirs, type BenchServer, type Memory, type OurServer } from "./servers.ts";
 import { coreCount, cpuBusy, cpuModel, fmt, llamaVersion, loadAverage, renderReport } from "./table.ts";
 import { beamSearch, concurrencyRun, continuation, findings, freshId, hooks, singleStream, verified } from "./workloads.ts";
@@ -154,6 +155,7 @@ if (ceiling) notes.push(`engine ceiling (\`${ceiling.command}\`), text-generatio
 notes.push(
   "decode tokens/s = (tokens − 1) / (total − TTFT) per request; TTFT = first non-empty body chunk (ours: text/plain, llama-server: SSE); time per output token likewise per request, percentiles over the requests of a run.",
   `every value is the median over ${plan.reps} run(s)${slowNoted ? ` (${MIN_REPS} for the later workloads, see above)` : ""}, alternating ours / llama-server per run; aggregate tokens/s = all output tokens of a run / its wall time.`,
+  `both servers stay up; before each measured run the other server is left to go quiet (its process tree under 5 % of a core over 50 ms), because llama-server's thread pool keeps spinning for ~100+ ms after a request (ggml poll 50) and would take a core from ours: ${waits.count} waits, total ${fmt(waits.totalMs / 1000, 1)} s, longest ${fmt(waits.maxMs, 0)} ms${waits.timeouts ? `, ${waits.timeouts} gave up after 2 s` : ""}.`,
   "ours: /api/generate-one with fresh request_ids, do_sample false (or the sampled profile), max_new_tokens fixed (the bench model never emits EOS; counts checked against /api/stats tokensGenerated). llama-server: /completion, stream, cache_prompt false, ignore_eos, samplers [top_k] top_k 1 (or [top_k, top_p, temperature], min_p 0).",
 );
 

@@ -2,6 +2,7 @@
 import type { EngineStats } from "../src/engine/messages.ts";
 import { closedLoop, GREEDY, HttpFailure, oursGenerate, theirsGenerate, tpotMs, type LoadResult, type Sampling, type Timing } from "./client.ts";
 import type { PromptSet } from "./prompts.ts";
+import { untilQuiet } from "./quiet.ts";
 import type { BenchServer, OurServer } from "./servers.ts";
 import { percentile, sum } from "./stats.ts";
 
@@ -84,7 +85,9 @@ export async function singleStream(ours: OurServer, theirs: BenchServer, prompts
   for (let rep = 0; rep < reps && !(rep > 0 && hooks.outOfTime()); rep++) {
     const prompt = prompts.get(rep);
     const label = `single ${prompts.name} rep ${rep}`;
+    await untilQuiet(theirs.pid);
     out.ours.push(await withStats(ours, label, () => nTokens, () => oursGenerate(ours.url, { requestId: freshId("single"), prompt, maxNewTokens: nTokens }), acc));
+    await untilQuiet(ours.pid);
     out.theirs.push(await theirsGenerate(theirs.url, { prompt, nPredict: nTokens }));
   }
   checkTheirs(`single ${prompts.name}`, out.theirs, nTokens);
@@ -150,6 +153,7 @@ export async function concurrencyRun(ours: OurServer, theirs: BenchServer, promp
   const out: ConcurrencyResult = { concurrency: o.concurrency, ours: [], theirs: [], oursDelta: ZERO_DELTA, healthMs: [], healthFailures: 0 };
   const promptOf = (rep: number, client: number, k: number) => prompts.get((rep * o.concurrency + client) * o.perClient + k);
   for (let rep = 0; rep < o.reps && !(rep > 0 && hooks.outOfTime()); rep++) {
+    await untilQuiet(theirs.pid);
     const stopProbe = o.probeHealth ? await startProbe(ours.url) : null;
     const r = await withStats(ours, `${tag} rep ${rep}`, (x: LoadResult) => x.results.length * o.nTokens, () =>
       closedLoop(o.concurrency, o.perClient, (c, k) =>
@@ -161,6 +165,7 @@ export async function concurrencyRun(ours: OurServer, theirs: BenchServer, promp
     }
     o.afterOurs?.();
     out.ours.push(summarize(r));
+    await untilQuiet(ours.pid);
     const t = await closedLoop(o.concurrency, o.perClient, (c, k) =>
       theirsGenerate(theirs.url, { prompt: promptOf(rep, c, k), nPredict: o.nTokens, sampling, seed: rep * 1000 + c }));
     o.afterTheirs?.();
@@ -189,10 +194,12 @@ export async function continuation(ours: OurServer, theirs: BenchServer, prompts
   for (let rep = 0; rep < o.reps && !(rep > 0 && hooks.outOfTime()); rep++) {
     const prompt = prompts.get(100 + rep);
     const requestId = freshId("continue");
+    await untilQuiet(theirs.pid);
     const cold = await withStats(ours, `continuation cold rep ${rep}`, () => o.firstTokens, () => oursGenerate(ours.url, { requestId, prompt, maxNewTokens: o.firstTokens }), acc);
     const warm = await withStats(ours, `continuation warm rep ${rep}`, () => o.nTokens, () => oursGenerate(ours.url, { requestId, prompt, maxNewTokens: o.nTokens }), acc);
     out.oursCold.push(cold.ttftMs);
     out.oursWarm.push(warm.ttftMs);
+    await untilQuiet(ours.pid);
     const tc = await theirsGenerate(theirs.url, { prompt, nPredict: o.firstTokens, cachePrompt: true });
     const tw = await theirsGenerate(theirs.url, { prompt, nPredict: o.nTokens, cachePrompt: true });
     out.theirsCold.push(tc.ttftMs);
