@@ -35,6 +35,28 @@ describe("sequence table", () => {
     expect(() => table.transition(s, SeqState.Idle)).toThrow(/not allowed/);
   });
 
+  test("a new sequence takes a free slot next to a running one (one llama.cpp ubatch per run of consecutive ids)", () => {
+    const { table } = setup(8, 1000);
+    const seqs = Array.from({ length: 6 }, (_, i) => seqOf(`s${i}`, 4));
+    for (const s of seqs) {
+      table.add(s);
+      table.admit(s, 8);
+      table.transition(s, SeqState.Running);
+    }
+    expect(seqs.map((s) => s.seqId)).toEqual([0, 1, 2, 3, 4, 5]);
+    for (const s of seqs.slice(0, 4)) table.transition(s, SeqState.Idle);
+    table.drop("s0");
+    table.drop("s1"); // free: 0, 1, 6, 7; running: 4, 5
+    const next = seqOf("n", 4);
+    table.add(next);
+    expect(table.admit(next, 8, 1)).toEqual([7]); // own slot 6 next to 5, its extra slot next to 6
+    expect(next.seqId).toBe(6);
+    const lone = seqOf("lone", 4);
+    table.add(lone);
+    table.admit(lone, 8);
+    expect(lone.seqId).toBe(0); // nothing free borders a running slot: the lowest
+  });
+
   test("admission evicts the least recently used idle sequence, never a busy one", () => {
     const { table } = setup(2, 100);
     const [a, b, c] = [seqOf("a", 10), seqOf("b", 10), seqOf("c", 10)];

@@ -1,7 +1,9 @@
 // Runs a plan on the model: KV edits first, then one llama_batch, then decode.
 // It decides nothing; the scheduler chose what goes in.
 import { Batch, type Context } from "../native/index.ts";
-import type { Plan } from "./scheduler.ts";
+import type { Plan, PlanEntry } from "./scheduler.ts";
+
+const bySeqId = (a: PlanEntry, b: PlanEntry) => a.seqId - b.seqId;
 
 export class Runner {
   readonly ctx: Context;
@@ -27,7 +29,11 @@ export class Runner {
     this.applyKvOps(plan);
     const batch = this.#batch;
     batch.clear();
-    for (const e of plan.entries) {
+    // Sequence-id order: with per-sequence KV streams (KV_UNIFIED=false) llama.cpp puts only runs of
+    // consecutive seq ids, in batch order, into one ubatch; any other order splits the step into
+    // several graph evaluations (16 sequences: 22 ms in order, 71 ms shuffled, on the bench model).
+    const entries = plan.entries.length > 1 ? plan.entries.toSorted(bySeqId) : plan.entries;
+    for (const e of entries) {
       const own = e.job.seq.tokens;
       const last = e.count - 1;
       for (let k = 0; k <= last; k++) {

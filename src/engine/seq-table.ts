@@ -113,9 +113,24 @@ export class SequenceTable {
     }
     if (needCells > 0 || needSlots > 0) return null;
     for (const v of victims) this.evict(v);
-    if (seq.seqId < 0) seq.seqId = this.#freeSlots.pop()!;
+    if (seq.seqId < 0) seq.seqId = this.#takeSlot();
     seq.reserve = reserve;
-    return Array.from({ length: extraSlots }, () => this.#freeSlots.pop()!);
+    return Array.from({ length: extraSlots }, () => this.#takeSlot());
+  }
+
+  /**
+   * A free slot next to a running one when there is such, else the lowest: running sequences in
+   * consecutive slots decode in one llama.cpp ubatch with per-sequence KV streams, scattered ones
+   * in one ubatch per run of consecutive ids.
+   */
+  #takeSlot(): number {
+    const free = this.#freeSlots;
+    const busy = new Set<number>();
+    for (const s of this.#byId.values()) if (s.busy && s.seqId >= 0) busy.add(s.seqId);
+    const rank = (id: number) => (busy.has(id - 1) || busy.has(id + 1) ? id : id + this.limits.slots);
+    let pick = 0;
+    for (let i = 1; i < free.length; i++) if (rank(free[i]!) < rank(free[pick]!)) pick = i;
+    return free.splice(pick, 1)[0]!;
   }
 
   /** Returns borrowed slots (e.g. losing beams): their cells are cleared before the next decode. */
