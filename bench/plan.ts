@@ -26,7 +26,7 @@ export interface Plan {
 
 export const FULL: Plan = {
   name: "full",
-  reps: 5,
+  reps: 9,
   threads: 2,
   parallel: 16,
   ctx: 2048,

@@ -16,6 +16,16 @@ export interface Results {
   cont: ContinuationResult;
   beam: BeamResult;
   memory: { ours: Memory; theirs: Memory };
+  /** bench/engine-host.ts: the engine in-process, no HTTP (null when that run failed) */
+  engineAlone: EngineAlone | null;
+}
+
+export interface EngineAlone {
+  batch1PerStepMs: number;
+  batch1DecodeMs: number;
+  batch16PerSeqUs: number;
+  batch16DecodeMs: number;
+  batch16: number;
 }
 
 function row(workload: string, metric: string, ours: number, theirs: number, digits: number, target = "", ok: boolean | null | undefined = undefined): Row {
@@ -96,7 +106,15 @@ export function buildRows(plan: Plan, r: Results): Row[] {
     { workload: "llama_decode time, batch 1 (single stream runs)", metric: "Δ decodeUs / Δ steps, ms/step (llama-server column: 1000 / ceiling npl=1 t/s)", ours: fmt(decodeMs1, 2), theirs: `ceiling ${fmt(ceilMs1, 2)}`, ratio: fmtRatio(ratio(decodeMs1, ceilMs1)), target: "", status: "" },
     { workload: "host overhead, batch 1 (single stream runs)", metric: "(Δ stepUs − Δ decodeUs) / Δ steps, ms/step", ours: fmt(o1.perStepMs, 3), theirs: "–", ratio: "", target: "≤ 0.3 ms/step", status: verdict(atMost(o1.perStepMs, 0.3)) },
     { workload: `host overhead, concurrency ${c16.concurrency} runs`, metric: `per sequence per step, µs (mean batch ${fmt(o16.meanBatch, 1)}; ${fmt(o16.perStepMs, 3)} ms/step)`, ours: fmt(o16.perSeqUs, 1), theirs: "–", ratio: "", target: "≤ 20 µs/sequence", status: verdict(atMost(o16.perSeqUs, 20)) },
+    { workload: `host overhead, concurrency ${c16.concurrency} runs`, metric: "of which posting each step's messages to the HTTP thread (postMessage), µs per sequence", ours: fmt(c16.oursDelta.postUs / c16.oursDelta.sequenceSteps, 1), theirs: "–", ratio: "", target: "", status: "" },
   );
+  const e = r.engineAlone;
+  if (e) {
+    rows.push(
+      { workload: "profile: engine alone (in-process, no HTTP, no client), batch 1", metric: `host ms/step (llama_decode ${fmt(e.batch1DecodeMs, 2)} ms/step)`, ours: fmt(e.batch1PerStepMs, 3), theirs: "–", ratio: "", target: "", status: "" },
+      { workload: `profile: engine alone (in-process, no HTTP, no client), batch ${fmt(e.batch16, 0)}`, metric: `host µs per sequence per step (llama_decode ${fmt(e.batch16DecodeMs, 2)} ms/step)`, ours: fmt(e.batch16PerSeqUs, 1), theirs: "–", ratio: "", target: "", status: "" },
+    );
+  }
 
   const h = c16.healthMs;
   const p99 = percentile(h, 99);

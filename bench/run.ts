@@ -9,7 +9,7 @@ import { runCeiling, type Ceiling } from "./ceiling.ts";
 import { oursGenerate, theirsGenerate } from "./client.ts";
 import { HARD_STOP_S, MIN_REPS, planFromArgs, SLOW_AFTER_S } from "./plan.ts";
 import { llamaServerCounter, PromptSet } from "./prompts.ts";
-import { buildRows, type Results } from "./rows.ts";
+import { buildRows, type EngineAlone, type Results } from "./rows.ts";
 import { waits } from "./quiet.ts";
 import { memoryOf, ROOT, startOurs, startTheirs, type BenchServer, type Memory, type OurServer } from "./servers.ts";
 import { coreCount, cpuBusy, cpuModel, fmt, llamaVersion, loadAverage, renderReport } from "./table.ts";
@@ -128,7 +128,7 @@ try {
   const beam = await beamSearch(o, prompts.short, { numBeams: plan.numBeams, nTokens: plan.beamTokens, reps: reps() });
   sample("ours", o.pid);
   sample("theirs", t.pid);
-  results = { ceiling, short, long, conc, sampled, cont, beam, memory: peak };
+  results = { ceiling, short, long, conc, sampled, cont, beam, memory: peak, engineAlone: null };
 } catch (err) {
   console.error(`[bench] FAILED after ${elapsed()}: ${(err as Error).stack ?? err}`);
   if (ours) console.error(`[bench] our server's last output:\n${(ours as OurServer).log()}`);
@@ -139,6 +139,18 @@ try {
 const oursLog = ours ? (ours as OurServer).log() : "";
 const endStats = ours ? await (ours as OurServer).stats().catch(() => null) : null;
 await stopAll();
+
+// ---- profile: the engine alone, with both servers down (host overhead without HTTP or messages)
+let engineAlone: EngineAlone | null = null;
+try {
+  say("profile: engine alone, in-process");
+  const p = Bun.spawnSync([process.execPath, join(import.meta.dir, "engine-host.ts"), modelPath, String(plan.threads), String(plan.parallel), String(plan.ctx)], { stderr: "pipe" });
+  if (p.exitCode !== 0) throw new Error(p.stderr.toString().trim().split("\n").slice(-3).join(" / "));
+  engineAlone = JSON.parse(p.stdout.toString().trim().split("\n").pop()!) as EngineAlone;
+} catch (err) {
+  findings.push(`the in-process engine profile failed: ${(err as Error).message}`);
+}
+results.engineAlone = engineAlone;
 
 // ---- report
 const spec = PRESETS.bench;

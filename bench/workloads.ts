@@ -29,17 +29,19 @@ export function freshId(what: string): string {
 export interface StatsDelta {
   steps: number;
   stepUs: number;
+  postUs: number;
   decodeUs: number;
   sequenceSteps: number;
   tokensGenerated: number;
 }
 
-export const ZERO_DELTA: StatsDelta = { steps: 0, stepUs: 0, decodeUs: 0, sequenceSteps: 0, tokensGenerated: 0 };
+export const ZERO_DELTA: StatsDelta = { steps: 0, stepUs: 0, postUs: 0, decodeUs: 0, sequenceSteps: 0, tokensGenerated: 0 };
 
 export function addDelta(a: StatsDelta, before: EngineStats, after: EngineStats): StatsDelta {
   return {
     steps: a.steps + after.steps - before.steps,
     stepUs: a.stepUs + after.stepUs - before.stepUs,
+    postUs: a.postUs + after.postUs - before.postUs,
     decodeUs: a.decodeUs + after.decodeUs - before.decodeUs,
     sequenceSteps: a.sequenceSteps + after.sequenceSteps - before.sequenceSteps,
     tokensGenerated: a.tokensGenerated + after.tokensGenerated - before.tokensGenerated,

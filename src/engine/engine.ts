@@ -25,6 +25,8 @@ export class Engine {
   steps = 0;
   tokensGenerated = 0;
   stepUs = 0;
+  /** time spent posting each step's messages (measured by the worker) */
+  postUs = 0;
   sequenceSteps = 0;
 
   constructor(model: Model, ctx: Context, settings: Settings, emit: Emit) {
@@ -89,7 +91,7 @@ export class Engine {
     return {
       running: c.running, queued: c.queued, cachedSequences: c.entries - c.running - c.queued,
       kvCellsUsed: this.table.cellsUsed(), kvCells: this.settings.kvCells, evictions: this.table.evictions,
-      steps: this.steps, tokensGenerated: this.tokensGenerated, stepUs: Math.round(this.stepUs),
+      steps: this.steps, tokensGenerated: this.tokensGenerated, stepUs: Math.round(this.stepUs), postUs: Math.round(this.postUs),
       decodeUs: Math.round(this.runner.decodeUs), sequenceSteps: this.sequenceSteps,
     };
   }

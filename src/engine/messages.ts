@@ -40,6 +40,8 @@ export interface EngineStats {
   tokensGenerated: number;
   /** wall time of decode steps (schedule + run + postprocess + message flush), microseconds */
   stepUs: number;
+  /** part of stepUs spent handing the step's messages to the HTTP thread (postMessage), microseconds */
+  postUs: number;
   /** time inside llama_decode, microseconds; stepUs - decodeUs = host overhead */
   decodeUs: number;
   /** sequences fed in all steps together (batch 16 for 10 steps = 160) */

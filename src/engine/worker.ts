@@ -85,8 +85,13 @@ async function main(settings: Settings): Promise<void> {
       console.error("[engine] step failed:", err);
       engine.failRunning(err as Error);
     }
+    const t1 = performance.now();
     flush();
-    if (worked) engine.stepUs += (performance.now() - t0) * 1000;
+    if (worked) {
+      const t2 = performance.now();
+      engine.stepUs += (t2 - t0) * 1000;
+      engine.postUs += (t2 - t1) * 1000;
+    }
     if (worked || engine.busy) await new Promise<void>((r) => setImmediate(r)); // let messages in
     else await new Promise<void>((r) => (wake = r)).then(() => (wake = null));
   }
