@@ -42,6 +42,8 @@ export interface Settings {
   flashAttn: number;
   /** CPU thread-pool polling between decode steps: 0 (sleep) .. 100 (spin); -1 ggml's default */
   threadPoll: number;
+  /** run the HTTP thread as SCHED_BATCH (Linux) so its wake-ups do not preempt the engine thread */
+  httpSchedBatch: boolean;
   defaults: GenerationDefaults;
 }
 
@@ -103,6 +105,7 @@ export function loadSettings(env: Env = process.env): Settings {
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
     flashAttn: int(env, "FLASH_ATTN", -1, -1),
     threadPoll: int(env, "THREAD_POLL", 0, -1),
+    httpSchedBatch: bool(env, "HTTP_SCHED_BATCH", true),
     defaults: {
       num_beams: int(env, "DEFAULT_NUM_BEAMS", 1, 1),
       do_sample: bool(env, "DEFAULT_DO_SAMPLE", true),

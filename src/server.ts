@@ -2,8 +2,12 @@
 import type { Settings } from "./config.ts";
 import { EngineClient } from "./engine/client.ts";
 import { createApp } from "./http/app.ts";
+import { setThreadScheduling } from "./native/index.ts";
 
 export async function startServer(settings: Settings, opts: { quiet?: boolean; workerUrl?: string } = {}) {
+  if (settings.httpSchedBatch && !setThreadScheduling(true) && process.platform === "linux") {
+    console.warn("[server] could not put the HTTP thread in SCHED_BATCH; continuing with the default scheduling");
+  }
   const engine = new EngineClient(settings, opts.workerUrl);
   const app = createApp(engine, settings);
   app.listen({ hostname: settings.host, port: settings.port, maxRequestBodySize: settings.maxBodyBytes * 2, idleTimeout: 0 });

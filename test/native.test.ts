@@ -135,6 +135,23 @@ describe("native argmax kernel (the greedy fast path)", () => {
   });
 });
 
+describe("thread scheduling class (HTTP thread SCHED_BATCH, engine back to normal)", () => {
+  test.if(process.platform === "linux")("set and reset on the calling thread, as the kernel reports it", () => {
+    // in a child process: the test runner's own thread stays as it is
+    const script = `
+      import { setThreadScheduling } from "${join(import.meta.dir, "../src/native/sched.ts")}";
+      import { readFileSync } from "node:fs";
+      const policy = () => Number(readFileSync("/proc/thread-self/stat", "utf8").split(") ")[1].split(" ")[38]);
+      const out = [policy(), setThreadScheduling(true), policy(), setThreadScheduling(false), policy()];
+      console.log(JSON.stringify(out));`;
+    const dir = mkdtempSync(join(tmpdir(), "sched-"));
+    writeFileSync(join(dir, "probe.ts"), script);
+    const r = Bun.spawnSync([process.execPath, join(dir, "probe.ts")]);
+    expect(r.stderr.toString()).toBe("");
+    expect(JSON.parse(r.stdout.toString())).toEqual([0, true, 3, true, 0]); // SCHED_OTHER, SCHED_BATCH, SCHED_OTHER
+  });
+});
+
 describe("llama.cpp sampler chain through the shim", () => {
   test("greedy chain equals argmax; top_k 1 with temperature equals greedy; a seeded chain is reproducible", () => {
     using ctx = new Context(model, { nCtx: 512, nBatch: 512, nSeqMax: 1 });

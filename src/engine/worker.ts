@@ -3,7 +3,7 @@
 declare var self: Worker;
 
 import type { Settings } from "../config.ts";
-import { Context, Model, nativeInfo } from "../native/index.ts";
+import { Context, Model, nativeInfo, setThreadScheduling } from "../native/index.ts";
 import { Engine } from "./engine.ts";
 import type { FromEngine, ToEngine } from "./messages.ts";
 import { resolveModelPath } from "./model-path.ts";
@@ -49,6 +49,7 @@ function handle(e: Engine, msg: ToEngine): void {
 
 async function main(settings: Settings): Promise<void> {
   if (settings.libPath) process.env.LLM_LIB_PATH = settings.libPath; // workers do not see the parent's env edits
+  if (settings.httpSchedBatch) setThreadScheduling(false); // the HTTP thread's SCHED_BATCH is inherited: not for the engine and ggml's pool
   // llama.cpp writes load progress into shared memory the HTTP thread reads (this thread is busy loading)
   const progress = new Float32Array(new SharedArrayBuffer(4));
   post({ type: "loading", progress });

@@ -6,3 +6,4 @@ export { LlamaSampler, type LlamaSamplerOptions } from "./sampler.ts";
 export { projectRoot } from "./library-path.ts";
 export { nativeInfo, nowUs } from "./info.ts";
 export { nativeArgmax } from "./kernels.ts";
+export { setThreadScheduling } from "./sched.ts";
