@@ -57,6 +57,24 @@ describe("sequence table", () => {
     expect(lone.seqId).toBe(0); // nothing free borders a running slot: the lowest
   });
 
+  test("for a slot, an old idle sequence next to a running one is evicted first; the recent half is kept", () => {
+    const { table } = setup(8, 1000);
+    const seqs = Array.from({ length: 8 }, (_, i) => seqOf(`s${i}`, 4));
+    for (const s of seqs) {
+      table.add(s);
+      table.admit(s, 8);
+      table.transition(s, SeqState.Running);
+      s.nPast = 4;
+    }
+    for (const i of [7, 0, 4, 1, 2, 3, 6]) table.transition(seqs[i]!, SeqState.Idle); // least recently used first; s5 runs
+    const n = seqOf("n", 4);
+    table.add(n);
+    expect(table.admit(n, 8)).toEqual([]);
+    expect(seqs.filter((s) => s.state === SeqState.Evicted).map((s) => s.requestId)).toEqual(["s4"]); // 3rd oldest, next to slot 5
+    expect(n.seqId).toBe(4);
+    expect(seqs[6]!.state).toBe(SeqState.Idle); // also next to 5, but among the recent half
+  });
+
   test("admission evicts the least recently used idle sequence, never a busy one", () => {
     const { table } = setup(2, 100);
     const [a, b, c] = [seqOf("a", 10), seqOf("b", 10), seqOf("c", 10)];

@@ -95,23 +95,39 @@ export class SequenceTable {
   }
 
   /**
-   * Tries to give `seq` a slot, `extraSlots` more slots (beams) and `reserve` cells, evicting least
-   * recently used idle sequences as needed (never a busy one). Returns the extra slots, or null,
-   * evicting nothing, when it cannot fit.
+   * Tries to give `seq` a slot, `extraSlots` more slots (beams) and `reserve` cells, evicting idle
+   * sequences as needed (never a busy one). Returns the extra slots, or null, evicting nothing,
+   * when it cannot fit. Victims: least recently used first for cells; for slots, the older half of
+   * the idle sequences counts as equally old, and among those a slot next to a busy one goes first
+   * (so running sequences stay in consecutive slots, see #takeSlot).
    */
   admit(seq: Sequence, reserve: number, extraSlots = 0): number[] | null {
     const own = seq.seqId >= 0 ? seq.nPast : 0;
     let needCells = this.cellsCommitted() - own + reserve - this.limits.kvCells;
     let needSlots = extraSlots + (seq.seqId < 0 ? 1 : 0) - this.#freeSlots.length;
+    const idle = [...this.#byId.values()].filter((s) => s !== seq && s.state === SeqState.Idle && s.seqId >= 0);
     const victims: Sequence[] = [];
-    for (const s of this.#byId.values()) {
-      if (needCells <= 0 && needSlots <= 0) break;
-      if (s === seq || s.state !== SeqState.Idle || s.seqId < 0) continue;
-      victims.push(s);
-      needCells -= s.nPast;
+    while (needCells > 0 && victims.length < idle.length) {
+      const v = idle[victims.length]!;
+      victims.push(v);
+      needCells -= v.nPast;
       needSlots--;
     }
-    if (needCells > 0 || needSlots > 0) return null;
+    if (needCells > 0) return null;
+    if (needSlots > 0) {
+      const rest = idle.slice(victims.length);
+      if (rest.length < needSlots) return null;
+      const oldest = rest.slice(0, Math.max(needSlots, Math.ceil(rest.length / 2)));
+      const near = this.#busySlots();
+      for (; needSlots > 0; needSlots--) {
+        const rank = (s: Sequence) => (near.has(s.seqId - 1) || near.has(s.seqId + 1) ? s.seqId : s.seqId + this.limits.slots);
+        let pick = 0;
+        for (let i = 1; i < oldest.length; i++) if (rank(oldest[i]!) < rank(oldest[pick]!)) pick = i;
+        const v = oldest.splice(pick, 1)[0]!;
+        victims.push(v);
+        near.add(v.seqId); // the new sequence will sit there: its neighbours are next best
+      }
+    }
     for (const v of victims) this.evict(v);
     if (seq.seqId < 0) seq.seqId = this.#takeSlot();
     seq.reserve = reserve;
@@ -125,12 +141,17 @@ export class SequenceTable {
    */
   #takeSlot(): number {
     const free = this.#freeSlots;
-    const busy = new Set<number>();
-    for (const s of this.#byId.values()) if (s.busy && s.seqId >= 0) busy.add(s.seqId);
+    const busy = this.#busySlots();
     const rank = (id: number) => (busy.has(id - 1) || busy.has(id + 1) ? id : id + this.limits.slots);
     let pick = 0;
     for (let i = 1; i < free.length; i++) if (rank(free[i]!) < rank(free[pick]!)) pick = i;
     return free.splice(pick, 1)[0]!;
+  }
+
+  #busySlots(): Set<number> {
+    const busy = new Set<number>();
+    for (const s of this.#byId.values()) if (s.busy && s.seqId >= 0) busy.add(s.seqId);
+    return busy;
   }
 
   /** Returns borrowed slots (e.g. losing beams): their cells are cleared before the next decode. */
