@@ -100,7 +100,8 @@ try {
   await theirsGenerate(t.url, { prompt: prompts.short.get(999), nPredict: 4 });
 
   say("single stream, short prompt");
-  const short = await singleStream(o, t, prompts.short, plan.shortTokens, reps());
+  // single requests are cheap and their ratio is the noisiest row: twice the repetitions
+  const short = await singleStream(o, t, prompts.short, plan.shortTokens, 2 * reps());
   say("single stream, long prompt");
   const long = await singleStream(o, t, prompts.long, plan.longTokens, reps());
 
@@ -166,7 +167,7 @@ notes.push(`token counts checked: ${verified.oursRuns} of our runs matched /api/
 if (ceiling) notes.push(`engine ceiling (\`${ceiling.command}\`), text-generation tokens/s: ${ceiling.rows.map((r) => `npl ${r.npl}: ${r.tgTps}`).join(", ")}; prompt t/s: ${ceiling.rows.map((r) => `npl ${r.npl}: ${r.ppTps}`).join(", ")}`);
 notes.push(
   "decode tokens/s = (tokens − 1) / (total − TTFT) per request; TTFT = first non-empty body chunk (ours: text/plain, llama-server: SSE); time per output token likewise per request, percentiles over the requests of a run.",
-  `every value is the median over ${plan.reps} run(s)${slowNoted ? ` (${MIN_REPS} for the later workloads, see above)` : ""}, alternating ours / llama-server per run; aggregate tokens/s = all output tokens of a run / its wall time.`,
+  `every value is the median over ${plan.reps} run(s) (${2 * plan.reps} requests for the short single stream)${slowNoted ? ` (${MIN_REPS} for the later workloads, see above)` : ""}, alternating ours / llama-server per run; aggregate tokens/s = all output tokens of a run / its wall time.`,
   `both servers stay up; before each measured run the other server is left to go quiet (its process tree under 5 % of a core over 50 ms), because llama-server's thread pool keeps spinning for ~100+ ms after a request (ggml poll 50) and would take a core from ours: ${waits.count} waits, total ${fmt(waits.totalMs / 1000, 1)} s, longest ${fmt(waits.maxMs, 0)} ms${waits.timeouts ? `, ${waits.timeouts} gave up after 2 s` : ""}.`,
   "ours: /api/generate-one with fresh request_ids, do_sample false (or the sampled profile), max_new_tokens fixed (the bench model never emits EOS; counts checked against /api/stats tokensGenerated). llama-server: /completion, stream, cache_prompt false, ignore_eos, samplers [top_k] top_k 1 (or [top_k, top_p, temperature], min_p 0).",
 );
