@@ -87,6 +87,24 @@ describe("repetition penalty (HF rule)", () => {
     expect(b[4]).toBeCloseTo(3 / 1.3, 6);
     expect(b[3]).toBeCloseTo(-2 * 1.3, 6);
   });
+  test("TokenHistory's lazy index stays exact across pushes between questions", () => {
+    const h = new TokenHistory([], 8);
+    const ids: number[] = [];
+    let state = 7;
+    for (let i = 0; i < 400; i++) {
+      state = (state * 48271) % 2147483647;
+      const t = state % (i < 200 ? 30 : 300); // later ids outgrow the presized bitmap
+      h.push(t);
+      ids.push(t);
+      if (i % 37 === 0 || i === 399) {
+        const distinct = [...new Set(ids)];
+        expect(h.distinctCount).toBe(distinct.length);
+        expect(Array.from(h.distinctIds.subarray(0, h.distinctCount))).toEqual(distinct); // first-seen order
+        expect(h.has(t) && !h.has(1000)).toBe(true);
+      }
+    }
+    expect(Array.from(h.view())).toEqual(ids);
+  });
 });
 
 describe("temperature, softmax, log-softmax", () => {

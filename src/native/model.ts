@@ -44,11 +44,14 @@ export class Model {
   // Scratch buffers owned by the model, grown on demand; pointers are taken at call time.
   #tokens = new Int32Array(4096);
   #bytes = new Uint8Array(16384);
+  /** plain piece bytes by token id, filled on first use (a dense array: null = not yet asked) */
+  readonly #pieces: (Uint8Array | null)[];
 
   private constructor(handle: Pointer, path: string, vocabOnly: boolean) {
     this.#ptr = handle;
     this.path = path;
     this.info = this.#readInfo(vocabOnly);
+    this.#pieces = new Array<Uint8Array | null>(this.info.nVocab).fill(null);
   }
 
   static load(path: string, opts: ModelLoadOptions = {}): Model {
@@ -111,8 +114,17 @@ export class Model {
     return decoder.decode(all);
   }
 
-  /** Raw bytes of one token's piece (may be part of a UTF-8 character). */
+  /**
+   * Raw bytes of one token's piece (may be part of a UTF-8 character). Plain pieces are cached per
+   * token id: the engine asks once per generated token, and the FFI call plus copy cost ~2 us each
+   * right after a decode step has evicted the CPU caches. Do not mutate the returned array.
+   */
   tokenPiece(token: number, special = false): Uint8Array {
+    if (special || !(token >= 0 && token < this.#pieces.length)) return this.#piece(token, special);
+    return (this.#pieces[token] ??= this.#piece(token, false));
+  }
+
+  #piece(token: number, special: boolean): Uint8Array {
     for (;;) {
       const n = shim().llmshim_token_to_piece(this.handle, token, ptr(this.#bytes), this.#bytes.length, 0, special);
       if (n >= 0) return this.#bytes.slice(0, n);
