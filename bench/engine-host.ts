@@ -32,7 +32,8 @@ function round(width: number, tokens: number): { perSeqUs: number; perStepMs: nu
   return { perSeqUs: (stepUs - decodeUs) / seqs, perStepMs: (stepUs - decodeUs) / steps / 1000, batch: seqs / steps, decodeMs: decodeUs / steps / 1000 };
 }
 
-round(16, 16); // warm-up: JIT, weights paged in
+round(16, 48); // warm-up: JIT tiers, weights paged in (the first rounds ran ~2x slower)
+round(16, 48);
 const b1 = [round(1, 48), round(1, 48), round(1, 48)];
 const b16 = [round(16, 48), round(16, 48), round(16, 48)];
 const median = (xs: number[]) => xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)]!;
