@@ -10,7 +10,7 @@ import { oursGenerate, theirsGenerate } from "./client.ts";
 import { HARD_STOP_S, MIN_REPS, planFromArgs, SLOW_AFTER_S } from "./plan.ts";
 import { llamaServerCounter, PromptSet } from "./prompts.ts";
 import { buildRows, type EngineAlone, type Results } from "./rows.ts";
-import { waits } from "./quiet.ts";
+import { untilQuiet, waits } from "./quiet.ts";
 import { memoryOf, ROOT, startOurs, startTheirs, type BenchServer, type Memory, type OurServer } from "./servers.ts";
 import { coreCount, cpuBusy, cpuModel, fmt, llamaVersion, loadAverage, renderReport } from "./table.ts";
 import { beamSearch, concurrencyRun, continuation, findings, freshId, hooks, singleStream, verified } from "./workloads.ts";
@@ -100,8 +100,22 @@ try {
   await theirsGenerate(t.url, { prompt: prompts.short.get(999), nPredict: 4 });
 
   say("single stream, short prompt");
+  // The machine's speed drifts within minutes: the npl=1 ceiling is measured again right before and
+  // after the short single-stream runs (both servers quiet), and the row uses the median of all three.
+  const ceilingNow = async () => {
+    await untilQuiet(o.pid);
+    await untilQuiet(t.pid);
+    try {
+      const c = await runCeiling(modelPath, { threads: plan.threads, ...plan.ceiling, npl: [1] });
+      return c.rows[0]?.tgTps ?? NaN;
+    } catch {
+      return NaN;
+    }
+  };
+  const ceilingAround = [await ceilingNow()];
   // single requests are cheap and their ratio is the noisiest row: twice the repetitions
   const short = await singleStream(o, t, prompts.short, plan.shortTokens, 2 * reps());
+  ceilingAround.push(await ceilingNow());
   say("single stream, long prompt");
   const long = await singleStream(o, t, prompts.long, plan.longTokens, reps());
 
@@ -129,7 +143,7 @@ try {
   const beam = await beamSearch(o, prompts.short, { numBeams: plan.numBeams, nTokens: plan.beamTokens, reps: reps() });
   sample("ours", o.pid);
   sample("theirs", t.pid);
-  results = { ceiling, short, long, conc, sampled, cont, beam, memory: peak, engineAlone: null };
+  results = { ceiling, ceilingAround, short, long, conc, sampled, cont, beam, memory: peak, engineAlone: null };
 } catch (err) {
   console.error(`[bench] FAILED after ${elapsed()}: ${(err as Error).stack ?? err}`);
   if (ours) console.error(`[bench] our server's last output:\n${(ours as OurServer).log()}`);
@@ -164,7 +178,7 @@ if (evictLines > 0) findings.push(`our server logged ${evictLines}+ "[engine] ev
 if (plan.name === "full" && totalS > 600) findings.push(`the run took ${totalS.toFixed(0)} s, over the 10-minute budget`);
 const notes = [...findings];
 notes.push(`token counts checked: ${verified.oursRuns} of our runs matched /api/stats tokensGenerated, ${verified.theirsRequests} llama-server requests matched tokens_predicted${findings.some((f) => /expected \d+$/.test(f)) ? " (mismatches above)" : ""}.`);
-if (ceiling) notes.push(`engine ceiling (\`${ceiling.command}\`), text-generation tokens/s: ${ceiling.rows.map((r) => `npl ${r.npl}: ${r.tgTps}`).join(", ")}; prompt t/s: ${ceiling.rows.map((r) => `npl ${r.npl}: ${r.ppTps}`).join(", ")}`);
+if (ceiling) notes.push(`engine ceiling (\`${ceiling.command}\`), text-generation tokens/s: ${ceiling.rows.map((r) => `npl ${r.npl}: ${r.tgTps}`).join(", ")}; prompt t/s: ${ceiling.rows.map((r) => `npl ${r.npl}: ${r.ppTps}`).join(", ")}. The single-stream ceiling row uses the median of npl 1 at the start and right before / after the short single-stream runs: ${[ceiling.rows.find((r) => r.npl === 1)?.tgTps, ...results.ceilingAround].map((x) => fmt(x ?? NaN, 2)).join(" / ")} t/s.`);
 notes.push(
   "decode tokens/s = (tokens − 1) / (total − TTFT) per request; TTFT = first non-empty body chunk (ours: text/plain, llama-server: SSE); time per output token likewise per request, percentiles over the requests of a run.",
   `every value is the median over ${plan.reps} run(s) (${2 * plan.reps} requests for the short single stream)${slowNoted ? ` (${MIN_REPS} for the later workloads, see above)` : ""}, alternating ours / llama-server per run; aggregate tokens/s = all output tokens of a run / its wall time.`,
