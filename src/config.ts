@@ -44,6 +44,8 @@ export interface Settings {
   threadPoll: number;
   /** run the HTTP thread as SCHED_BATCH (Linux) so its wake-ups do not preempt the engine thread */
   httpSchedBatch: boolean;
+  /** log a line for each cached sequence evicted to make room */
+  logEvictions: boolean;
   defaults: GenerationDefaults;
 }
 
@@ -106,6 +108,7 @@ export function loadSettings(env: Env = process.env): Settings {
     flashAttn: int(env, "FLASH_ATTN", -1, -1),
     threadPoll: int(env, "THREAD_POLL", 0, -1),
     httpSchedBatch: bool(env, "HTTP_SCHED_BATCH", true),
+    logEvictions: bool(env, "LOG_EVICTIONS", true),
     defaults: {
       num_beams: int(env, "DEFAULT_NUM_BEAMS", 1, 1),
       do_sample: bool(env, "DEFAULT_DO_SAMPLE", true),

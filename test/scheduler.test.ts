@@ -10,8 +10,7 @@ const sampler = () => new TokenSampler({ doSample: false, temperature: 1, topK: 
 const seqOf = (id: string, n: number) => new Sequence(id, Array.from({ length: n }, (_, i) => i + 1), 100);
 
 function setup(slots = 4, kvCells = 100, parallel = 2, batch = 16) {
-  const table = new SequenceTable({ slots, kvCells, maxEntries: 100 });
-  table.logEvictions = false;
+  const table = new SequenceTable({ slots, kvCells, maxEntries: 100, logEvictions: false });
   return { table, sched: new Scheduler(table, parallel, batch) };
 }
 

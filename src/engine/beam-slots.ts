@@ -56,7 +56,7 @@ export function advanceBeams(job: BeamJob, table: SequenceTable): boolean {
 export function concludeBeams(job: BeamJob, table: SequenceTable, eos: number): BeamSearchResult {
   const seq = job.seq;
   const slots = job.beams.length > 0 ? job.beams.map((b) => b.seqId) : [seq.seqId];
-  const result = job.search.stepCount > 0 ? job.search.finalize() : { tokens: [], score: 0, finishedByEos: false };
+  const result = job.search.finalize(); // empty when no step was taken
   let best = 0;
   let keep = -1;
   job.beams.forEach((_, i) => {

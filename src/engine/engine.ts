@@ -1,6 +1,6 @@
 // The engine: owns the table, scheduler and runner; one step = schedule, run, postprocess.
 import type { Settings } from "../config.ts";
-import type { Context, Model } from "../native/index.ts";
+import { DecodeStatus, type Context, type Model } from "../native/index.ts";
 import { advanceBeams, concludeBeams, startBeams } from "./beam-slots.ts";
 import type { BeamJob, Job } from "./job.ts";
 import type { CachedSequenceInfo, EngineStats, FinishReason, FromEngine, GenerationConfig, PromptSpec } from "./messages.ts";
@@ -11,6 +11,9 @@ import { SequenceTable } from "./seq-table.ts";
 import { SeqState, type Sequence } from "./sequence.ts";
 
 export type Emit = (msg: FromEngine) => void;
+
+/** TextDecoder option for pieces that may end inside a UTF-8 character (one object, not one per token) */
+const STREAM = { stream: true } as const;
 
 export class Engine {
   readonly model: Model;
@@ -36,9 +39,9 @@ export class Engine {
     this.#emit = emit;
     // Per-slot KV streams (not unified) hold CTX_SIZE cells each: only slots are scarce, not cells.
     const kvCells = settings.kvUnified ? settings.kvCells : Number.POSITIVE_INFINITY;
-    this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells, maxEntries: 4096 });
+    this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells, maxEntries: 4096, logEvictions: settings.logEvictions });
     this.scheduler = new Scheduler(this.table, settings.parallel, settings.batchSize);
-    this.runner = new Runner(ctx, settings.batchSize);
+    this.runner = new Runner(ctx, settings.batchSize, this.table.kvOps);
     this.#eog = new Uint8Array(model.info.nVocab);
     for (const t of model.info.eogTokens) this.#eog[t] = 1;
   }
@@ -100,14 +103,11 @@ export class Engine {
   step(): boolean {
     const plan = this.scheduler.schedule();
     if (plan.entries.length === 0) {
-      this.runner.applyKvOps(plan);
+      this.runner.applyKvOps();
       return false;
     }
     let status = this.runner.run(plan);
-    if (status === 1 && this.table.evictAllIdle() > 0) {
-      plan.kvOps = this.table.kvOps.splice(0);
-      status = this.runner.run(plan);
-    }
+    if (status === DecodeStatus.noKvSlot && this.table.evictAllIdle() > 0) status = this.runner.run(plan);
     this.steps++;
     this.sequenceSteps += plan.entries.length;
     if (status !== 0) this.#failStep(plan, status);
@@ -124,8 +124,8 @@ export class Engine {
       if (job.kind === "sample") this.#sampleNext(job, e.row);
       else if (e.beam < 0) this.#beamDone(job, startBeams(job, this.ctx.logitsRow(e.row), this.table));
       else {
-        job.rows[e.beam] = this.ctx.logitsRow(e.row); // a beam job's entries are consecutive, in beam order
-        if (e.beam === job.beams.length - 1) beamJobs.push(job);
+        job.rows[e.beam] = this.ctx.logitsRow(e.row); // rows by beam index; the batch order is the runner's
+        if (e.beam === job.beams.length - 1) beamJobs.push(job); // once per job; advanced after every row is in
       }
     }
     for (const job of beamJobs) this.#beamDone(job, advanceBeams(job, this.table));
@@ -138,7 +138,7 @@ export class Engine {
     seq.tokens.push(token);
     this.tokensGenerated++;
     if (this.#eog[token]) return this.#finish(job, "eos");
-    this.#emitText(job, job.decoder.decode(this.model.tokenPiece(token), { stream: true }));
+    this.#emitText(job, job.decoder.decode(this.model.tokenPiece(token), STREAM));
     if (job.produced >= job.maxNew) this.#finish(job, "length");
     else if (seq.length >= this.settings.ctxSize) this.#finish(job, "context");
   }
@@ -156,7 +156,7 @@ export class Engine {
 
   #emitTokens(job: Job, tokens: readonly number[]): void {
     let text = "";
-    for (const t of tokens) if (!this.#eog[t]) text += job.decoder.decode(this.model.tokenPiece(t), { stream: true });
+    for (const t of tokens) if (!this.#eog[t]) text += job.decoder.decode(this.model.tokenPiece(t), STREAM);
     this.#emitText(job, text);
   }
 
@@ -165,7 +165,7 @@ export class Engine {
   }
 
   #failStep(plan: Plan, status: number): void {
-    const message = status === 1
+    const message = status === DecodeStatus.noKvSlot
       ? "the KV cache is full: no room for this batch (increase KV_CELLS or lower PARALLEL)"
       : `llama_decode failed with status ${status}`;
     this.#fail(plan.entries.map((e) => e.job), 503, "decode_failed", message);
@@ -200,8 +200,7 @@ export class Engine {
     if (where === "running") this.table.transition(seq, SeqState.Idle);
     else if (where === "queued") this.table.transition(seq, seq.seqId >= 0 ? SeqState.Idle : SeqState.Evicted);
     if (notify) {
-      const rest = job.decoder.decode(); // bytes held back for an incomplete character
-      if (rest) this.#emit({ type: "text", ticket: job.ticket, index: job.index, text: rest });
+      this.#emitText(job, job.decoder.decode()); // bytes held back for an incomplete character
       this.#emit({ type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced });
     }
     const jobs = this.#jobs.get(job.ticket);

@@ -27,6 +27,14 @@ abstract class JobBase {
   get produced(): number {
     return this.seq.length - this.startLen;
   }
+
+  /** sequence slots used while running (1, or the number of beams) */
+  abstract get width(): number;
+
+  /** KV cells this job may grow to: every slot may add maxNew tokens */
+  get reserve(): number {
+    return this.seq.length + this.width * this.maxNew;
+  }
 }
 
 export class SampleJob extends JobBase {
@@ -39,10 +47,6 @@ export class SampleJob extends JobBase {
     this.sampler = sampler;
   }
 
-  /** KV cells this job may grow to */
-  get reserve(): number {
-    return this.seq.length + this.maxNew;
-  }
 }
 
 export interface Beam {
@@ -74,9 +78,6 @@ export class BeamJob extends JobBase {
     return this.search.numBeams;
   }
 
-  get reserve(): number {
-    return this.seq.length + this.width * this.maxNew;
-  }
 }
 
 export type Job = SampleJob | BeamJob;

@@ -62,7 +62,7 @@ export function makeJob(ticket: number, i: number, seq: Sequence, config: Genera
   if (config.num_beams <= 1) return new SampleJob(ticket, i, seq, maxNew, new TokenSampler({ ...sampling, seed }));
   const search = new BeamSearch({
     ...sampling, numBeams: config.num_beams, lengthPenalty: config.length_penalty, eosTokens: eos,
-    maxNewTokens: maxNew, rng: new Rng(seed), promptTokens: seq.tokens.view().slice(),
+    maxNewTokens: maxNew, rng: new Rng(seed), promptTokens: seq.tokens.view(),
   });
   return new BeamJob(ticket, i, seq, maxNew, search);
 }

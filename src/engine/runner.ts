@@ -2,6 +2,7 @@
 // It decides nothing; the scheduler chose what goes in.
 import { Batch, type Context } from "../native/index.ts";
 import type { Plan, PlanEntry } from "./scheduler.ts";
+import type { KvOp } from "./seq-table.ts";
 
 const bySeqId = (a: PlanEntry, b: PlanEntry) => a.seqId - b.seqId;
 
@@ -11,29 +12,34 @@ export class Runner {
   /** microseconds spent inside llama_decode, cumulative */
   decodeUs = 0;
 
-  constructor(ctx: Context, batchSize: number) {
+  /** KV edits queued by policy code (the sequence table); emptied before every decode */
+  readonly #kvOps: KvOp[];
+
+  constructor(ctx: Context, batchSize: number, kvOps: KvOp[]) {
     this.ctx = ctx;
     this.#batch = new Batch(batchSize, 1);
+    this.#kvOps = kvOps;
   }
 
-  applyKvOps(plan: Plan): void {
-    for (const op of plan.kvOps) {
+  applyKvOps(): void {
+    for (const op of this.#kvOps) {
       if (op.kind === "rm") this.ctx.seqRm(op.seq, op.from, -1);
       else this.ctx.seqCp(op.src, op.dst);
     }
-    plan.kvOps.length = 0;
+    this.#kvOps.length = 0;
   }
 
   /** Returns llama_decode's status (0 = ok). Sets each logits entry's `row`. */
   run(plan: Plan): number {
-    this.applyKvOps(plan);
+    this.applyKvOps();
     const batch = this.#batch;
     batch.clear();
     // Sequence-id order: with per-sequence KV streams (KV_UNIFIED=false) llama.cpp puts only runs of
     // consecutive seq ids, in batch order, into one ubatch; any other order splits the step into
     // several graph evaluations (16 sequences: 22 ms in order, 71 ms shuffled, on the bench model).
-    const entries = plan.entries.length > 1 ? plan.entries.toSorted(bySeqId) : plan.entries;
-    for (const e of entries) {
+    // In place: postprocessing finds rows through each entry, not through the order.
+    plan.entries.sort(bySeqId);
+    for (const e of plan.entries) {
       const own = e.job.seq.tokens;
       const last = e.count - 1;
       for (let k = 0; k <= last; k++) {
@@ -42,7 +48,6 @@ export class Runner {
         if (row >= 0) e.row = row;
       }
     }
-    if (batch.length === 0) return 0;
     const t0 = performance.now();
     const status = this.ctx.decode(batch);
     this.decodeUs += (performance.now() - t0) * 1000;

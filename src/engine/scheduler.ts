@@ -3,7 +3,7 @@
 // newer requests with what is left. Never touches the model.
 import type { Job } from "./job.ts";
 import { SeqState } from "./sequence.ts";
-import type { KvOp, SequenceTable } from "./seq-table.ts";
+import type { SequenceTable } from "./seq-table.ts";
 
 export interface PlanEntry {
   job: Job;
@@ -23,8 +23,6 @@ export interface PlanEntry {
 }
 
 export interface Plan {
-  /** KV edits to make before decoding */
-  kvOps: KvOp[];
   entries: PlanEntry[];
 }
 
@@ -85,7 +83,7 @@ export class Scheduler {
       entries.push(this.#own(job, count));
       budget -= count;
     }
-    return { kvOps: this.#table.kvOps.splice(0), entries };
+    return { entries };
   }
 
   /** The next `count` of the sequence's own tokens; logits when they complete it. */

@@ -20,6 +20,8 @@ export interface TableLimits {
   kvCells: number;
   /** entries kept in the table, resident or not */
   maxEntries: number;
+  /** log each eviction (default true) */
+  logEvictions?: boolean;
 }
 
 export class SequenceTable {
@@ -27,14 +29,14 @@ export class SequenceTable {
   /** insertion order = least recently used first */
   #byId = new Map<string, Sequence>();
   #freeSlots: number[];
-  #clock = 0;
   /** KV edits (freed slots, trims) to perform before the next decode */
   readonly kvOps: KvOp[] = [];
   evictions = 0;
-  logEvictions = process.env.LOG_EVICTIONS !== "0";
+  logEvictions: boolean;
 
   constructor(limits: TableLimits) {
     this.limits = limits;
+    this.logEvictions = limits.logEvictions ?? true;
     this.#freeSlots = Array.from({ length: limits.slots }, (_, i) => limits.slots - 1 - i);
   }
 
@@ -54,7 +56,6 @@ export class SequenceTable {
   }
 
   touch(seq: Sequence): void {
-    seq.lastUsed = ++this.#clock;
     this.#byId.delete(seq.requestId);
     this.#byId.set(seq.requestId, seq);
   }
@@ -62,7 +63,6 @@ export class SequenceTable {
   /** The one place a sequence changes state. */
   transition(seq: Sequence, to: SeqState): void {
     if (!allowed[seq.state].includes(to)) throw new Error(`sequence ${seq.requestId}: ${seq.state} -> ${to} is not allowed`);
-    if (to === SeqState.Queued) seq.resumeState = seq.state;
     if (to === SeqState.Evicted) this.#releaseSlot(seq);
     if (to !== SeqState.Running) seq.reserve = 0;
     seq.state = to;
@@ -120,9 +120,8 @@ export class SequenceTable {
       const oldest = rest.slice(0, Math.max(needSlots, Math.ceil(rest.length / 2)));
       const near = this.#busySlots();
       for (; needSlots > 0; needSlots--) {
-        const rank = (s: Sequence) => (near.has(s.seqId - 1) || near.has(s.seqId + 1) ? s.seqId : s.seqId + this.limits.slots);
         let pick = 0;
-        for (let i = 1; i < oldest.length; i++) if (rank(oldest[i]!) < rank(oldest[pick]!)) pick = i;
+        for (let i = 1; i < oldest.length; i++) if (this.#slotRank(oldest[i]!.seqId, near) < this.#slotRank(oldest[pick]!.seqId, near)) pick = i;
         const v = oldest.splice(pick, 1)[0]!;
         victims.push(v);
         near.add(v.seqId); // the new sequence will sit there: its neighbours are next best
@@ -142,10 +141,14 @@ export class SequenceTable {
   #takeSlot(): number {
     const free = this.#freeSlots;
     const busy = this.#busySlots();
-    const rank = (id: number) => (busy.has(id - 1) || busy.has(id + 1) ? id : id + this.limits.slots);
     let pick = 0;
-    for (let i = 1; i < free.length; i++) if (rank(free[i]!) < rank(free[pick]!)) pick = i;
+    for (let i = 1; i < free.length; i++) if (this.#slotRank(free[i]!, busy) < this.#slotRank(free[pick]!, busy)) pick = i;
     return free.splice(pick, 1)[0]!;
+  }
+
+  /** Lower is better: slots next to a busy one first, then by id. */
+  #slotRank(id: number, busy: Set<number>): number {
+    return busy.has(id - 1) || busy.has(id + 1) ? id : id + this.limits.slots;
   }
 
   #busySlots(): Set<number> {

@@ -23,11 +23,8 @@ export class Sequence {
   /** llama sequence id, -1 when none is held */
   seqId = -1;
   state: SeqState = SeqState.Queued;
-  /** state to return to if a queued continuation is aborted */
-  resumeState: SeqState = SeqState.Evicted;
   /** KV cells this sequence may grow to while running (admission reserves them) */
   reserve = 0;
-  lastUsed = 0;
 
   constructor(requestId: string, prompt: ArrayLike<number>, vocabSize: number) {
     this.requestId = requestId;

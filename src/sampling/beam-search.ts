@@ -241,7 +241,7 @@ export class BeamSearch {
   /** The settled tokens themselves (`commonPrefixLength()` of them). */
   settledTokens(): number[] {
     const seqs = this.candidateSequences();
-    return seqs.length === 0 ? [] : seqs[0].slice(0, this.commonPrefixLength());
+    return seqs.length === 0 ? [] : seqs[0].slice(0, commonPrefixLength(seqs));
   }
 
   private candidateSequences(): number[][] {

@@ -16,8 +16,8 @@ export interface TestApp {
 }
 
 export async function startTestApp(env: Record<string, string> = {}, preset: PresetName = "tiny"): Promise<TestApp> {
-  process.env.LOG_EVICTIONS ??= "0"; // tests churn through many request_ids
-  const settings = loadSettings({ MODEL_PATH: await ensureModel(preset), PARALLEL: "4", CTX_SIZE: "512", ...env });
+  // tests churn through many request_ids: no eviction log lines
+  const settings = loadSettings({ MODEL_PATH: await ensureModel(preset), PARALLEL: "4", CTX_SIZE: "512", LOG_EVICTIONS: "false", ...env });
   const engine = new EngineClient(settings);
   await engine.ready;
   const app = createApp(engine, settings);
