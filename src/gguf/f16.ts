@@ -61,4 +61,3 @@ export function f16ToF32(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
-export const hasNativeF16 = NativeF16 !== undefined;

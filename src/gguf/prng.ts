@@ -28,19 +28,6 @@ export class Rng {
     this.s = seed | 0;
   }
 
-  nextU32(): number {
-    this.s = (this.s + 0x6d2b79f5) | 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  uniform(): number {
-    return this.nextU32() / 4294967296;
-  }
-
   fillNormal(out: Float32Array, start: number, end: number, scale: number): void {
     let s = this.s;
     const k = scale / BYTE_SUM_STD;

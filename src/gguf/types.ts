@@ -191,26 +191,12 @@ export const gv = {
 
 // ---- typed getters --------------------------------------------------------
 
-export function getString(meta: GgufMetadata, key: string): string | undefined {
-  const v = meta.get(key);
-  if (v === undefined) return undefined;
-  if (v.type !== GgufType.STRING) throw new Error(`GGUF key ${key} is not a string`);
-  return v.value;
-}
-
 export function getNumber(meta: GgufMetadata, key: string): number | undefined {
   const v = meta.get(key);
   if (v === undefined) return undefined;
   if (typeof v.value === "bigint") return Number(v.value);
   if (typeof v.value === "number") return v.value;
   throw new Error(`GGUF key ${key} is not a number`);
-}
-
-export function getArray(meta: GgufMetadata, key: string): GgufArrayData | undefined {
-  const v = meta.get(key);
-  if (v === undefined) return undefined;
-  if (v.type !== GgufType.ARRAY) throw new Error(`GGUF key ${key} is not an array`);
-  return v.value;
 }
 
 export function getStringArray(meta: GgufMetadata, key: string): string[] | undefined {

@@ -9,8 +9,3 @@ export function nativeInfo(): { path: string; llamaVersion: string; systemInfo: 
     gpuOffload: s.llmshim_supports_gpu_offload(),
   };
 }
-
-/** llama.cpp's monotonic clock in microseconds. */
-export function nowUs(): number {
-  return Number(shim().llmshim_time_us());
-}

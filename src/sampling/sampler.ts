@@ -42,15 +42,6 @@ export interface SamplerConfig {
   rng?: RandomSource;
 }
 
-/** HF GenerationConfig defaults, for callers that map missing request fields. */
-export const HF_GENERATION_DEFAULTS = Object.freeze({
-  doSample: false,
-  temperature: 1.0,
-  topK: 50,
-  topP: 1.0,
-  repetitionPenalty: 1.0,
-});
-
 /** Validate a sampler/beam config; throws RangeError with a readable message. */
 export function validateSamplingParams(c: {
   temperature: number;
