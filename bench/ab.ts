@@ -7,6 +7,7 @@ import { closedLoop, decodeTps, oursGenerate } from "./client.ts";
 import { untilQuiet } from "./quiet.ts";
 import { startOurs, type OurServer } from "./servers.ts";
 import { median } from "./stats.ts";
+import { addDelta, overhead, summarize, ZERO_DELTA } from "./workloads.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,11 +45,10 @@ try {
       res[k].single.push(median(singles));
       await untilQuiet(servers[other].pid);
       const before = await s.stats();
-      const t0 = performance.now();
       const r = await closedLoop(16, 2, () => oursGenerate(s.url, { requestId: `ab-${n++}`, prompt: prompt(n), maxNewTokens: 32 }));
       const after = await s.stats();
-      res[k].c16.push((r.results.length * 32 * 1000) / (performance.now() - t0));
-      res[k].host16.push((after.stepUs - before.stepUs - (after.decodeUs - before.decodeUs)) / (after.sequenceSteps - before.sequenceSteps));
+      res[k].c16.push(summarize(r).aggTps);
+      res[k].host16.push(overhead(addDelta(ZERO_DELTA, before, after)).perSeqUs);
     }
     console.error(`[ab] rep ${rep + 1}/${reps} done`);
   }

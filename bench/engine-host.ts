@@ -2,17 +2,15 @@
 // client on the machine), greedy, batch 1 and batch 16. Prints one JSON line.
 // `bun bench/engine-host.ts MODEL_PATH THREADS PARALLEL CTX`
 import { loadSettings } from "../src/config.ts";
-import { Engine } from "../src/engine/engine.ts";
+import { contextOptions, Engine } from "../src/engine/engine.ts";
+import { median } from "./stats.ts";
 import { Context, Model } from "../src/native/index.ts";
 
 const [modelPath, threads = "2", parallel = "16", ctxSize = "2048"] = process.argv.slice(2);
 if (!modelPath) throw new Error("usage: bun bench/engine-host.ts MODEL_PATH [THREADS PARALLEL CTX]");
 const settings = loadSettings({ ...process.env, MODEL_PATH: modelPath, THREADS: threads, THREADS_BATCH: threads, PARALLEL: parallel, CTX_SIZE: ctxSize, LOG_EVICTIONS: "0" });
 const model = Model.load(modelPath);
-const ctx = new Context(model, {
-  nCtx: settings.kvCells, nBatch: settings.batchSize, nSeqMax: settings.cacheSequences, threads: settings.threads,
-  threadsBatch: settings.threadsBatch, kvUnified: settings.kvUnified, threadPoll: settings.threadPoll,
-});
+const ctx = new Context(model, contextOptions(settings));
 const engine = new Engine(model, ctx, settings, () => {});
 let ticket = 1;
 
@@ -36,7 +34,6 @@ round(16, 48); // warm-up: JIT tiers, weights paged in (the first rounds ran ~2x
 round(16, 48);
 const b1 = [round(1, 48), round(1, 48), round(1, 48)];
 const b16 = [round(16, 48), round(16, 48), round(16, 48)];
-const median = (xs: number[]) => xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(JSON.stringify({
   batch1PerStepMs: median(b1.map((r) => r.perStepMs)), batch1DecodeMs: median(b1.map((r) => r.decodeMs)),
   batch16PerSeqUs: median(b16.map((r) => r.perSeqUs)), batch16DecodeMs: median(b16.map((r) => r.decodeMs)), batch16: median(b16.map((r) => r.batch)),

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { ensureModel, PRESETS } from "../src/gguf/models.ts";
 import { llamaTool } from "../test/helpers/llama-server.ts";
 import { runCeiling, type Ceiling } from "./ceiling.ts";
-import { oursGenerate, theirsGenerate } from "./client.ts";
+import { oursGenerate, SAMPLED, theirsGenerate } from "./client.ts";
 import { HARD_STOP_S, MIN_REPS, planFromArgs, SLOW_AFTER_S } from "./plan.ts";
 import { llamaServerCounter, PromptSet } from "./prompts.ts";
 import { buildRows, type EngineAlone, type Results } from "./rows.ts";
@@ -135,7 +135,7 @@ try {
   say(`concurrency ${plan.sampledConcurrency}, sampled`);
   const sampled = await concurrencyRun(o, t, prompts.short, {
     concurrency: plan.sampledConcurrency, perClient: plan.perClient, nTokens: plan.concTokens, reps: reps(),
-    sampling: { doSample: true, temperature: 0.8, topK: 40, topP: 0.95 },
+    sampling: SAMPLED,
   });
   say("continuation");
   const cont = await continuation(o, t, prompts.cont, { firstTokens: plan.contFirstTokens, nTokens: plan.contTokens, reps: reps() });

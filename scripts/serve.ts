@@ -1,8 +1,7 @@
 // `bun run server`: builds what is missing (native library, default model), then serves the API.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { ConfigError, loadSettings } from "../src/config.ts";
-import { startServer } from "../src/server.ts";
+import { runServer } from "../src/server.ts";
 
 if (!process.env.LLM_LIB_PATH) {
   // A no-op in well under a second once built; the first run compiles llama.cpp (a few minutes).
@@ -10,9 +9,4 @@ if (!process.env.LLM_LIB_PATH) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
-try {
-  await startServer(loadSettings());
-} catch (err) {
-  console.error(`[server] ${err instanceof ConfigError ? "configuration error" : "failed to start"}: ${(err as Error).message}`);
-  process.exit(1);
-}
+await runServer();

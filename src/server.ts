@@ -1,5 +1,5 @@
 // Starts the engine worker and the HTTP server. Used by `bun run server` and the compiled binary.
-import type { Settings } from "./config.ts";
+import { ConfigError, loadSettings, type Settings } from "./config.ts";
 import { EngineClient } from "./engine/client.ts";
 import { createApp } from "./http/app.ts";
 import { setThreadScheduling } from "./native/index.ts";
@@ -23,4 +23,14 @@ export async function startServer(settings: Settings, opts: { quiet?: boolean; w
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   return { app, engine };
+}
+
+/** Loads the settings from the environment and serves; a bad setting or failed start exits 1 with one clear line. */
+export async function runServer(opts: { workerUrl?: string } = {}): Promise<void> {
+  try {
+    await startServer(loadSettings(), opts);
+  } catch (err) {
+    console.error(`[server] ${err instanceof ConfigError ? "configuration error" : "failed to start"}: ${(err as Error).message}`);
+    process.exit(1);
+  }
 }

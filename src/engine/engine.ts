@@ -1,6 +1,6 @@
 // The engine: owns the table, scheduler and runner; one step = schedule, run, postprocess.
 import type { Settings } from "../config.ts";
-import { DecodeStatus, type Context, type Model } from "../native/index.ts";
+import { DecodeStatus, type Context, type ContextOptions, type Model } from "../native/index.ts";
 import { advanceBeams, concludeBeams, startBeams } from "./beam-slots.ts";
 import type { BeamJob, Job } from "./job.ts";
 import type { CachedSequenceInfo, EngineStats, FinishReason, FromEngine, GenerationConfig, PromptSpec } from "./messages.ts";
@@ -14,6 +14,14 @@ export type Emit = (msg: FromEngine) => void;
 
 /** TextDecoder option for pieces that may end inside a UTF-8 character (one object, not one per token) */
 const STREAM = { stream: true } as const;
+
+/** The llama context the settings ask for (used by the worker, and by the in-process profile). */
+export function contextOptions(settings: Settings): ContextOptions {
+  return {
+    nCtx: settings.kvCells, nBatch: settings.batchSize, nSeqMax: settings.cacheSequences, threads: settings.threads || undefined,
+    threadsBatch: settings.threadsBatch || undefined, flashAttn: settings.flashAttn, kvUnified: settings.kvUnified, threadPoll: settings.threadPoll,
+  };
+}
 
 export class Engine {
   readonly model: Model;

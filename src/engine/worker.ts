@@ -4,7 +4,7 @@ declare var self: Worker;
 
 import type { Settings } from "../config.ts";
 import { Context, Model, nativeInfo, setThreadScheduling } from "../native/index.ts";
-import { Engine } from "./engine.ts";
+import { contextOptions, Engine } from "./engine.ts";
 import type { FromEngine, ToEngine } from "./messages.ts";
 import { resolveModelPath } from "./model-path.ts";
 
@@ -59,11 +59,7 @@ async function main(settings: Settings): Promise<void> {
   if (model.info.nCtxTrain > 0 && settings.ctxSize > model.info.nCtxTrain) {
     console.warn(`[engine] CTX_SIZE ${settings.ctxSize} exceeds the model's training context ${model.info.nCtxTrain}: quality may degrade past it`);
   }
-  const nSeqMax = settings.cacheSequences;
-  const ctx = new Context(model, {
-    nCtx: settings.kvCells, nBatch: settings.batchSize, nSeqMax, threads: settings.threads || undefined,
-    threadsBatch: settings.threadsBatch || undefined, flashAttn: settings.flashAttn, kvUnified: settings.kvUnified, threadPoll: settings.threadPoll,
-  });
+  const ctx = new Context(model, contextOptions(settings));
   engine = new Engine(model, ctx, settings, post);
   const info = nativeInfo();
   post({

@@ -1,4 +1,4 @@
-// The one dlopen symbol table of the project. Only src/native/ imports bun:ffi.
+// The project's dlopen symbol tables (the shim's, and the few libc calls). Only src/native/ imports bun:ffi.
 import { dlopen, FFIType as T } from "bun:ffi";
 import { existsSync } from "node:fs";
 import { resolveLibraryPath } from "./library-path.ts";
@@ -125,4 +125,27 @@ function openLibrary(): { shim: Shim; path: string } {
 function logLevel(): number {
   const names: Record<string, number> = { silent: 0, error: 1, warn: 2, info: 3, debug: 4 };
   return names[(process.env.LLAMA_LOG_LEVEL ?? "error").toLowerCase()] ?? 1;
+}
+
+const libcSymbols = {
+  sched_setscheduler: { args: [T.i32, T.i32, T.ptr], returns: T.i32 },
+} as const;
+
+export type Libc = ReturnType<typeof dlopen<typeof libcSymbols>>["symbols"];
+
+let libcLoaded: Libc | null | undefined;
+
+/** The C library's functions we call (Linux), opened once; null where there is no such libc. */
+export function libc(): Libc | null {
+  if (libcLoaded !== undefined) return libcLoaded;
+  libcLoaded = null;
+  if (process.platform === "linux") {
+    for (const name of ["libc.so.6", "libc.so"]) { // glibc, musl
+      try {
+        libcLoaded = dlopen(name, libcSymbols).symbols;
+        break;
+      } catch {} // try the next name
+    }
+  }
+  return libcLoaded;
 }

@@ -1,7 +1,7 @@
 // Where libllmshim.so lives: LLM_LIB_PATH (the compiled binary sets it to its extracted copy), or native/build/.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { cacheRoot } from "../gguf/paths.ts";
 
 export const projectRoot = resolve(import.meta.dir, "../..");
 
@@ -13,7 +13,7 @@ export function resolveLibraryPath(): string {
 /** dlopen cannot read Bun's embedded file system: copy the library out once, named by its content hash. */
 export function extractEmbeddedLibrary(embedded: string): string {
   const bytes = readFileSync(embedded);
-  const dir = join(process.env.LLM_CACHE_DIR ?? join(homedir(), ".cache/bun-llm-server"), "lib");
+  const dir = join(cacheRoot(), "lib");
   const target = join(dir, `libllmshim-${Bun.hash(bytes).toString(16)}.so`);
   if (!existsSync(target)) {
     mkdirSync(dir, { recursive: true });
