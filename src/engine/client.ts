@@ -1,6 +1,6 @@
 // The HTTP thread's handle on the engine worker: tickets, per-request callbacks, readiness.
 import type { Settings } from "../config.ts";
-import type { CachedSequenceInfo, EngineStats, ErrorInfo, FinishReason, FromEngine, GenerationConfig, ModelFacts, PromptSpec, ToEngine } from "./messages.ts";
+import { busyError, type CachedSequenceInfo, type EngineStats, type ErrorInfo, type FinishReason, type FromEngine, type GenerationConfig, type ModelFacts, type PromptSpec, type ToEngine } from "./messages.ts";
 
 export interface RequestHandlers {
   accepted(prefixes: string[]): void;
@@ -16,8 +16,8 @@ export class EngineClient {
   #nextTicket = 1;
   readonly #requests = new Map<number, { handlers: RequestHandlers; open: number; ids: string[] }>();
   readonly #calls = new Map<number, Pending>();
-  /** request_ids with a generation in flight (answered 409 without asking the engine) */
-  readonly active = new Set<string>();
+  /** request_id -> the ticket generating it; a second submit for it is answered 409 here */
+  readonly active = new Map<string, number>();
   model: ModelFacts | null = null;
   #loadProgress: Float32Array | null = null;
   fatal: string | null = null;
@@ -64,8 +64,13 @@ export class EngineClient {
   /** Starts a generation; returns its ticket. Handlers get accepted|error first, then text/done. */
   submit(items: PromptSpec[], onlyNewTokens: boolean, config: GenerationConfig, handlers: RequestHandlers): number {
     const ticket = this.#nextTicket++;
+    const busy = items.findIndex((i) => this.active.has(i.requestId));
+    if (busy >= 0) {
+      handlers.error(busyError(items[busy]!.requestId, items.length > 1 ? `prompts[${busy}].request_id` : "request_id"));
+      return ticket; // never registered: abort(ticket) is a no-op
+    }
     const ids = items.map((i) => i.requestId);
-    for (const id of ids) this.active.add(id);
+    for (const id of ids) this.active.set(id, ticket);
     this.#requests.set(ticket, { handlers, open: items.length, ids });
     this.#send({ type: "submit", ticket, items, onlyNewTokens, config });
     return ticket;
@@ -147,7 +152,7 @@ export class EngineClient {
     const r = this.#requests.get(ticket);
     if (!r) return;
     this.#requests.delete(ticket);
-    for (const id of r.ids) this.active.delete(id);
+    for (const id of r.ids) if (this.active.get(id) === ticket) this.active.delete(id);
   }
 
   #settle(ticket: number, value: unknown): void {

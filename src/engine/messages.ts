@@ -29,6 +29,11 @@ export interface ErrorInfo {
   field?: string;
 }
 
+/** 409 for a request_id that is already generating (`field` names it in the request body). */
+export function busyError(requestId: string, field: string): ErrorInfo {
+  return { status: 409, code: "busy", message: `request_id "${requestId}" is already generating; wait for it to finish or abort it`, field };
+}
+
 export interface EngineStats {
   running: number;
   queued: number;

@@ -5,7 +5,7 @@ import { BeamSearch } from "../sampling/beam-search.ts";
 import { Rng } from "../sampling/rng.ts";
 import { TokenSampler } from "../sampling/sampler.ts";
 import { BeamJob, SampleJob, type Job } from "./job.ts";
-import type { ErrorInfo, GenerationConfig, PromptSpec } from "./messages.ts";
+import { busyError, type ErrorInfo, type GenerationConfig, type PromptSpec } from "./messages.ts";
 import type { SequenceTable } from "./seq-table.ts";
 import { Sequence } from "./sequence.ts";
 
@@ -37,7 +37,7 @@ export function resolveSequences(model: Model, table: SequenceTable, settings: S
     const field = (name: string) => (items.length > 1 ? `prompts[${i}].${name}` : name);
     const existing = table.get(item.requestId);
     if (existing) {
-      if (existing.busy) refuse(409, "busy", `request_id "${item.requestId}" is already generating; wait for it to finish or abort it`, field("request_id"));
+      if (existing.busy) throw new RequestError(busyError(item.requestId, field("request_id")));
       if (existing.length + minNew > ctxSize) {
         refuse(422, "context_exceeded", `cached sequence "${item.requestId}" has ${existing.length} tokens; with max_new_tokens ${minNew} that is ${existing.length + minNew} > CTX_SIZE ${ctxSize}`, "generation_config.max_new_tokens");
       }

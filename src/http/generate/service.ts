@@ -30,7 +30,7 @@ export class GenerateService {
   async generateOne(body: GenerateOneInput, signal: AbortSignal): Promise<Response> {
     const config = this.config(body.generation_config);
     const item = { requestId: body.request_id, prompt: body.prompt };
-    this.#checkAdmissible([item]);
+    this.#requireModel();
     const onlyNew = body.only_new_tokens ?? true;
     if (body.stream_response ?? true) return this.#stream(item, onlyNew, config, signal);
     const { texts, prefixes } = await this.#collect([item], onlyNew, config, signal);
@@ -49,7 +49,7 @@ export class GenerateService {
       seen.set(p.request_id, i);
     });
     const items = body.prompts.map((p) => ({ requestId: p.request_id, prompt: p.prompt }));
-    this.#checkAdmissible(items);
+    this.#requireModel();
     const onlyNew = body.only_new_tokens ?? true;
     // only_new_tokens false: "prompt" is everything before this call as the model saw it
     // (special tokens rendered, earlier generations of a continued request_id included).
@@ -61,16 +61,11 @@ export class GenerateService {
     );
   }
 
-  #checkAdmissible(items: PromptSpec[]): void {
+  /** 503 until the model is loaded (busy request_ids are refused by the engine client, 409). */
+  #requireModel(): void {
     if (!this.engine.model) {
       throw new HttpError(503, "loading", this.engine.fatal ? `the model failed to load: ${this.engine.fatal}` : "the model is still loading; retry shortly", undefined, { "retry-after": "2" });
     }
-    items.forEach((item, i) => {
-      if (this.engine.active.has(item.requestId)) {
-        const field = items.length > 1 ? `prompts[${i}].request_id` : "request_id";
-        throw new HttpError(409, "busy", `request_id "${item.requestId}" is already generating; wait for it to finish or abort it`, field);
-      }
-    });
   }
 
   /** Streams one item's text as it is sampled; resolves once the engine accepted or refused it. */
@@ -96,6 +91,7 @@ export class GenerateService {
         if (!closed) controller.enqueue(encoder.encode(text));
       };
       const onAbort = () => this.engine.abort(ticket);
+      signal.addEventListener("abort", onAbort, { once: true }); // before submit: a refusal comes back synchronously
       const ticket = this.engine.submit([item], onlyNew, config, {
         accepted: (prefixes) => {
           if (!onlyNew && prefixes[0]) write(prefixes[0]);
@@ -104,11 +100,11 @@ export class GenerateService {
         text: (_i, text) => write(text),
         done: close,
         error: (e: ErrorInfo) => {
+          signal.removeEventListener("abort", onAbort);
           reject(HttpError.from(e)); // no effect once accepted: the stream then just ends
           if (!closed) (closed = true), controller.error(new Error(e.message));
         },
       });
-      signal.addEventListener("abort", onAbort, { once: true });
     });
   }
 
@@ -119,6 +115,7 @@ export class GenerateService {
       let prefixes: string[] = [];
       let open = items.length;
       const onAbort = () => this.engine.abort(ticket);
+      signal.addEventListener("abort", onAbort, { once: true }); // before submit: a refusal comes back synchronously
       const ticket = this.engine.submit(items, onlyNew, config, {
         accepted: (p) => void (prefixes = p),
         text: (i, text) => void parts[i]!.push(text),
@@ -132,7 +129,6 @@ export class GenerateService {
           reject(HttpError.from(e));
         },
       });
-      signal.addEventListener("abort", onAbort, { once: true });
     });
   }
 }
