@@ -124,7 +124,7 @@ export class Engine {
   }
 
   #postprocess(plan: Plan): void {
-    const beamJobs: BeamJob[] = [];
+    let beamJobs: BeamJob[] | null = null; // only beam steps allocate
     for (const e of plan.entries) {
       const { job } = e;
       if (e.beam < 0) job.seq.nPast += e.count;
@@ -133,10 +133,10 @@ export class Engine {
       else if (e.beam < 0) this.#beamDone(job, startBeams(job, this.ctx.logitsRow(e.row), this.table));
       else {
         job.rows[e.beam] = this.ctx.logitsRow(e.row); // rows by beam index; the batch order is the runner's
-        if (e.beam === job.beams.length - 1) beamJobs.push(job); // once per job; advanced after every row is in
+        if (e.beam === job.beams.length - 1) (beamJobs ??= []).push(job); // once per job; advanced after every row is in
       }
     }
-    for (const job of beamJobs) this.#beamDone(job, advanceBeams(job, this.table));
+    if (beamJobs) for (const job of beamJobs) this.#beamDone(job, advanceBeams(job, this.table));
   }
 
   #sampleNext(job: Job & { kind: "sample" }, row: number): void {

@@ -33,6 +33,9 @@ export class Scheduler {
   readonly #parallel: number;
   readonly #batchSize: number;
   #width = 0;
+  readonly #plan: Plan = { entries: [] };
+  /** PlanEntry objects reused by every step's plan */
+  readonly #pool: PlanEntry[] = [];
 
   constructor(table: SequenceTable, parallel: number, batchSize: number) {
     if (batchSize < parallel) throw new Error(`batch size ${batchSize} must be >= parallel ${parallel}`);
@@ -62,35 +65,52 @@ export class Scheduler {
     return null;
   }
 
+  /**
+   * The next step's plan. The plan and its entries are reused from step to step (the decode loop
+   * allocates nothing here): it is valid until the next call.
+   */
   schedule(): Plan {
     this.#admit();
-    const entries: PlanEntry[] = [];
+    this.#plan.entries.length = 0;
     let budget = this.#batchSize;
     for (const job of this.running) {
-      if (job.kind === "beam" && job.beams.length > 0) {
+      if (beamsDecoding(job)) {
         const pos = job.basePos + job.search.stepCount - 1;
-        job.beams.forEach((b, i) => entries.push({ job, seqId: b.seqId, pos, count: 1, beam: i, token: b.token, logits: true, row: -1 }));
+        for (let i = 0; i < job.beams.length; i++) this.#add(job, job.beams[i]!.seqId, pos, 1, i, job.beams[i]!.token, true);
         budget -= job.beams.length;
       } else if (job.seq.pending === 1) {
-        entries.push(this.#own(job, 1));
+        this.#own(job, 1);
         budget--;
       }
     }
     for (const job of this.running) {
       const pending = job.seq.pending;
-      if (pending <= 1 || budget === 0 || (job.kind === "beam" && job.beams.length > 0)) continue;
+      if (pending <= 1 || budget === 0 || beamsDecoding(job)) continue;
       const count = Math.min(pending, budget);
-      entries.push(this.#own(job, count));
+      this.#own(job, count);
       budget -= count;
     }
-    return { entries };
+    return this.#plan;
   }
 
   /** The next `count` of the sequence's own tokens; logits when they complete it. */
-  #own(job: Job, count: number): PlanEntry {
+  #own(job: Job, count: number): void {
     const seq = job.seq;
-    const start = seq.nPast;
-    return { job, seqId: seq.seqId, pos: start, count, beam: -1, token: -1, logits: start + count === seq.length, row: -1 };
+    this.#add(job, seq.seqId, seq.nPast, count, -1, -1, seq.nPast + count === seq.length);
+  }
+
+  #add(job: Job, seqId: number, pos: number, count: number, beam: number, token: number, logits: boolean): void {
+    const entries = this.#plan.entries;
+    const e = (this.#pool[entries.length] ??= { job, seqId, pos, count, beam, token, logits, row: -1 });
+    e.job = job;
+    e.seqId = seqId;
+    e.pos = pos;
+    e.count = count;
+    e.beam = beam;
+    e.token = token;
+    e.logits = logits;
+    e.row = -1;
+    entries.push(e);
   }
 
   #admit(): void {
@@ -106,4 +126,9 @@ export class Scheduler {
       this.#width += job.width;
     }
   }
+}
+
+/** A beam job past its prompt: one entry per live beam each step. */
+function beamsDecoding(job: Job): job is Job & { kind: "beam" } {
+  return job.kind === "beam" && job.beams.length > 0;
 }
