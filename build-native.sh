@@ -13,7 +13,7 @@
 set -euo pipefail
 
 NLC_VERSION="3.22.1"            # node-llama-cpp version that carries our llama.cpp source
-SHIM_ABI="3"                    # keep in sync with LLMSHIM_ABI_VERSION in native/shim.h
+SHIM_ABI="4"                    # keep in sync with LLMSHIM_ABI_VERSION in native/shim.h
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${LLM_CACHE_DIR:-$HOME/.cache/bun-llm-server}"
 SRC_PARENT="$CACHE/src/node-llama-cpp-$NLC_VERSION"

@@ -39,7 +39,6 @@ const char * llmshim_llama_version(void) { return llama_version(); }
 const char * llmshim_system_info(void) { return llama_print_system_info(); }
 bool         llmshim_supports_gpu_offload(void) { return llama_supports_gpu_offload(); }
 const char * llmshim_last_error(void) { return g_last_error; }
-int64_t      llmshim_time_us(void) { return llama_time_us(); }
 
 void llmshim_init(int32_t log_level) {
     static int initialized = 0;
@@ -94,13 +93,8 @@ int32_t llmshim_vocab_special(const struct llama_model * m, int32_t which) {
     }
 }
 bool llmshim_vocab_add_bos(const struct llama_model * m) { return llama_vocab_get_add_bos(VOCAB(m)); }
-bool llmshim_vocab_add_eos(const struct llama_model * m) { return llama_vocab_get_add_eos(VOCAB(m)); }
 bool llmshim_vocab_is_eog(const struct llama_model * m, int32_t t) { return llama_vocab_is_eog(VOCAB(m), t); }
-bool llmshim_vocab_is_control(const struct llama_model * m, int32_t t) { return llama_vocab_is_control(VOCAB(m), t); }
 const char * llmshim_model_chat_template(const struct llama_model * m) { return llama_model_chat_template(m, NULL); }
-int32_t llmshim_model_meta(const struct llama_model * m, const char * key, char * buf, int32_t size) {
-    return llama_model_meta_val_str(m, key, buf, (size_t) size);
-}
 
 /* ---------------------------------------------------------------- tokenizer */
 int32_t llmshim_tokenize(const struct llama_model * m, const char * text, int32_t text_len, int32_t * tokens,
@@ -179,20 +173,8 @@ void llmshim_context_free(struct llama_context * ctx) {
     free_pools(ctx);
 }
 uint32_t llmshim_n_ctx(const struct llama_context * ctx) { return llama_n_ctx(ctx); }
-uint32_t llmshim_n_ctx_seq(const struct llama_context * ctx) { return llama_n_ctx_seq(ctx); }
 uint32_t llmshim_n_batch(const struct llama_context * ctx) { return llama_n_batch(ctx); }
 uint32_t llmshim_n_seq_max(const struct llama_context * ctx) { return llama_n_seq_max(ctx); }
-void llmshim_set_threads(struct llama_context * ctx, int32_t a, int32_t b) {
-    llama_detach_threadpool(ctx);
-    free_pools(ctx);
-    llama_set_n_threads(ctx, a, b);
-    attach_pools(ctx, a, b);
-}
-
-static bool on_abort(void * data) { return *(const volatile int32_t *) data != 0; }
-void llmshim_set_abort_flag(struct llama_context * ctx, const int32_t * flag) {
-    llama_set_abort_callback(ctx, flag ? on_abort : NULL, (void *) flag);
-}
 
 /* ---------------------------------------------------------------- batch */
 struct llmshim_batch {
@@ -241,7 +223,6 @@ int32_t llmshim_decode(struct llama_context * ctx, llmshim_batch * batch, int32_
     return llama_decode(ctx, batch->b);
 }
 float * llmshim_logits(struct llama_context * ctx) { return llama_get_logits(ctx); }
-float * llmshim_logits_ith(struct llama_context * ctx, int32_t i) { return llama_get_logits_ith(ctx, i); }
 
 /* ---------------------------------------------------------------- KV memory */
 bool llmshim_seq_rm(struct llama_context * ctx, int32_t s, int32_t p0, int32_t p1) {
@@ -250,8 +231,6 @@ bool llmshim_seq_rm(struct llama_context * ctx, int32_t s, int32_t p0, int32_t p
 void llmshim_seq_cp(struct llama_context * ctx, int32_t src, int32_t dst, int32_t p0, int32_t p1) {
     llama_memory_seq_cp(llama_get_memory(ctx), src, dst, p0, p1);
 }
-void    llmshim_seq_keep(struct llama_context * ctx, int32_t s) { llama_memory_seq_keep(llama_get_memory(ctx), s); }
-int32_t llmshim_seq_pos_min(struct llama_context * ctx, int32_t s) { return llama_memory_seq_pos_min(llama_get_memory(ctx), s); }
 int32_t llmshim_seq_pos_max(struct llama_context * ctx, int32_t s) { return llama_memory_seq_pos_max(llama_get_memory(ctx), s); }
 void    llmshim_memory_clear(struct llama_context * ctx, bool data) { llama_memory_clear(llama_get_memory(ctx), data); }
 
@@ -289,5 +268,3 @@ int32_t llmshim_sampler_sample(struct llama_sampler * s, struct llama_context * 
     if (!llama_get_logits_ith(ctx, idx)) return -1;
     return llama_sampler_sample(s, ctx, idx);
 }
-void llmshim_sampler_accept(struct llama_sampler * s, int32_t t) { llama_sampler_accept(s, t); }
-void llmshim_sampler_reset(struct llama_sampler * s) { llama_sampler_reset(s); }

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LLMSHIM_ABI_VERSION 3
+#define LLMSHIM_ABI_VERSION 4
 #define LLMSHIM_API __attribute__((visibility("default")))
 
 #ifdef __cplusplus
@@ -30,7 +30,6 @@ LLMSHIM_API bool         llmshim_supports_gpu_offload(void);
 LLMSHIM_API void         llmshim_init(int32_t log_level);
 /* the last error-level log line of llama.cpp on this thread (empty if none) */
 LLMSHIM_API const char * llmshim_last_error(void);
-LLMSHIM_API int64_t      llmshim_time_us(void);
 
 /* ---- model ---- */
 /* progress: optional float* written with 0..1 while loading; cancel: optional int32* (nonzero aborts). */
@@ -49,13 +48,10 @@ LLMSHIM_API int32_t  llmshim_model_desc(const struct llama_model * model, char *
 /* which: 0 bos, 1 eos, 2 eot, 3 sep, 4 nl, 5 pad; -1 when the vocabulary has none */
 LLMSHIM_API int32_t  llmshim_vocab_special(const struct llama_model * model, int32_t which);
 LLMSHIM_API bool     llmshim_vocab_add_bos(const struct llama_model * model);
-LLMSHIM_API bool     llmshim_vocab_add_eos(const struct llama_model * model);
 LLMSHIM_API bool     llmshim_vocab_is_eog(const struct llama_model * model, int32_t token);
-LLMSHIM_API bool     llmshim_vocab_is_control(const struct llama_model * model, int32_t token);
 /* NULL when the model has no chat template */
 LLMSHIM_API const char * llmshim_model_chat_template(const struct llama_model * model);
 /* metadata value as string; returns length or -1 when the key is absent */
-LLMSHIM_API int32_t  llmshim_model_meta(const struct llama_model * model, const char * key, char * buf, int32_t size);
 
 /* ---- tokenizer (text is UTF-8 bytes, not NUL-terminated) ---- */
 /* returns the number of tokens, or -(needed) when n_max is too small */
@@ -75,19 +71,14 @@ LLMSHIM_API struct llama_context * llmshim_context_new(struct llama_model * mode
                                                        bool offload_kqv);
 LLMSHIM_API void     llmshim_context_free(struct llama_context * ctx);
 LLMSHIM_API uint32_t llmshim_n_ctx(const struct llama_context * ctx);
-LLMSHIM_API uint32_t llmshim_n_ctx_seq(const struct llama_context * ctx);
 LLMSHIM_API uint32_t llmshim_n_batch(const struct llama_context * ctx);
 LLMSHIM_API uint32_t llmshim_n_seq_max(const struct llama_context * ctx);
 /* polling level (0 = threads sleep between graphs .. 100 = spin) of thread pools created from now on; < 0: ggml's default */
 LLMSHIM_API void     llmshim_set_thread_poll(int32_t poll);
-LLMSHIM_API void     llmshim_set_threads(struct llama_context * ctx, int32_t n_threads, int32_t n_threads_batch);
-/* abort flag: decode stops (returns 2) when *flag != 0. NULL removes it. CPU backends only. */
-LLMSHIM_API void     llmshim_set_abort_flag(struct llama_context * ctx, const int32_t * flag);
 /* decodes the first n_tokens entries of the batch; llama_decode's return code */
 LLMSHIM_API int32_t  llmshim_decode(struct llama_context * ctx, llmshim_batch * batch, int32_t n_tokens);
 /* logits of the batch's output rows, contiguous in batch order (rows with logits flag set) */
 LLMSHIM_API float *  llmshim_logits(struct llama_context * ctx);
-LLMSHIM_API float *  llmshim_logits_ith(struct llama_context * ctx, int32_t i);
 
 /* ---- kernels.c: host-side math over logits rows ---- */
 /* torch.argmax: first index of the largest value, NaN never wins (SIMD where the CPU has it) */
@@ -107,8 +98,6 @@ LLMSHIM_API int8_t *  llmshim_batch_logits(llmshim_batch * batch);   /* [capacit
 /* ---- KV memory ---- */
 LLMSHIM_API bool    llmshim_seq_rm(struct llama_context * ctx, int32_t seq, int32_t p0, int32_t p1);
 LLMSHIM_API void    llmshim_seq_cp(struct llama_context * ctx, int32_t src, int32_t dst, int32_t p0, int32_t p1);
-LLMSHIM_API void    llmshim_seq_keep(struct llama_context * ctx, int32_t seq);
-LLMSHIM_API int32_t llmshim_seq_pos_min(struct llama_context * ctx, int32_t seq);
 LLMSHIM_API int32_t llmshim_seq_pos_max(struct llama_context * ctx, int32_t seq);
 LLMSHIM_API void    llmshim_memory_clear(struct llama_context * ctx, bool data);
 
@@ -124,8 +113,6 @@ LLMSHIM_API struct llama_sampler * llmshim_sampler_new(const struct llama_model 
 LLMSHIM_API void    llmshim_sampler_free(struct llama_sampler * smpl);
 /* idx: position in the last decoded batch of a token that had its logits flag set; -1 if it had none */
 LLMSHIM_API int32_t llmshim_sampler_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx);
-LLMSHIM_API void    llmshim_sampler_accept(struct llama_sampler * smpl, int32_t token);
-LLMSHIM_API void    llmshim_sampler_reset(struct llama_sampler * smpl);
 
 #ifdef __cplusplus
 }

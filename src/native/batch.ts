@@ -37,10 +37,6 @@ export class Batch {
     return this.#ptr;
   }
 
-  get room(): number {
-    return this.capacity - this.length;
-  }
-
   clear(): void {
     this.length = 0;
     this.outputs = 0;
@@ -54,20 +50,6 @@ export class Batch {
     this.pos[i] = pos;
     this.nSeq[i] = 1;
     this.seqIds[i * this.nSeqMax] = seqId;
-    this.logits[i] = wantLogits ? 1 : 0;
-    this.length = i + 1;
-    return wantLogits ? this.outputs++ : -1;
-  }
-
-  /** Adds a token shared by several sequences (e.g. a common prefix). */
-  addShared(token: number, pos: number, seqIds: readonly number[], wantLogits: boolean): number {
-    const i = this.length;
-    if (i >= this.capacity) throw new Error(`batch full (${this.capacity} tokens)`);
-    if (seqIds.length > this.nSeqMax) throw new Error(`token shared by ${seqIds.length} sequences, batch allows ${this.nSeqMax}`);
-    this.tokens[i] = token;
-    this.pos[i] = pos;
-    this.nSeq[i] = seqIds.length;
-    for (let j = 0; j < seqIds.length; j++) this.seqIds[i * this.nSeqMax + j] = seqIds[j]!;
     this.logits[i] = wantLogits ? 1 : 0;
     this.length = i + 1;
     return wantLogits ? this.outputs++ : -1;

@@ -38,7 +38,6 @@ export class Context {
   #logitsBase = 0;
   #logits = new Float32Array(0);
   #logitsStale = true;
-  #abortFlag: Int32Array | null = null;
 
   constructor(model: Model, opts: ContextOptions) {
     const s = shim();
@@ -112,17 +111,9 @@ export class Context {
     shim().llmshim_seq_cp(this.handle, src, dst, p0, p1);
   }
 
-  seqKeep(seq: number): void {
-    shim().llmshim_seq_keep(this.handle, seq);
-  }
-
   /** Largest position held for the sequence, -1 when empty. */
   seqPosMax(seq: number): number {
     return shim().llmshim_seq_pos_max(this.handle, seq);
-  }
-
-  seqPosMin(seq: number): number {
-    return shim().llmshim_seq_pos_min(this.handle, seq);
   }
 
   clearMemory(): void {
@@ -145,23 +136,9 @@ export class Context {
     return Number(shim().llmshim_state_seq_set(this.handle, ptr(state), state.length, seq)) > 0;
   }
 
-  /**
-   * Lets another thread abort a running decode: when flag[0] != 0 llama_decode returns 2.
-   * The flag should be an Int32Array over a SharedArrayBuffer; it is kept alive here.
-   */
-  setAbortFlag(flag: Int32Array | null): void {
-    this.#abortFlag = flag;
-    shim().llmshim_set_abort_flag(this.handle, flag ? ptr(flag) : null);
-  }
-
-  setThreads(threads: number, threadsBatch = threads): void {
-    shim().llmshim_set_threads(this.handle, threads, threadsBatch);
-  }
-
   free(): void {
     if (this.#ptr) shim().llmshim_context_free(this.#ptr);
     this.#ptr = null;
-    this.#abortFlag = null;
   }
 
   [Symbol.dispose](): void {

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { resolveLibraryPath } from "./library-path.ts";
 
 /** Must equal LLMSHIM_ABI_VERSION in native/shim.h. */
-export const SHIM_ABI_VERSION = 3;
+export const SHIM_ABI_VERSION = 4;
 
 const symbols = {
   llmshim_abi_version: { args: [], returns: T.i32 },
@@ -13,7 +13,6 @@ const symbols = {
   llmshim_supports_gpu_offload: { args: [], returns: T.bool },
   llmshim_init: { args: [T.i32], returns: T.void },
   llmshim_last_error: { args: [], returns: T.cstring },
-  llmshim_time_us: { args: [], returns: T.i64_fast },
 
   llmshim_model_load: { args: [T.ptr, T.i32, T.bool, T.bool, T.ptr, T.ptr], returns: T.ptr },
   llmshim_model_free: { args: [T.ptr], returns: T.void },
@@ -28,11 +27,8 @@ const symbols = {
   llmshim_model_desc: { args: [T.ptr, T.ptr, T.i32], returns: T.i32 },
   llmshim_vocab_special: { args: [T.ptr, T.i32], returns: T.i32 },
   llmshim_vocab_add_bos: { args: [T.ptr], returns: T.bool },
-  llmshim_vocab_add_eos: { args: [T.ptr], returns: T.bool },
   llmshim_vocab_is_eog: { args: [T.ptr, T.i32], returns: T.bool },
-  llmshim_vocab_is_control: { args: [T.ptr, T.i32], returns: T.bool },
   llmshim_model_chat_template: { args: [T.ptr], returns: T.ptr },
-  llmshim_model_meta: { args: [T.ptr, T.ptr, T.ptr, T.i32], returns: T.i32 },
 
   llmshim_tokenize: { args: [T.ptr, T.ptr, T.i32, T.ptr, T.i32, T.bool, T.bool], returns: T.i32 },
   llmshim_detokenize: { args: [T.ptr, T.ptr, T.i32, T.ptr, T.i32, T.bool, T.bool], returns: T.i32 },
@@ -44,15 +40,11 @@ const symbols = {
   },
   llmshim_context_free: { args: [T.ptr], returns: T.void },
   llmshim_n_ctx: { args: [T.ptr], returns: T.u32 },
-  llmshim_n_ctx_seq: { args: [T.ptr], returns: T.u32 },
   llmshim_n_batch: { args: [T.ptr], returns: T.u32 },
   llmshim_n_seq_max: { args: [T.ptr], returns: T.u32 },
   llmshim_set_thread_poll: { args: [T.i32], returns: T.void },
-  llmshim_set_threads: { args: [T.ptr, T.i32, T.i32], returns: T.void },
-  llmshim_set_abort_flag: { args: [T.ptr, T.ptr], returns: T.void },
   llmshim_decode: { args: [T.ptr, T.ptr, T.i32], returns: T.i32 },
   llmshim_logits: { args: [T.ptr], returns: T.ptr },
-  llmshim_logits_ith: { args: [T.ptr, T.i32], returns: T.ptr },
   llmshim_argmax: { args: [T.ptr, T.i32], returns: T.i32 },
   llmshim_argmax_scalar: { args: [T.ptr, T.i32], returns: T.i32 },
 
@@ -66,8 +58,6 @@ const symbols = {
 
   llmshim_seq_rm: { args: [T.ptr, T.i32, T.i32, T.i32], returns: T.bool },
   llmshim_seq_cp: { args: [T.ptr, T.i32, T.i32, T.i32, T.i32], returns: T.void },
-  llmshim_seq_keep: { args: [T.ptr, T.i32], returns: T.void },
-  llmshim_seq_pos_min: { args: [T.ptr, T.i32], returns: T.i32 },
   llmshim_seq_pos_max: { args: [T.ptr, T.i32], returns: T.i32 },
   llmshim_memory_clear: { args: [T.ptr, T.bool], returns: T.void },
 
@@ -78,8 +68,6 @@ const symbols = {
   llmshim_sampler_new: { args: [T.ptr, T.u32, T.i32, T.f32, T.f32, T.f32, T.f32, T.i32], returns: T.ptr },
   llmshim_sampler_free: { args: [T.ptr], returns: T.void },
   llmshim_sampler_sample: { args: [T.ptr, T.ptr, T.i32], returns: T.i32 },
-  llmshim_sampler_accept: { args: [T.ptr, T.i32], returns: T.void },
-  llmshim_sampler_reset: { args: [T.ptr], returns: T.void },
 } as const;
 
 export type Shim = ReturnType<typeof dlopen<typeof symbols>>["symbols"];

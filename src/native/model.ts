@@ -136,12 +136,6 @@ export class Model {
     return shim().llmshim_vocab_is_eog(this.handle, token);
   }
 
-  meta(key: string): string | null {
-    const buf = new Uint8Array(4096);
-    const n = shim().llmshim_model_meta(this.handle, ptr(encoder.encode(`${key}\0`)), ptr(buf), buf.length);
-    return n < 0 ? null : decoder.decode(buf.subarray(0, Math.min(n, buf.length - 1)));
-  }
-
   free(): void {
     if (this.#ptr) shim().llmshim_model_free(this.#ptr);
     this.#ptr = null;
