@@ -13,10 +13,7 @@ export function startBeams(job: BeamJob, row: Float32Array, table: SequenceTable
   job.spare = [];
   const result = job.search.step([row]);
   job.beams = result.beams.map((b, i) => {
-    if (i > 0) {
-      table.kvOps.push({ kind: "rm", seq: slots[i]!, from: -1 });
-      table.kvOps.push({ kind: "cp", src: seq.seqId, dst: slots[i]! });
-    }
+    if (i > 0) table.copySlot(seq.seqId, slots[i]!);
     return { seqId: slots[i]!, token: b.token };
   });
   return result.done;
@@ -33,16 +30,14 @@ export function advanceBeams(job: BeamJob, table: SequenceTable): boolean {
   parents.forEach((p, i) => {
     if (children[i] === 0) free.push(p.seqId);
   });
-  const inherited = new Set<number>();
   job.beams = result.beams.map((b) => {
     const parent = parents[b.parent]!;
-    if (!inherited.has(b.parent)) {
-      inherited.add(b.parent);
+    if (children[b.parent]! > 0) {
+      children[b.parent] = 0; // the first child keeps the parent's slot
       return { seqId: parent.seqId, token: b.token };
     }
     const dst = free.pop()!;
-    table.kvOps.push({ kind: "rm", seq: dst, from: -1 });
-    table.kvOps.push({ kind: "cp", src: parent.seqId, dst });
+    table.copySlot(parent.seqId, dst);
     return { seqId: dst, token: b.token };
   });
   return result.done;

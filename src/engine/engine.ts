@@ -35,8 +35,8 @@ export class Engine {
   readonly #jobs = new Map<number, Job[]>();
   steps = 0;
   tokensGenerated = 0;
+  /** wall time of steps and of posting their messages, microseconds (timed by whoever runs the loop) */
   stepUs = 0;
-  /** time spent posting each step's messages (measured by the worker) */
   postUs = 0;
   sequenceSteps = 0;
 
@@ -105,6 +105,12 @@ export class Engine {
       steps: this.steps, tokensGenerated: this.tokensGenerated, stepUs: Math.round(this.stepUs), postUs: Math.round(this.postUs),
       decodeUs: Math.round(this.runner.decodeUs), sequenceSteps: this.sequenceSteps,
     };
+  }
+
+  /** Adds one step's timing: its whole wall time and the part spent handing its messages on. */
+  recordStep(stepUs: number, postUs = 0): void {
+    this.stepUs += stepUs;
+    this.postUs += postUs;
   }
 
   /** One decode step. Returns false when there was nothing to do. */

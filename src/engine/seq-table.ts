@@ -165,6 +165,11 @@ export class SequenceTable {
     }
   }
 
+  /** Slot `dst` becomes a copy of slot `src` (a beam fork): cleared, then copied, before the next decode. */
+  copySlot(src: number, dst: number): void {
+    this.kvOps.push({ kind: "rm", seq: dst, from: -1 }, { kind: "cp", src, dst });
+  }
+
   /** Moves a running sequence to another (borrowed) slot holding its first `nPast` tokens. */
   rebind(seq: Sequence, seqId: number, nPast: number): void {
     if (seq.state !== SeqState.Running) throw new Error(`rebind of ${seq.state} sequence ${seq.requestId}`);

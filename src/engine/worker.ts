@@ -86,8 +86,7 @@ async function main(settings: Settings): Promise<void> {
     flush();
     if (worked) {
       const t2 = performance.now();
-      engine.stepUs += (t2 - t0) * 1000;
-      engine.postUs += (t2 - t1) * 1000;
+      engine.recordStep((t2 - t0) * 1000, (t2 - t1) * 1000);
     }
     if (worked || engine.busy) await new Promise<void>((r) => setImmediate(r)); // let messages in
     else await new Promise<void>((r) => (wake = r)).then(() => (wake = null));

@@ -15,7 +15,7 @@
  *   remaining probability mass is 0 (torch would raise "not enough non-zero
  *   categories"), the best remaining entries by score are taken instead.
  *
- * Results: `score[r]`, `beam[r]`, `token[r]` for r < count, sorted descending.
+ * Results: `score[r]`, `beam[r]`, `token[r]` for r < the returned count, sorted descending.
  * All scratch is allocated once per vocabulary size.
  */
 import { RandomSource } from "./rng.ts";
@@ -29,7 +29,6 @@ export class BeamCandidatePicker {
   readonly score: Float64Array;
   readonly beam: Int32Array;
   readonly token: Int32Array;
-  count = 0;
   private rowTop: Int32Array;
   private mergedScore: Float64Array;
   private mergedFlat: Int32Array;
@@ -75,7 +74,6 @@ export class BeamCandidatePicker {
       this.beam[r] = Math.floor(flat / vocab);
       this.token[r] = flat - this.beam[r] * vocab;
     }
-    this.count = count;
     return count;
   }
 
@@ -130,7 +128,6 @@ export class BeamCandidatePicker {
       this.beam[pos] = b;
       this.token[pos] = flat - b * vocab;
     }
-    this.count = m;
     return m;
   }
 

@@ -18,8 +18,6 @@ export interface Hypothesis {
   tokens: number[];
   /** Length-normalised score used for ranking. */
   score: number;
-  /** Raw running sum of (processed) log-probabilities. */
-  sumLogprobs: number;
   /** True when the hypothesis ended because an EOS token was chosen. */
   finishedByEos: boolean;
 }
@@ -35,15 +33,11 @@ export class BeamHypotheses {
     this.lengthPenalty = lengthPenalty;
   }
 
-  get size(): number {
-    return this.hyps.length;
-  }
-
   /** HF `BeamHypotheses.add` with `generated_len`. */
   add(tokens: number[], sumLogprobs: number, generatedLen: number, finishedByEos: boolean): void {
     const score = sumLogprobs / Math.pow(generatedLen, this.lengthPenalty);
     if (this.hyps.length < this.numBeams || score > this.worstScore) {
-      this.hyps.push({ tokens, score, sumLogprobs, finishedByEos });
+      this.hyps.push({ tokens, score, finishedByEos });
       if (this.hyps.length > this.numBeams) {
         // Python: sorted([(s, idx) ...]); delete [0]; worst = [1].s
         let lo = 0;

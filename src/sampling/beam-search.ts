@@ -97,7 +97,6 @@ export class BeamSearch {
   private liveScores: number[] = [0];
   private generated = 0;
   private doneByScore = false;
-  private finished = false;
 
   private vocab = 0;
   private rows: Float32Array[] = [];
@@ -124,12 +123,11 @@ export class BeamSearch {
     this.promptDistinct = [...new Set(Array.from(config.promptTokens))];
     this.picker = new BeamCandidatePicker(this.numBeams, Math.max(2, 1 + this.eos.size) * this.numBeams);
     this.hyps = new BeamHypotheses(this.numBeams, config.lengthPenalty);
-    this.finished = this.maxNewTokens === 0;
   }
 
   /** True once no further `step` may be called (call `finalize`). */
   get done(): boolean {
-    return this.finished;
+    return this.doneByScore || this.generated >= this.maxNewTokens;
   }
   /** Number of live beams = number of logits rows the next `step` expects. */
   get liveCount(): number {
@@ -149,7 +147,7 @@ export class BeamSearch {
   }
 
   step(logitsPerLiveBeam: Float32Array[]): StepResult {
-    if (this.finished) throw new Error("BeamSearch.step called after done");
+    if (this.done) throw new Error("BeamSearch.step called after done");
     const nLive = this.live.length;
     if (logitsPerLiveBeam.length !== nLive) {
       throw new RangeError(`BeamSearch.step: expected ${nLive} logits rows, got ${logitsPerLiveBeam.length}`);
@@ -206,8 +204,7 @@ export class BeamSearch {
     this.generated = generatedLen;
     this.live = nextLive;
     this.liveScores = nextScores;
-    this.finished = this.doneByScore || this.generated >= this.maxNewTokens;
-    return { beams, done: this.finished };
+    return { beams, done: this.done };
   }
 
   /**
