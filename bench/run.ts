@@ -126,7 +126,7 @@ try {
   };
   const conc = [];
   for (const c of plan.concurrency) {
-    say(`concurrency ${c}${c === 16 ? " (+ /health probe)" : ""}`);
+    say(`concurrency ${c}${c === Math.max(...plan.concurrency) ? " (+ /health probe)" : ""}`);
     conc.push(await concurrencyRun(o, t, prompts.short, {
       concurrency: c, perClient: plan.perClient, nTokens: plan.concTokens, reps: reps(), probeHealth: c === Math.max(...plan.concurrency),
       afterOurs: () => sample("ours", o.pid), afterTheirs: () => sample("theirs", t.pid),

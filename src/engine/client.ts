@@ -22,29 +22,26 @@ export class EngineClient {
   #loadProgress: Float32Array | null = null;
   fatal: string | null = null;
   readonly ready: Promise<ModelFacts>;
+  #readyResolve!: (model: ModelFacts) => void;
+  #readyReject!: (err: Error) => void;
 
   /** `workerUrl`: the compiled binary names its embedded worker entry; otherwise the file beside this one. */
   constructor(settings: Settings, workerUrl = new URL("./worker.ts", import.meta.url).href) {
     this.#worker = new Worker(workerUrl);
-    this.ready = new Promise((resolve, reject) => {
-      this.#worker.onmessage = (ev: MessageEvent<FromEngine[]>) => {
-        for (const msg of ev.data) {
-          if (msg.type === "ready") (this.model = msg.model), resolve(msg.model);
-          else if (msg.type === "fatal") this.#die(msg.message, reject);
-          else this.#safeDispatch(msg);
-        }
-      };
-      this.#worker.onerror = (ev) => this.#die(ev.message || "engine worker crashed", reject);
-    });
+    this.ready = new Promise((resolve, reject) => ((this.#readyResolve = resolve), (this.#readyReject = reject)));
+    this.#worker.onmessage = (ev: MessageEvent<FromEngine[]>) => {
+      for (const msg of ev.data) this.#safeDispatch(msg);
+    };
+    this.#worker.onerror = (ev) => this.#die(ev.message || "engine worker crashed");
     this.ready.catch(() => {});
     this.#send({ type: "init", settings });
   }
 
   /** The engine is gone: fail everything in flight (nothing may hang) and report unhealthy. */
-  #die(message: string, reject: (e: Error) => void): void {
+  #die(message: string): void {
     this.fatal = message;
     this.model = null;
-    reject(new Error(message));
+    this.#readyReject(new Error(message));
     for (const [, r] of this.#requests) r.handlers.error({ status: 500, code: "engine_crashed", message });
     this.#requests.clear();
     this.active.clear();
@@ -121,7 +118,8 @@ export class EngineClient {
   #dispatch(msg: FromEngine): void {
     switch (msg.type) {
       case "loading": this.#loadProgress = msg.progress; return;
-      case "ready": case "fatal": return;
+      case "ready": this.model = msg.model; return this.#readyResolve(msg.model);
+      case "fatal": return this.#die(msg.message);
       case "dropped": return this.#settle(msg.ticket, msg.found);
       case "described": return this.#settle(msg.ticket, msg.info);
       case "stats": return this.#settle(msg.ticket, msg.stats);

@@ -8,6 +8,8 @@ import { generateRoutes } from "./generate/index.ts";
 import { GenerateService } from "./generate/service.ts";
 import { healthRoutes } from "./health/index.ts";
 
+const utf8 = new TextDecoder();
+
 export function createApp(engine: EngineClient, settings: Settings) {
   const service = new GenerateService(engine, settings);
   return new Elysia({ normalize: false })
@@ -18,7 +20,7 @@ export function createApp(engine: EngineClient, settings: Settings) {
       if (declared > settings.maxBodyBytes) throw tooLarge(settings.maxBodyBytes);
       const bytes = await request.arrayBuffer();
       if (bytes.byteLength > settings.maxBodyBytes) throw tooLarge(settings.maxBodyBytes);
-      const text = new TextDecoder().decode(bytes);
+      const text = utf8.decode(bytes);
       if (text.trim() === "") throw new HttpError(400, "invalid_json", "the request body is empty; expected a JSON object");
       try {
         return JSON.parse(text);

@@ -1,4 +1,5 @@
 // The one error shape of the API: {"error": {"code", "message", "field"?}} with a 4xx/5xx status.
+import type { EngineClient } from "../engine/client.ts";
 import type { ErrorInfo } from "../engine/messages.ts";
 
 export class HttpError extends Error {
@@ -33,4 +34,11 @@ export function fieldFromPointer(pointer: string): string {
   let out = "";
   for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out ? `.${p}` : p;
   return out;
+}
+
+/** 503 (with Retry-After) until the engine has a model: still loading, or failed to load. */
+export function requireModel(engine: EngineClient): void {
+  if (engine.model) return;
+  const message = engine.fatal ? `the model failed to load: ${engine.fatal}` : "the model is still loading; retry shortly";
+  throw new HttpError(503, "loading", message, undefined, { "retry-after": "2" });
 }

@@ -1,7 +1,7 @@
 // GET /api/cache/:request_id describes a cached sequence; DELETE drops it (its KV cells and its tokens).
 import { Elysia, t } from "elysia";
 import type { EngineClient } from "../../engine/client.ts";
-import { HttpError } from "../errors.ts";
+import { HttpError, requireModel } from "../errors.ts";
 
 const Params = t.Object({ request_id: t.String({ minLength: 1 }) });
 
@@ -10,7 +10,7 @@ export const cacheRoutes = (engine: EngineClient) =>
   .get(
     "/api/cache/:request_id",
     async ({ params }) => {
-      if (!engine.model) throw new HttpError(503, "loading", "the model is still loading", undefined, { "retry-after": "2" });
+      requireModel(engine);
       const info = await engine.describe(params.request_id);
       if (!info) throw new HttpError(404, "not_found", `no cached sequence for request_id "${params.request_id}"`, "request_id");
       return info;
@@ -22,7 +22,7 @@ export const cacheRoutes = (engine: EngineClient) =>
     async ({ params }) => {
       const id = params.request_id;
       if (engine.active.has(id)) throw new HttpError(409, "busy", `request_id "${id}" is generating; it cannot be dropped now`, "request_id");
-      if (!engine.model) throw new HttpError(503, "loading", "the model is still loading", undefined, { "retry-after": "2" });
+      requireModel(engine);
       if (!(await engine.drop(id))) throw new HttpError(404, "not_found", `no cached sequence for request_id "${id}"`, "request_id");
       return { request_id: id, dropped: true };
     },

@@ -2,7 +2,7 @@
 import type { Settings } from "../../config.ts";
 import type { EngineClient } from "../../engine/client.ts";
 import type { ErrorInfo, GenerationConfig, PromptSpec } from "../../engine/messages.ts";
-import { HttpError } from "../errors.ts";
+import { HttpError, requireModel } from "../errors.ts";
 import type { BatchItemOutput, GenerateBatchInput, GenerateOneInput, GenerationConfigInput } from "./model.ts";
 
 const encoder = new TextEncoder();
@@ -30,7 +30,7 @@ export class GenerateService {
   async generateOne(body: GenerateOneInput, signal: AbortSignal): Promise<Response> {
     const config = this.config(body.generation_config);
     const item = { requestId: body.request_id, prompt: body.prompt };
-    this.#requireModel();
+    requireModel(this.engine);
     const onlyNew = body.only_new_tokens ?? true;
     if (body.stream_response ?? true) return this.#stream(item, onlyNew, config, signal);
     const { texts, prefixes } = await this.#collect([item], onlyNew, config, signal);
@@ -49,7 +49,7 @@ export class GenerateService {
       seen.set(p.request_id, i);
     });
     const items = body.prompts.map((p) => ({ requestId: p.request_id, prompt: p.prompt }));
-    this.#requireModel();
+    requireModel(this.engine);
     const onlyNew = body.only_new_tokens ?? true;
     // only_new_tokens false: "prompt" is everything before this call as the model saw it
     // (special tokens rendered, earlier generations of a continued request_id included).
@@ -59,13 +59,6 @@ export class GenerateService {
         ? { request_id: item.requestId, response: texts[i]! }
         : { request_id: item.requestId, prompt: prefixes[i] ?? "", response: texts[i]! },
     );
-  }
-
-  /** 503 until the model is loaded (busy request_ids are refused by the engine client, 409). */
-  #requireModel(): void {
-    if (!this.engine.model) {
-      throw new HttpError(503, "loading", this.engine.fatal ? `the model failed to load: ${this.engine.fatal}` : "the model is still loading; retry shortly", undefined, { "retry-after": "2" });
-    }
   }
 
   /** Streams one item's text as it is sampled; resolves once the engine accepted or refused it. */
