@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { BeamSearch, type BeamSearchResult } from "../src/sampling/beam-search.ts";
 import { Rng } from "../src/sampling/rng.ts";
-import { logSoftmaxF32, processCandidates, ReferenceHypotheses, type BeamOpts, type LogitsFn } from "./helpers/beam-reference.ts";
+import { candidateCount, logSoftmaxF32, referenceBeamLoop, type BeamOpts, type LogitsFn, type RefCandidate } from "./helpers/beam-reference.ts";
 
 type Model = LogitsFn;
 interface Opts extends Omit<BeamOpts, "repetitionPenalty"> {
@@ -40,13 +40,9 @@ function warp(row: number[], o: Opts): number[] {
 /** HF beam sampling (4.36+ order; `legacy` = warpers after adding beam scores), plain. */
 function referenceBeamSample(model: Model, o: Opts): BeamSearchResult {
   const rng = new Rng(o.seed);
-  const n = o.numBeams;
-  let beams = Array.from({ length: n }, (_, b) => ({ tokens: [] as number[], score: b === 0 ? 0 : -1e9 }));
-  const h = new ReferenceHypotheses(n, o.lengthPenalty);
-  const add = h.add.bind(h);
-  let done = false;
-  for (let step = 1; step <= o.maxNewTokens && !done; step++) {
-    const flat: { score: number; beam: number; token: number }[] = [];
+  const m = candidateCount(o);
+  return referenceBeamLoop(o, (beams) => {
+    const flat: RefCandidate[] = [];
     for (const [b, beam] of beams.entries()) {
       let s = logSoftmaxF32(model([...o.prompt, ...beam.tokens]));
       if (!o.legacy) s = warp(s, o);
@@ -56,7 +52,6 @@ function referenceBeamSample(model: Model, o: Opts): BeamSearchResult {
     }
     const gmax = Math.max(...flat.map((c) => c.score));
     const probs = flat.map((c) => Math.exp(c.score - gmax));
-    const m = Math.max(2, 1 + o.eos.length) * n;
     const drawn: number[] = [];
     for (let d = 0; d < m; d++) {
       const total = probs.reduce((a, b) => a + b, 0);
@@ -77,12 +72,8 @@ function referenceBeamSample(model: Model, o: Opts): BeamSearchResult {
       drawn.push(pick);
       probs[pick] = 0;
     }
-    const top = drawn.map((i) => flat[i]).sort((a, b) => b.score - a.score);
-    beams = processCandidates(top, beams, o.eos, step, h);
-    done = h.isDone(top[0]!.score, step);
-  }
-  if (!done) for (const b of beams) add(b.tokens, b.score, b.tokens.length, false);
-  return h.best();
+    return drawn.map((i) => flat[i]).sort((a, b) => b.score - a.score);
+  });
 }
 
 function runBeamSample(model: Model, o: Opts): BeamSearchResult {

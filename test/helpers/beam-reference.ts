@@ -21,11 +21,6 @@ export function logSoftmaxF32(xs: number[]): number[] {
   return xs.map((x) => fr(x - max - lse));
 }
 
-/**
- * HF transformers beam search (4.36+ BeamSearchScorer, early_stopping=False),
- * written plainly: num_beams full copies with initial scores [0, -1e9, ...],
- * every candidate of every beam sorted, Python-style hypothesis bookkeeping.
- */
 /** HF BeamHypotheses written plainly: keeps the best n finished hypotheses, Python-style. */
 export class ReferenceHypotheses {
   hyps: { score: number; tokens: number[]; eos: boolean }[] = [];
@@ -77,14 +72,40 @@ export function processCandidates(top: { score: number; beam: number; token: num
   return next;
 }
 
-export function referenceBeamSearch(model: LogitsFn, o: BeamOpts, trace: unknown[] = []): BeamSearchResult {
-  const n = o.numBeams;
-  let beams = Array.from({ length: n }, (_, b) => ({ tokens: [] as number[], score: b === 0 ? 0 : -1e9 }));
-  const h = new ReferenceHypotheses(n, o.lengthPenalty);
-  const add = h.add.bind(h);
+export type RefCandidate = { score: number; beam: number; token: number };
+
+/**
+ * The HF beam loop written plainly (4.36+ BeamSearchScorer, early_stopping=False): num_beams
+ * full copies with initial scores [0, -1e9, ...]; `topCandidates` gives a step's candidates in
+ * rank order (search: the best log-probs, sampling: the drawn ones), BeamSearchScorer.process
+ * and is_done do the rest. `afterStep` sees the state after each step (traces).
+ */
+export function referenceBeamLoop(
+  o: Pick<BeamOpts, "numBeams" | "lengthPenalty" | "eos" | "maxNewTokens">,
+  topCandidates: (beams: RefBeam[]) => RefCandidate[],
+  afterStep?: (beams: RefBeam[], h: ReferenceHypotheses) => void,
+): BeamSearchResult {
+  let beams: RefBeam[] = Array.from({ length: o.numBeams }, (_, b) => ({ tokens: [], score: b === 0 ? 0 : -1e9 }));
+  const h = new ReferenceHypotheses(o.numBeams, o.lengthPenalty);
   let done = false;
   for (let step = 1; step <= o.maxNewTokens && !done; step++) {
-    const cands: { score: number; beam: number; token: number; flat: number }[] = [];
+    const top = topCandidates(beams);
+    beams = processCandidates(top, beams, o.eos, step, h);
+    done = h.isDone(top[0]!.score, step);
+    afterStep?.(beams, h);
+  }
+  if (!done) for (const b of beams) h.add(b.tokens, b.score, b.tokens.length, false);
+  return h.best();
+}
+
+/** Candidates a step can pick from: HF keeps max(2, 1 + #eos) * num_beams of them. */
+export const candidateCount = (o: Pick<BeamOpts, "numBeams" | "eos">) => Math.max(2, 1 + o.eos.length) * o.numBeams;
+
+/** HF beam search, plainly: every candidate of every beam sorted by score. */
+export function referenceBeamSearch(model: LogitsFn, o: BeamOpts, trace: unknown[] = []): BeamSearchResult {
+  const m = candidateCount(o);
+  const topCandidates = (beams: RefBeam[]) => {
+    const cands: (RefCandidate & { flat: number })[] = [];
     beams.forEach((beam, b) => {
       const history = [...o.prompt, ...beam.tokens];
       const logp = logSoftmaxF32(model(history));
@@ -92,17 +113,12 @@ export function referenceBeamSearch(model: LogitsFn, o: BeamOpts, trace: unknown
         logp[t] = logp[t] < 0 ? fr(logp[t] * fr(o.repetitionPenalty)) : fr(logp[t] / fr(o.repetitionPenalty));
       }
       // only a beam's best m tokens can be among the best m overall: skip the rest (same result, less sorting)
-      const m = Math.max(2, 1 + o.eos.length) * n;
       const order = logp.map((lp, t) => t).sort((x, y) => logp[y]! - logp[x]! || x - y).slice(0, m);
       for (const t of order) cands.push({ score: fr(logp[t]! + beam.score), beam: b, token: t, flat: b * logp.length + t });
     });
     cands.sort((a, b) => b.score - a.score || a.flat - b.flat);
-    const top = cands.slice(0, Math.max(2, 1 + o.eos.length) * n);
-    beams = processCandidates(top, beams, o.eos, step, h);
-    done = h.isDone(top[0]!.score, step);
-    trace.push({ beams: beams.map((b) => [b.tokens, b.score]), hyps: h.hyps.map((x) => [x.tokens, x.score, x.eos]) });
-  }
-  if (!done) for (const b of beams) add(b.tokens, b.score, b.tokens.length, false);
-  return h.best();
+    return cands.slice(0, m);
+  };
+  return referenceBeamLoop(o, topCandidates, (beams, h) =>
+    trace.push({ beams: beams.map((b) => [b.tokens, b.score]), hyps: h.hyps.map((x) => [x.tokens, x.score, x.eos]) }));
 }
-
