@@ -9,6 +9,7 @@ import { Rng } from "../src/sampling/rng.ts";
 import { TokenSampler } from "../src/sampling/sampler.ts";
 import { TokenHistory } from "../src/sampling/token-history.ts";
 import { BeamSearch } from "../src/sampling/beam-search.ts";
+import { median } from "./stats.ts";
 
 const vocab = Number(process.argv[2] ?? 32000);
 const rng = new Rng(2024);
@@ -37,17 +38,14 @@ function flatRow(): Float32Array {
 function bench(name: string, iterations: number, fn: (i: number) => void): number {
   const warm = Math.max(10, Math.floor(iterations / 5));
   for (let i = 0; i < warm; i++) fn(i);
-  let best = Infinity;
-  let median: number[] = [];
+  const rounds: number[] = [];
   for (let round = 0; round < 5; round++) {
     const t0 = Bun.nanoseconds();
     for (let i = 0; i < iterations; i++) fn(i);
-    const us = (Bun.nanoseconds() - t0) / 1000 / iterations;
-    median.push(us);
-    best = Math.min(best, us);
+    rounds.push((Bun.nanoseconds() - t0) / 1000 / iterations);
   }
-  median = median.sort((a, b) => a - b);
-  const line = `${best.toFixed(2).padStart(9)} µs/call  (median ${median[2].toFixed(2)})`;
+  const best = Math.min(...rounds);
+  const line = `${best.toFixed(2).padStart(9)} µs/call  (median ${median(rounds).toFixed(2)})`;
   console.log(`${name.padEnd(64)} ${line}`);
   return best;
 }
@@ -66,35 +64,23 @@ const copy = bench("row copy (Float32Array.set, included below)", 2000, (i) => {
   work.set(rows[i & 15]);
 });
 
-const samplerA = new TokenSampler({ doSample: true, temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1, seed: 1 });
-bench("sample temp 0.8, top_k 40, top_p 0.95", 2000, (i) => {
-  work.set(rows[i & 15]);
-  sink += samplerA.sample(work, null);
-});
-const samplerAP = new TokenSampler({ doSample: true, temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.1, seed: 1 });
-bench("sample temp 0.8, top_k 40, top_p 0.95, rep. penalty 1.1 (300 seen)", 2000, (i) => {
-  work.set(rows[i & 15]);
-  sink += samplerAP.sample(work, history);
-});
-const samplerB = new TokenSampler({ doSample: true, temperature: 1, topK: 0, topP: 0.9, repetitionPenalty: 1, seed: 2 });
-bench("sample top_k 0, top_p 0.9 (peaked row)", 2000, (i) => {
-  work.set(rows[i & 15]);
-  sink += samplerB.sample(work, null);
-});
-bench("sample top_k 0, top_p 0.9 (flat row: nucleus ~ 85% of vocab)", 500, (i) => {
-  work.set(flats[i & 3]);
-  sink += samplerB.sample(work, null);
-});
-const samplerC = new TokenSampler({ doSample: true, temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1, seed: 3 });
-bench("sample full softmax (top_k 0, top_p 1)", 2000, (i) => {
-  work.set(rows[i & 15]);
-  sink += samplerC.sample(work, null);
-});
-const greedy = new TokenSampler({ doSample: false, temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1, seed: 4 });
-bench("greedy (doSample false)", 2000, (i) => {
-  work.set(rows[i & 15]);
-  sink += greedy.sample(work, null);
-});
+/** One sampler on copies of `src` rows (the copy's cost is the row above). */
+function samplerBench(label: string, sampler: TokenSampler, src: Float32Array[], iterations = 2000, seen: TokenHistory | null = null): void {
+  bench(label, iterations, (i) => {
+    work.set(src[i % src.length]!);
+    sink += sampler.sample(work, seen);
+  });
+}
+
+const makeSampler = (doSample: boolean, temperature: number, topK: number, topP: number, repetitionPenalty: number, seed: number) =>
+  new TokenSampler({ doSample, temperature, topK, topP, repetitionPenalty, seed });
+samplerBench("sample temp 0.8, top_k 40, top_p 0.95", makeSampler(true, 0.8, 40, 0.95, 1, 1), rows);
+samplerBench("sample temp 0.8, top_k 40, top_p 0.95, rep. penalty 1.1 (300 seen)", makeSampler(true, 0.8, 40, 0.95, 1.1, 1), rows, 2000, history);
+const topP = makeSampler(true, 1, 0, 0.9, 1, 2);
+samplerBench("sample top_k 0, top_p 0.9 (peaked row)", topP, rows);
+samplerBench("sample top_k 0, top_p 0.9 (flat row: nucleus ~ 85% of vocab)", topP, flats, 500);
+samplerBench("sample full softmax (top_k 0, top_p 1)", makeSampler(true, 1, 0, 1, 1, 3), rows);
+samplerBench("greedy (doSample false)", makeSampler(false, 1, 0, 1, 1, 4), rows);
 
 function beamBench(label: string, doSample: boolean, penalty: number): void {
   const numBeams = 4;
