@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EngineStats } from "../src/engine/messages.ts";
-import { startLlamaServer } from "../test/helpers/llama-server.ts";
+import { randomPort, startLlamaServer, waitHealthy } from "../test/helpers/llama-server.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 
@@ -35,7 +35,7 @@ function keepTail(stream: ReadableStream<Uint8Array>, append: (s: string) => voi
 
 /** `bun run scripts/serve.ts` on a loopback port; resolves once GET /health answers 200. */
 export async function startOurs(modelPath: string, shape: ServerShape, timeoutMs = 180_000): Promise<OurServer> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = randomPort();
   const proc = Bun.spawn([process.execPath, "run", "scripts/serve.ts"], {
     cwd: ROOT,
     env: {
@@ -49,18 +49,11 @@ export async function startOurs(modelPath: string, shape: ServerShape, timeoutMs
   keepTail(proc.stdout, append);
   keepTail(proc.stderr, append);
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`our server exited (${proc.exitCode}) before becoming healthy:\n${tail}`);
-    try {
-      const r = await fetch(`${url}/health`);
-      if (r.status === 200) break;
-    } catch {}
-    if (Date.now() > deadline) {
-      proc.kill();
-      throw new Error(`our server was not healthy within ${timeoutMs / 1000} s:\n${tail}`);
-    }
-    await Bun.sleep(100);
+  try {
+    await waitHealthy(url, { what: "our server", exitCode: () => proc.exitCode, log: () => tail, timeoutMs });
+  } catch (err) {
+    proc.kill();
+    throw err;
   }
   return {
     name: "ours", url, pid: proc.pid,

@@ -1,6 +1,6 @@
 // Concurrency, bad input, disconnects, busy ids, cache control and health under load.
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { disconnectMidRequest, startTestApp, uid, type TestApp } from "./helpers/app.ts";
+import { disconnectMidRequest, startTestApp, uid, waitReleased, type TestApp } from "./helpers/app.ts";
 
 setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
 
@@ -160,9 +160,7 @@ describe("cache control and disconnects", () => {
       await reader.read();
       await reader.read();
       ac.abort();
-      const deadline = Date.now() + 3000;
-      while (t.engine.active.has(id) && Date.now() < deadline) await Bun.sleep(10);
-      expect(t.engine.active.has(id)).toBe(false);
+      expect(await waitReleased(t, id)).toBe(true);
       const s = await t.engine.stats();
       expect(s.running).toBe(0);
       const info = (await (await t.app.handle(new Request(`http://local/api/cache/${id}`))).json()) as { state: string; generated_tokens: number };

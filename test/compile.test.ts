@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { ensureModel } from "../src/gguf/models.ts";
 import { Model } from "../src/native/index.ts";
 import { greedyAlone } from "./helpers/greedy.ts";
+import { randomPort, waitHealthy } from "./helpers/llama-server.ts";
 
 setDefaultTimeout(120_000); // real engine on 2 cores; per file, as bun:test scopes it
 
@@ -20,19 +21,14 @@ test("bun run compile writes one executable that embeds the native library and s
   expect(build.status).toBe(0);
   const modelPath = await ensureModel("tiny");
   const cache = join(dir, "cache");
-  const port = 30000 + Math.floor(Math.random() * 20000);
+  const port = randomPort(30000);
   const env = { ...process.env, MODEL_PATH: modelPath, PORT: String(port), LLM_CACHE_DIR: cache, LLM_LIB_PATH: "" };
   proc = spawn(bin, [], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   proc.stdout!.on("data", (d) => (log += d));
   proc.stderr!.on("data", (d) => (log += d));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const r = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
-    if (r?.status === 200) break;
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`binary did not become healthy: ${log}`);
-    await Bun.sleep(100);
-  }
+  const child = proc;
+  await waitHealthy(`http://127.0.0.1:${port}`, { what: "the binary", exitCode: () => child.exitCode, log: () => log });
   const prompt = "Hello from a single binary";
   const r = await fetch(`http://127.0.0.1:${port}/api/generate-one`, {
     method: "POST",

@@ -43,6 +43,13 @@ export async function startTestApp(env: Record<string, string> = {}, preset: Pre
 let counter = 0;
 export const uid = (p = "req") => `${p}-${process.pid}-${++counter}-${Date.now()}`;
 
+/** Waits until the engine client has let go of `requestId`; false if it still holds it after `ms`. */
+export async function waitReleased(t: TestApp, requestId: string, ms = 3000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (t.engine.active.has(requestId) && Date.now() < deadline) await Bun.sleep(10);
+  return !t.engine.active.has(requestId);
+}
+
 /**
  * Sends a non-streaming generate-one over a real socket, disconnects after `afterMs`, and waits
  * until the engine has let go of the request_id. Returns false if it did not within 3 s.
@@ -57,9 +64,7 @@ export async function disconnectMidRequest(t: TestApp, body: Record<string, unkn
     await Bun.sleep(afterMs);
     ac.abort();
     await p;
-    const deadline = Date.now() + 3000;
-    while (t.engine.active.has(body.request_id as string) && Date.now() < deadline) await Bun.sleep(10);
-    return !t.engine.active.has(body.request_id as string);
+    return await waitReleased(t, body.request_id as string);
   } finally {
     server.stop(true);
   }

@@ -12,6 +12,23 @@ export function llamaTool(name: string): string {
   return r.stdout.trim().split("\n").pop()!;
 }
 
+/** A random loopback port in [base, base + 20000). */
+export const randomPort = (base = 20000) => base + Math.floor(Math.random() * 20000);
+
+/** Polls GET `url`/health every 100 ms until it answers 200; throws with the process's log if it exits first or time runs out. */
+export async function waitHealthy(url: string, o: { what: string; exitCode: () => number | null; log: () => string; timeoutMs?: number }): Promise<void> {
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const code = o.exitCode();
+    if (code !== null) throw new Error(`${o.what} exited (${code}) before becoming healthy:\n${o.log()}`);
+    const r = await fetch(`${url}/health`).catch(() => null);
+    if (r?.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`${o.what} was not healthy within ${timeoutMs / 1000} s:\n${o.log()}`);
+    await Bun.sleep(100);
+  }
+}
+
 export interface LlamaServer {
   url: string;
   proc: ChildProcess;
@@ -20,23 +37,14 @@ export interface LlamaServer {
 
 export async function startLlamaServer(modelPath: string, opts: { threads: number; ctx: number; parallel: number; extra?: string[] }): Promise<LlamaServer> {
   const bin = llamaTool("llama-server");
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = randomPort();
   const args = ["-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-t", String(opts.threads), "-tb", String(opts.threads),
     "-c", String(opts.ctx * opts.parallel), "-np", String(opts.parallel), "--kv-unified", "--no-webui", "--log-disable", ...(opts.extra ?? [])];
   const proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   proc.stderr!.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`llama-server exited (${proc.exitCode}): ${stderr}`);
-    try {
-      const r = await fetch(`${url}/health`);
-      if (r.ok) break;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`llama-server did not become healthy: ${stderr}`);
-    await Bun.sleep(100);
-  }
+  await waitHealthy(url, { what: "llama-server", exitCode: () => proc.exitCode, log: () => stderr });
   return {
     url,
     proc,
