@@ -1,11 +1,12 @@
 // Generate a synthetic llama GGUF model (cached by spec under $LLM_CACHE_DIR/models unless --out).
 //   bun run scripts/make-model.ts -- --preset tiny
 //   bun run scripts/make-model.ts -- --vocab llama-bpe --embd 512 --layers 6 --out /tmp/m.gguf
-import { existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { PRESETS, ensureModelSync, modelPath, presetSpec } from "../src/gguf/models.ts";
-import { countParams, planTensors, writeSyntheticModel, type SynthSpec } from "../src/gguf/synth-model.ts";
+import { PRESETS, ensureModelSync, modelPath, presetParams, presetSpec, writeModelAtomic } from "../src/gguf/models.ts";
+import type { SynthSpec } from "../src/gguf/synth-model.ts";
 import { readGguf } from "../src/gguf/reader.ts";
+import { getStringArray } from "../src/gguf/types.ts";
 
 const USAGE = `usage: bun run scripts/make-model.ts -- [--preset NAME] [options]
   --preset NAME        one of: ${Object.keys(PRESETS).join(", ")} (default tiny; flags below override it)
@@ -74,13 +75,7 @@ function main(): void {
   let generated = true;
   if (values.out) {
     path = values.out;
-    const tmp = `${path}.${process.pid}.tmp`;
-    try {
-      writeSyntheticModel(spec, tmp);
-      renameSync(tmp, path);
-    } finally {
-      rmSync(tmp, { force: true });
-    }
+    writeModelAtomic(spec, path);
   } else {
     path = modelPath(spec);
     if (values.force) rmSync(path, { force: true });
@@ -89,9 +84,8 @@ function main(): void {
   }
   const secs = (performance.now() - t0) / 1000;
   const file = readGguf(path);
-  const tokens = file.metadata.get("tokenizer.ggml.tokens");
-  const nVocab = tokens && Array.isArray(tokens.value) ? tokens.value.length : 0;
-  const params = countParams(planTensors(spec, nVocab));
+  const nVocab = getStringArray(file.metadata, "tokenizer.ggml.tokens")?.length ?? 0;
+  const params = presetParams(spec, nVocab);
   const mb = statSync(path).size / 1e6;
   console.log(path);
   console.log(

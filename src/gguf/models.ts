@@ -101,6 +101,12 @@ export function ensureModelSync(model: PresetName | SynthSpec): string {
   const path = modelPath(spec);
   if (existsSync(path)) return path;
   mkdirSync(modelsDir(), { recursive: true });
+  writeModelAtomic(spec, path);
+  return path;
+}
+
+/** Writes the model under a temporary name and renames it into place: readers never see a partial file. */
+export function writeModelAtomic(spec: SynthSpec, path: string): void {
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
   try {
     writeSyntheticModel(spec, tmp);
@@ -108,5 +114,4 @@ export function ensureModelSync(model: PresetName | SynthSpec): string {
   } finally {
     rmSync(tmp, { force: true });
   }
-  return path;
 }
