@@ -31,7 +31,6 @@ export class Engine {
   readonly scheduler: Scheduler;
   readonly runner: Runner;
   readonly #emit: Emit;
-  readonly #eog: Uint8Array;
   readonly #jobs = new Map<number, Job[]>();
   steps = 0;
   tokensGenerated = 0;
@@ -50,8 +49,6 @@ export class Engine {
     this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells, maxEntries: 4096, logEvictions: settings.logEvictions });
     this.scheduler = new Scheduler(this.table, settings.parallel, settings.batchSize);
     this.runner = new Runner(ctx, settings.batchSize, this.table.kvOps);
-    this.#eog = new Uint8Array(model.info.nVocab);
-    for (const t of model.info.eogTokens) this.#eog[t] = 1;
   }
 
   get busy(): boolean {
@@ -151,7 +148,7 @@ export class Engine {
     const token = sampler.plainGreedy ? this.ctx.argmaxRow(row) : sampler.sample(this.ctx.logitsRow(row), seq.tokens);
     seq.tokens.push(token);
     this.tokensGenerated++;
-    if (this.#eog[token]) return this.#finish(job, "eos");
+    if (this.model.isEog(token)) return this.#finish(job, "eos");
     this.#emitText(job, job.decoder.decode(this.model.tokenPiece(token), STREAM));
     if (job.produced >= job.maxNew) this.#finish(job, "length");
     else if (seq.length >= this.settings.ctxSize) this.#finish(job, "context");
@@ -170,7 +167,7 @@ export class Engine {
 
   #emitTokens(job: Job, tokens: readonly number[]): void {
     let text = "";
-    for (const t of tokens) if (!this.#eog[t]) text += job.decoder.decode(this.model.tokenPiece(t), STREAM);
+    for (const t of tokens) if (!this.model.isEog(t)) text += job.decoder.decode(this.model.tokenPiece(t), STREAM);
     this.#emitText(job, text);
   }
 

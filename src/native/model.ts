@@ -46,12 +46,16 @@ export class Model {
   #bytes = new Uint8Array(16384);
   /** plain piece bytes by token id, filled on first use (a dense array: null = not yet asked) */
   readonly #pieces: (Uint8Array | null)[];
+  /** 1 for end-of-generation token ids */
+  readonly #eog: Uint8Array;
 
   private constructor(handle: Pointer, path: string, vocabOnly: boolean) {
     this.#ptr = handle;
     this.path = path;
     this.info = this.#readInfo(vocabOnly);
     this.#pieces = new Array<Uint8Array | null>(this.info.nVocab).fill(null);
+    this.#eog = new Uint8Array(this.info.nVocab);
+    for (const t of this.info.eogTokens) this.#eog[t] = 1;
   }
 
   static load(path: string, opts: ModelLoadOptions = {}): Model {
@@ -132,8 +136,9 @@ export class Model {
     }
   }
 
+  /** End-of-generation token (EOS, EOT, ...): read once at load, no native call per token. */
   isEog(token: number): boolean {
-    return shim().llmshim_vocab_is_eog(this.handle, token);
+    return this.#eog[token] === 1;
   }
 
   free(): void {
