@@ -1,4 +1,7 @@
 // Settings from the environment (Bun loads .env). Every name here is documented in .env.example.
+import { homedir } from "node:os";
+import { join } from "node:path";
+
 export interface GenerationDefaults {
   num_beams: number;
   do_sample: boolean;
@@ -46,7 +49,25 @@ export interface Settings {
   httpSchedBatch: boolean;
   /** log a line for each cached sequence evicted to make room */
   logEvictions: boolean;
+  /** session tiers below the KV cache (src/sessions/) */
+  sessions: SessionSettings;
+  /** SIGTERM/SIGINT: seconds in-flight requests get to finish before they are stopped */
+  shutdownGraceS: number;
   defaults: GenerationDefaults;
+}
+
+export interface SessionSettings {
+  /** tier 1: bytes of KV state kept in host RAM */
+  ramBytes: number;
+  /** tier 2: "dir" (SESSION_DIR), a redis:// URL, or "off" */
+  store: "dir" | "off" | { redis: string };
+  dir: string;
+  /** cap of the persistent tier, bytes (0: none) */
+  storeBytes: number;
+  /** idle expiry, seconds (0: never) */
+  ttlS: number;
+  /** fsync each record written to SESSION_DIR */
+  fsync: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -109,6 +130,8 @@ export function loadSettings(env: Env = process.env): Settings {
     threadPoll: int(env, "THREAD_POLL", 0, -1),
     httpSchedBatch: bool(env, "HTTP_SCHED_BATCH", true),
     logEvictions: bool(env, "LOG_EVICTIONS", true),
+    sessions: sessionSettings(env),
+    shutdownGraceS: num(env, "SHUTDOWN_GRACE_S", 30),
     defaults: {
       num_beams: int(env, "DEFAULT_NUM_BEAMS", 1, 1),
       do_sample: bool(env, "DEFAULT_DO_SAMPLE", true),
@@ -122,4 +145,22 @@ export function loadSettings(env: Env = process.env): Settings {
   };
   if (s.kvCells < s.ctxSize) throw new ConfigError(`KV_CELLS (${s.kvCells}) must be >= CTX_SIZE (${s.ctxSize})`);
   return s;
+}
+
+function sessionSettings(env: Env): SessionSettings {
+  const raw = (env.SESSION_STORE ?? "").trim();
+  let store: SessionSettings["store"];
+  if (raw === "" || raw === "dir") store = "dir";
+  else if (["off", "none", "false"].includes(raw.toLowerCase())) store = "off";
+  else if (/^rediss?:\/\//.test(raw)) store = { redis: raw };
+  else throw new ConfigError(`SESSION_STORE must be "dir", "off" or a redis:// URL, got "${raw}"`);
+  const cache = env.LLM_CACHE_DIR || join(homedir(), ".cache", "bun-llm-server");
+  return {
+    ramBytes: int(env, "SESSION_RAM_BYTES", 2 * 1024 ** 3),
+    store,
+    dir: env.SESSION_DIR || join(cache, "sessions"),
+    storeBytes: int(env, "SESSION_STORE_BYTES", 0),
+    ttlS: num(env, "SESSION_TTL_S", 0),
+    fsync: bool(env, "SESSION_FSYNC", true),
+  };
 }

@@ -15,14 +15,32 @@ export async function startServer(settings: Settings, opts: { quiet?: boolean; w
   log(`[server] listening on http://${settings.host}:${app.server?.port} (loading the model…)`);
   const model = await engine.ready;
   log(`[server] ready: ${model.description || "model"} from ${model.path} (${(model.nParams / 1e6).toFixed(1)}M params, CTX_SIZE ${model.ctxSize}, PARALLEL ${model.parallel}, llama.cpp ${model.llamaVersion})`);
-  const stop = () => {
-    engine.close();
-    app.stop();
-    process.exit(0);
-  };
+  const stop = () => void drain(engine, app, settings.shutdownGraceS, log).then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   return { app, engine };
+}
+
+/**
+ * SIGTERM/SIGINT: new generations get 503 + Retry-After, in-flight ones get SHUTDOWN_GRACE_S to
+ * finish (then they are stopped, each stream ending cleanly), every session's KV state is written
+ * to the store, and the HTTP server closes once the last response is sent.
+ */
+export async function drain(engine: EngineClient, app: { stop(force?: boolean): unknown }, graceS: number, log: (line: string) => void): Promise<void> {
+  engine.draining = true;
+  log(`[server] draining: ${engine.inFlight} request(s) in flight, up to ${graceS}s to finish`);
+  const deadline = Date.now() + graceS * 1000;
+  while (engine.inFlight > 0 && Date.now() < deadline) await Bun.sleep(20);
+  if (engine.inFlight > 0) {
+    log(`[server] grace period over: stopping ${engine.inFlight} request(s); their text so far stays in their sessions`);
+    engine.abortAll();
+    const hard = Date.now() + 5000;
+    while (engine.inFlight > 0 && Date.now() < hard) await Bun.sleep(20);
+  }
+  const closed = engine.model ? await engine.close() : null;
+  if (closed) log(`[server] sessions written: ${closed.written}${closed.failed ? `, ${closed.failed} failed` : ""}`);
+  await Promise.race([Promise.resolve(app.stop(false)), Bun.sleep(2000)]); // lets the last responses reach their clients
+  log("[server] stopped");
 }
 
 /** Loads the settings from the environment and serves; a bad setting or failed start exits 1 with one clear line. */

@@ -107,8 +107,7 @@ describe("beams in the continuous batcher", () => {
     // all 8 slots usable again: 8 greedy requests run at once
     const outs = await Promise.all(Array.from({ length: 8 }, () => t.generate(uid(), "Hi", { max_new_tokens: 4 })));
     expect(outs.length).toBe(8);
-    const info = (await t.engine.describe(id))!;
-    expect(info.state).toBe("idle");
-    expect(info.generated_tokens).toBeLessThan(400);
+    // the client received nothing of this new session: none is left behind
+    expect(await t.engine.describe(id)).toBeNull();
   });
 });

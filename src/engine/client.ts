@@ -1,10 +1,15 @@
 // The HTTP thread's handle on the engine worker: tickets, per-request callbacks, readiness.
 import type { Settings } from "../config.ts";
-import { busyError, type CachedSequenceInfo, type EngineStats, type ErrorInfo, type FinishReason, type FromEngine, type GenerationConfig, type ModelFacts, type PromptSpec, type ToEngine } from "./messages.ts";
+import {
+  busyError, type CachedSequenceInfo, type EngineStats, type ErrorInfo, type FinishReason, type FromEngine, type GenerationConfig, type ModelFacts,
+  type PromptSpec, type SessionList, type SessionSource, type ToEngine,
+} from "./messages.ts";
 
 export interface RequestHandlers {
-  accepted(prefixes: string[]): void;
-  text(index: number, text: string): void;
+  /** `sessions[index]`: what each item starts from (new, continued, restored, recomputed) */
+  accepted(prefixes: string[], sessions: SessionSource[]): void;
+  /** `delivered`: the item's tokens whose text is complete once this text is sent */
+  text(index: number, text: string, delivered: number): void;
   done(index: number, reason: FinishReason, generated: number): void;
   error(error: ErrorInfo): void;
 }
@@ -21,6 +26,12 @@ export class EngineClient {
   model: ModelFacts | null = null;
   #loadProgress: Float32Array | null = null;
   fatal: string | null = null;
+  /** why the session store is unusable (generation goes on from RAM), null when it is fine */
+  degraded: string | null = null;
+  /** shutting down: new generations are refused with 503 */
+  draining = false;
+  #closed: Promise<{ written: number; failed: number } | null> | null = null;
+  #closedResolve: (v: { written: number; failed: number } | null) => void = () => {};
   readonly ready: Promise<ModelFacts>;
   #readyResolve!: (model: ModelFacts) => void;
   #readyReject!: (err: Error) => void;
@@ -42,6 +53,7 @@ export class EngineClient {
     this.fatal = message;
     this.model = null;
     this.#readyReject(new Error(message));
+    this.#closedResolve(null);
     for (const [, r] of this.#requests) r.handlers.error({ status: 500, code: "engine_crashed", message });
     this.#requests.clear();
     this.active.clear();
@@ -61,6 +73,10 @@ export class EngineClient {
   /** Starts a generation; returns its ticket. Handlers get accepted|error first, then text/done. */
   submit(items: PromptSpec[], onlyNewTokens: boolean, config: GenerationConfig, handlers: RequestHandlers): number {
     const ticket = this.#nextTicket++;
+    if (this.draining) {
+      handlers.error({ status: 503, code: "shutting_down", message: "the server is shutting down; retry on another replica or after the restart" });
+      return ticket;
+    }
     const busy = items.findIndex((i) => this.active.has(i.requestId));
     if (busy >= 0) {
       handlers.error(busyError(items[busy]!.requestId, items.length > 1 ? `prompts[${busy}].request_id` : "request_id"));
@@ -73,8 +89,18 @@ export class EngineClient {
     return ticket;
   }
 
-  abort(ticket: number): void {
-    if (this.#requests.has(ticket)) this.#send({ type: "abort", ticket });
+  /** `delivered[index]`: tokens of that item the client received (the session is cut there). */
+  abort(ticket: number, delivered?: number[]): void {
+    if (this.#requests.has(ticket)) this.#send({ type: "abort", ticket, delivered });
+  }
+
+  /** Stops every generation in flight (the drain's deadline): what was generated stays cached. */
+  abortAll(): void {
+    for (const ticket of this.#requests.keys()) this.abort(ticket);
+  }
+
+  list(after: string, limit: number): Promise<SessionList> {
+    return this.#call<SessionList>((ticket) => ({ type: "list", ticket, after, limit }));
   }
 
   drop(requestId: string): Promise<boolean> {
@@ -89,9 +115,18 @@ export class EngineClient {
     return this.#call<EngineStats>((ticket) => ({ type: "stats", ticket }));
   }
 
-  close(): void {
+  /**
+   * Stops the engine: it writes every session's KV state to the store, then the worker ends.
+   * Resolves with what was written (null if the worker did not answer within `timeoutMs`).
+   */
+  close(timeoutMs = 30_000): Promise<{ written: number; failed: number } | null> {
+    if (this.#closed) return this.#closed;
+    this.#closed = new Promise((resolve) => (this.#closedResolve = resolve));
     this.#send({ type: "shutdown" });
-    setTimeout(() => this.#worker.terminate(), 200).unref?.();
+    const timer = setTimeout(() => this.#closedResolve(null), timeoutMs);
+    timer.unref?.();
+    void this.#closed.then(() => (clearTimeout(timer), this.#worker.terminate()));
+    return this.#closed;
   }
 
   #call<T>(make: (ticket: number) => ToEngine): Promise<T> {
@@ -123,8 +158,11 @@ export class EngineClient {
       case "dropped": return this.#settle(msg.ticket, msg.found);
       case "described": return this.#settle(msg.ticket, msg.info);
       case "stats": return this.#settle(msg.ticket, msg.stats);
-      case "accepted": return this.#requests.get(msg.ticket)?.handlers.accepted(msg.prefixes);
-      case "text": return this.#requests.get(msg.ticket)?.handlers.text(msg.index, msg.text);
+      case "accepted": return this.#requests.get(msg.ticket)?.handlers.accepted(msg.prefixes, msg.sessions);
+      case "text": return this.#requests.get(msg.ticket)?.handlers.text(msg.index, msg.text, msg.delivered);
+      case "listed": return this.#settle(msg.ticket, msg.list);
+      case "health": this.degraded = msg.degraded; return;
+      case "closed": return this.#closedResolve({ written: msg.written, failed: msg.failed });
       case "done": {
         const r = this.#requests.get(msg.ticket);
         if (!r) return;

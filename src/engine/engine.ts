@@ -2,15 +2,23 @@
 import type { Settings } from "../config.ts";
 import { DecodeStatus, type Context, type ContextOptions, type Model } from "../native/index.ts";
 import { advanceBeams, concludeBeams, startBeams } from "./beam-slots.ts";
+import { SessionManager } from "../sessions/manager.ts";
+import { EngineSessions } from "./engine-sessions.ts";
 import type { BeamJob, Job } from "./job.ts";
-import type { CachedSequenceInfo, EngineStats, FinishReason, FromEngine, GenerationConfig, PromptSpec } from "./messages.ts";
+import type { CachedSequenceInfo, EngineStats, FinishReason, FromEngine, GenerationConfig, PromptSpec, SessionList } from "./messages.ts";
 import { makeJob, RequestError, resolveSequences } from "./requests.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler, type Plan } from "./scheduler.ts";
 import { SequenceTable } from "./seq-table.ts";
 import { SeqState, type Sequence } from "./sequence.ts";
+import { utf8Need } from "./utf8.ts";
 
 export type Emit = (msg: FromEngine) => void;
+
+/** f(v) now for a plain value, or once a promise resolves (keeps the no-I/O path synchronous). */
+function then<T, R>(v: T | Promise<T>, f: (v: T) => R | Promise<R>): R | Promise<R> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}
 
 /** TextDecoder option for pieces that may end inside a UTF-8 character (one object, not one per token) */
 const STREAM = { stream: true } as const;
@@ -23,6 +31,13 @@ export function contextOptions(settings: Settings): ContextOptions {
   };
 }
 
+export interface EngineOptions {
+  /** the session tiers below the KV cache (default: host RAM only, nothing persisted) */
+  sessions?: SessionManager;
+  /** sends what was emitted now (messages emitted outside a step, e.g. after a store write) */
+  flush?: () => void;
+}
+
 export class Engine {
   readonly model: Model;
   readonly ctx: Context;
@@ -30,8 +45,12 @@ export class Engine {
   readonly table: SequenceTable;
   readonly scheduler: Scheduler;
   readonly runner: Runner;
+  readonly sessions: EngineSessions;
   readonly #emit: Emit;
+  readonly #flush: () => void;
   readonly #jobs = new Map<number, Job[]>();
+  /** tickets between submit and accepted (waiting on the store); value: an abort that came meanwhile */
+  readonly #preparing = new Map<number, { delivered?: number[] } | null>();
   steps = 0;
   tokensGenerated = 0;
   /** wall time of steps and of posting their messages, microseconds (timed by whoever runs the loop) */
@@ -39,68 +58,116 @@ export class Engine {
   postUs = 0;
   sequenceSteps = 0;
 
-  constructor(model: Model, ctx: Context, settings: Settings, emit: Emit) {
+  constructor(model: Model, ctx: Context, settings: Settings, emit: Emit, opts: EngineOptions = {}) {
     this.model = model;
     this.ctx = ctx;
     this.settings = settings;
     this.#emit = emit;
+    this.#flush = opts.flush ?? (() => {});
     // Per-slot KV streams (not unified) hold CTX_SIZE cells each: only slots are scarce, not cells.
     const kvCells = settings.kvUnified ? settings.kvCells : Number.POSITIVE_INFINITY;
     this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells, maxEntries: 4096, logEvictions: settings.logEvictions });
     this.scheduler = new Scheduler(this.table, settings.parallel, settings.batchSize);
-    this.runner = new Runner(ctx, settings.batchSize, this.table.kvOps);
+    const manager = opts.sessions ?? new SessionManager(null, { model: "", llama: "", shape: "" }, { ramBytes: settings.sessions.ramBytes, storeBytes: 0, ttlS: 0 });
+    this.sessions = new EngineSessions(manager, this.table, model.info.nVocab);
+    this.runner = new Runner(ctx, settings.batchSize, this.table.kvOps, this.sessions);
   }
 
   get busy(): boolean {
     return !this.scheduler.idle;
   }
 
-  /** Validates every item first (all or nothing), then queues them. */
+  /**
+   * Validates every item first (all or nothing), then queues them. Sessions known only to the
+   * store, and KV states waiting there, are fetched first (the only asynchronous part: without
+   * them a submit is handled at once, within its message).
+   */
   submit(ticket: number, items: PromptSpec[], onlyNewTokens: boolean, config: GenerationConfig): void {
-    try {
-      const waiting = this.scheduler.queue.length + this.scheduler.running.length;
-      if (waiting + items.length > this.settings.maxQueue + this.settings.parallel) {
-        throw new RequestError({ status: 503, code: "queue_full", message: `the request queue is full (${this.settings.maxQueue} waiting); retry later` });
-      }
-      const seqs = resolveSequences(this.model, this.table, this.settings, items, config);
-      const prefixes: string[] = [];
-      const jobs = seqs.map((seq, i) => {
-        if (this.table.get(seq.requestId) === seq) this.table.transition(seq, SeqState.Queued);
-        else this.table.add(seq);
-        if (!onlyNewTokens) prefixes.push(this.#renderSoFar(seq));
-        return makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens);
-      });
-      this.#jobs.set(ticket, jobs);
-      for (const job of jobs) this.scheduler.enqueue(job);
-      this.#emit({ type: "accepted", ticket, prefixes });
-    } catch (err) {
+    this.#preparing.set(ticket, null);
+    const refused = (err: unknown) => {
       if (!(err instanceof RequestError)) throw err;
       this.#emit({ type: "error", ticket, error: err.info });
+    };
+    const end = () => {
+      const abort = this.#preparing.get(ticket);
+      this.#preparing.delete(ticket);
+      if (abort) this.abort(ticket, abort.delivered);
+    };
+    try {
+      const queued = this.#accept(ticket, items, onlyNewTokens, config);
+      if (queued instanceof Promise) void queued.catch(refused).finally(() => (end(), this.#flush()));
+      else end();
+    } catch (err) {
+      end();
+      refused(err);
     }
   }
 
-  /** Stops a ticket's jobs; their tokens so far stay cached. */
-  abort(ticket: number): void {
-    for (const job of this.#jobs.get(ticket) ?? []) if (!job.finish) this.#finish(job, "aborted");
+  #accept(ticket: number, items: PromptSpec[], onlyNewTokens: boolean, config: GenerationConfig): void | Promise<void> {
+    const waiting = this.scheduler.queue.length + this.scheduler.running.length;
+    if (waiting + items.length > this.settings.maxQueue + this.settings.parallel) {
+      throw new RequestError({ status: 503, code: "queue_full", message: `the request queue is full (${this.settings.maxQueue} waiting); retry later` });
+    }
+    return then(this.sessions.loadStored(items.map((i) => i.requestId)), () => {
+      const seqs = resolveSequences(this.model, this.table, this.settings, items, config);
+      const fresh = seqs.map((seq) => this.table.get(seq.requestId) !== seq);
+      const jobs = seqs.map((seq, i) => {
+        if (fresh[i]) this.table.add(seq);
+        else this.table.transition(seq, SeqState.Queued);
+        const job = makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens);
+        job.fresh = fresh[i]!;
+        return job;
+      });
+      this.#jobs.set(ticket, jobs);
+      return then(this.sessions.prepare(seqs, fresh), (sessions) => {
+        const prefixes = onlyNewTokens ? [] : seqs.map((seq) => this.#renderSoFar(seq));
+        for (const job of jobs) this.scheduler.enqueue(job);
+        this.#emit({ type: "accepted", ticket, prefixes, sessions });
+      });
+    });
   }
 
-  drop(requestId: string): boolean {
-    return this.table.drop(requestId);
+  /**
+   * Stops a ticket's jobs. `delivered[index]`: tokens that item's client received; the session
+   * ends there (later tokens leave it). Without it, everything generated stays cached.
+   */
+  abort(ticket: number, delivered?: number[]): void {
+    if (this.#preparing.has(ticket)) return void this.#preparing.set(ticket, { delivered });
+    for (const job of this.#jobs.get(ticket) ?? []) {
+      if (job.finish) continue;
+      if (delivered) job.delivered = delivered[job.index] ?? 0;
+      this.#finish(job, "aborted");
+    }
   }
 
-  describe(requestId: string): CachedSequenceInfo | null {
-    const seq = this.table.get(requestId);
-    if (!seq) return null;
-    return { request_id: requestId, state: seq.state, prompt_tokens: seq.promptLen, generated_tokens: seq.generated, kv_cells: seq.seqId >= 0 ? seq.nPast : 0 };
+  drop(requestId: string): Promise<boolean> {
+    return this.sessions.drop(requestId);
+  }
+
+  describe(requestId: string): Promise<CachedSequenceInfo | null> {
+    return this.sessions.describe(requestId);
+  }
+
+  list(after: string, limit: number): SessionList {
+    return this.sessions.list(after, limit);
+  }
+
+  /** Stops what still runs, then writes every session's KV state to the store. */
+  async shutdown(): Promise<{ written: number; failed: number }> {
+    for (const jobs of [...this.#jobs.values()]) for (const job of jobs) if (!job.finish) this.#finish(job, "aborted");
+    this.runner.applyKvOps();
+    return this.sessions.shutdown(this.runner);
   }
 
   stats(): EngineStats {
     const c = this.table.counts();
+    const m = this.sessions.manager;
     return {
       running: c.running, queued: c.queued, cachedSequences: c.entries - c.running - c.queued,
       kvCellsUsed: this.table.cellsUsed(), kvCells: this.settings.kvCells, evictions: this.table.evictions,
       steps: this.steps, tokensGenerated: this.tokensGenerated, stepUs: Math.round(this.stepUs), postUs: Math.round(this.postUs),
       decodeUs: Math.round(this.runner.decodeUs), sequenceSteps: this.sequenceSteps,
+      sessions: { ...m.counters, ...m.ramStats(), store: m.storeName, degraded: m.degraded },
     };
   }
 
@@ -112,11 +179,10 @@ export class Engine {
 
   /** One decode step. Returns false when there was nothing to do. */
   step(): boolean {
-    const plan = this.scheduler.schedule();
-    if (plan.entries.length === 0) {
-      this.runner.applyKvOps();
-      return false;
-    }
+    this.scheduler.admit();
+    this.runner.applyKvOps(); // evicted sequences saved, admitted ones restored: the plan sees their real nPast
+    const plan = this.scheduler.plan();
+    if (plan.entries.length === 0) return false;
     let status = this.runner.run(plan);
     if (status === DecodeStatus.noKvSlot && this.table.evictAllIdle() > 0) status = this.runner.run(plan);
     this.steps++;
@@ -149,7 +215,7 @@ export class Engine {
     seq.tokens.push(token);
     this.tokensGenerated++;
     if (this.model.isEog(token)) return this.#finish(job, "eos");
-    this.#emitText(job, job.decoder.decode(this.model.tokenPiece(token), STREAM));
+    this.#emitText(job, this.#decodePiece(job, token));
     if (job.produced >= job.maxNew) this.#finish(job, "length");
     else if (seq.length >= this.settings.ctxSize) this.#finish(job, "context");
   }
@@ -167,12 +233,25 @@ export class Engine {
 
   #emitTokens(job: Job, tokens: readonly number[]): void {
     let text = "";
-    for (const t of tokens) if (!this.model.isEog(t)) text += job.decoder.decode(this.model.tokenPiece(t), STREAM);
+    for (const t of tokens) text += this.#decodePiece(job, t);
     this.#emitText(job, text);
   }
 
+  /** A token's text (characters it completes); counts the tokens whose text is complete so far. */
+  #decodePiece(job: Job, token: number): string {
+    let text = "";
+    if (!this.model.isEog(token)) {
+      const piece = this.model.tokenPiece(token);
+      job.utf8Need = utf8Need(job.utf8Need, piece);
+      text = job.decoder.decode(piece, STREAM);
+    }
+    job.decodedTokens++;
+    if (job.utf8Need === 0) job.complete = job.decodedTokens;
+    return text;
+  }
+
   #emitText(job: Job, text: string): void {
-    if (text) this.#emit({ type: "text", ticket: job.ticket, index: job.index, text });
+    if (text) this.#emit({ type: "text", ticket: job.ticket, index: job.index, text, delivered: job.complete });
   }
 
   #failStep(plan: Plan, status: number): void {
@@ -207,15 +286,33 @@ export class Engine {
       const { tokens } = concludeBeams(job, this.table, this.model.info.eos);
       if (notify) this.#emitTokens(job, tokens.slice(job.emitted));
     }
-    const where = this.scheduler.remove(job);
-    if (where === "running") this.table.transition(seq, SeqState.Idle);
-    else if (where === "queued") this.table.transition(seq, seq.seqId >= 0 ? SeqState.Idle : SeqState.Evicted);
-    if (notify) {
-      this.#emitText(job, job.decoder.decode()); // bytes held back for an incomplete character
-      this.#emit({ type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced });
-    }
+    const kept = this.scheduler.remove(job) === "running" ? this.#settle(job) : this.#withdraw(job);
+    const done: FromEngine = { type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced };
+    if (notify) this.#emitText(job, job.decoder.decode()); // bytes held back for an incomplete character
+    // the response ends only once the session's tokens are durable
+    if (kept) void this.sessions.persist(seq).then(() => notify && (this.#emit(done), this.#flush()));
+    else if (notify) this.#emit(done);
     const jobs = this.#jobs.get(job.ticket);
     if (jobs && jobs.every((j) => j.finish)) this.#jobs.delete(job.ticket);
+  }
+
+  /** A job that ran ends: the session keeps what its client received. Returns whether a session remains. */
+  #settle(job: Job): boolean {
+    const seq = job.seq;
+    this.table.transition(seq, SeqState.Idle);
+    if (job.delivered === null) return true;
+    if (job.fresh && job.delivered === 0) return !this.table.drop(seq.requestId); // the client saw nothing of it
+    this.table.truncate(seq, job.startLen + job.delivered);
+    return true;
+  }
+
+  /** A job that never started decoding: a new session leaves nothing behind, an old one is as it was. */
+  #withdraw(job: Job): boolean {
+    const seq = job.seq;
+    this.sessions.unused(seq);
+    if (job.fresh) return this.table.withdraw(seq), false;
+    this.table.transition(seq, seq.seqId >= 0 ? SeqState.Idle : SeqState.Evicted);
+    return false; // unchanged: nothing new to persist
   }
 
   /** The full text so far: the prompt as the model saw it (special tokens rendered) + all generated. */

@@ -15,6 +15,16 @@ abstract class JobBase {
   /** UTF-8 decoder in stream mode: holds back incomplete characters between tokens */
   readonly decoder = new TextDecoder("utf-8");
   finish: FinishReason | null = null;
+  /** the sequence was created by this request (nothing of it existed before) */
+  fresh = false;
+  /** UTF-8 continuation bytes the text sent so far still owes (see utf8.ts) */
+  utf8Need = 0;
+  /** tokens produced whose pieces went through the decoder */
+  decodedTokens = 0;
+  /** tokens produced whose text is complete in what was sent */
+  complete = 0;
+  /** set by an abort: tokens the client received; later ones are cut from the session */
+  delivered: number | null = null;
 
   constructor(ticket: number, index: number, seq: Sequence, maxNew: number) {
     this.ticket = ticket;

@@ -1,5 +1,8 @@
 // Messages between the HTTP thread and the engine worker: small typed records, one union per direction.
 import type { GenerationDefaults, Settings } from "../config.ts";
+import type { SessionSource } from "../sessions/manager.ts";
+
+export type { SessionSource };
 
 export type GenerationConfig = GenerationDefaults & {
   seed?: number;
@@ -16,9 +19,11 @@ export interface PromptSpec {
 export type ToEngine =
   | { type: "init"; settings: Settings }
   | { type: "submit"; ticket: number; items: PromptSpec[]; onlyNewTokens: boolean; config: GenerationConfig }
-  | { type: "abort"; ticket: number }
+  /** `delivered[index]`: tokens of that item the client received (a cut stream); absent: keep all */
+  | { type: "abort"; ticket: number; delivered?: number[] }
   | { type: "drop"; ticket: number; requestId: string }
   | { type: "describe"; ticket: number; requestId: string }
+  | { type: "list"; ticket: number; after: string; limit: number }
   | { type: "stats"; ticket: number }
   | { type: "shutdown" };
 
@@ -51,15 +56,52 @@ export interface EngineStats {
   decodeUs: number;
   /** sequences fed in all steps together (batch 16 for 10 steps = 160) */
   sequenceSteps: number;
+  sessions: SessionStats;
+}
+
+export interface SessionStats {
+  /** KV states saved from the KV cache into RAM, moved on to the store, restored from each */
+  savedToRam: number;
+  spilledToStore: number;
+  restoredFromRam: number;
+  restoredFromStore: number;
+  /** continuations that decoded their tokens again (no usable state) */
+  recomputed: number;
+  metaWrites: number;
+  /** corrupt, truncated, foreign or stale records skipped */
+  rejectedBlobs: number;
+  /** states dropped from RAM with nowhere to go; sessions dropped by SESSION_STORE_BYTES; expired by TTL */
+  droppedRam: number;
+  droppedStore: number;
+  expired: number;
+  storeErrors: number;
+  ramSessions: number;
+  ramBytes: number;
+  storeSessions: number;
+  storeBytes: number;
+  store: string;
+  degraded: string | null;
 }
 
 export interface CachedSequenceInfo {
   request_id: string;
   state: "queued" | "running" | "idle" | "evicted";
+  /** where its KV state is: the KV cache, host RAM, or the persistent store */
+  tier: "kv" | "ram" | "store";
+  /** bytes of its state below the KV cache (RAM record, or store records) */
+  state_bytes: number;
   prompt_tokens: number;
   generated_tokens: number;
-  /** tokens whose KV cells are held (0 once evicted: they are decoded again on the next request) */
+  /** tokens whose KV cells are held (0 once evicted: restored or decoded again on the next request) */
   kv_cells: number;
+  last_used: string;
+}
+
+export interface SessionList {
+  sessions: Pick<CachedSequenceInfo, "request_id" | "state" | "tier" | "state_bytes" | "last_used">[];
+  /** cursor for the next page (pass as `after`), null on the last page */
+  next: string | null;
+  total: number;
 }
 
 export interface ModelFacts {
@@ -84,12 +126,19 @@ export type FromEngine =
   | { type: "loading"; progress: Float32Array }
   | { type: "ready"; model: ModelFacts }
   | { type: "fatal"; message: string }
-  | { type: "accepted"; ticket: number; prefixes: string[] }
-  | { type: "text"; ticket: number; index: number; text: string }
+  /** `sessions[index]`: what each item starts from */
+  | { type: "accepted"; ticket: number; prefixes: string[]; sessions: SessionSource[] }
+  /** `delivered`: tokens of the job whose text is complete in what was sent so far */
+  | { type: "text"; ticket: number; index: number; text: string; delivered: number }
   | { type: "done"; ticket: number; index: number; reason: FinishReason; generated: number }
   | { type: "error"; ticket: number; error: ErrorInfo }
   | { type: "dropped"; ticket: number; found: boolean }
   | { type: "described"; ticket: number; info: CachedSequenceInfo | null }
-  | { type: "stats"; ticket: number; stats: EngineStats };
+  | { type: "stats"; ticket: number; stats: EngineStats }
+  | { type: "listed"; ticket: number; list: SessionList }
+  /** the session store became unusable (reason) or usable again (null) */
+  | { type: "health"; degraded: string | null }
+  /** shutdown finished: sessions written */
+  | { type: "closed"; written: number; failed: number };
 
 export type FinishReason = "eos" | "length" | "aborted" | "context";

@@ -44,6 +44,7 @@ export function resolveSequences(model: Model, table: SequenceTable, settings: S
       checkBeamCells(existing.length);
       return existing;
     }
+    if (item.prompt === "") refuse(422, "empty_prompt", `the prompt is empty and request_id "${item.requestId}" has no session to continue`, field("prompt"));
     const tokens = model.tokenize(item.prompt, true, true);
     if (tokens.length === 0) refuse(422, "empty_prompt", "the prompt has no tokens", field("prompt"));
     if (tokens.length + minNew > ctxSize) {

@@ -3,6 +3,13 @@
 import { Batch, type Context } from "../native/index.ts";
 import type { Plan, PlanEntry } from "./scheduler.ts";
 import type { KvOp } from "./seq-table.ts";
+import type { Sequence } from "./sequence.ts";
+
+/** Where the runner hands saved KV state and restore outcomes (the engine's session policy). */
+export interface StateSink {
+  saved(target: Sequence, nPast: number, state: Uint8Array): void;
+  restored(target: Sequence, keep: number, ok: boolean): void;
+}
 
 const bySeqId = (a: PlanEntry, b: PlanEntry) => a.seqId - b.seqId;
 
@@ -15,18 +22,53 @@ export class Runner {
   /** KV edits queued by policy code (the sequence table); emptied before every decode */
   readonly #kvOps: KvOp[];
 
-  constructor(ctx: Context, batchSize: number, kvOps: KvOp[]) {
+  readonly #sink: StateSink;
+
+  constructor(ctx: Context, batchSize: number, kvOps: KvOp[], sink: StateSink) {
     this.ctx = ctx;
     this.#batch = new Batch(batchSize, 1);
     this.#kvOps = kvOps;
+    this.#sink = sink;
   }
 
   applyKvOps(): void {
     for (const op of this.#kvOps) {
-      if (op.kind === "rm") this.ctx.seqRm(op.seq, op.from, -1);
-      else this.ctx.seqCp(op.src, op.dst);
+      switch (op.kind) {
+        case "rm": this.ctx.seqRm(op.seq, op.from, -1); break;
+        case "cp": this.ctx.seqCp(op.src, op.dst); break;
+        case "save": this.#save(op.seq, op.target, op.nPast); break;
+        case "restore": this.#restore(op.seq, op.target, op.keep); break;
+        default: {
+          const never: never = op;
+          throw new Error(`unknown KV op ${JSON.stringify(never)}`);
+        }
+      }
     }
     this.#kvOps.length = 0;
+  }
+
+  /** Serialises one slot's KV state (llama_state_seq_get_data) and hands it on. */
+  saveState(seqId: number): Uint8Array {
+    return this.ctx.saveSequence(seqId);
+  }
+
+  #save(seqId: number, target: Sequence, nPast: number): void {
+    // a failed save only costs a re-decode later: the tokens are kept either way
+    let state: Uint8Array | null = null;
+    try {
+      state = this.ctx.saveSequence(seqId);
+    } catch (err) {
+      console.error(`[engine] saving the KV state of slot ${seqId} failed: ${(err as Error).message}`);
+    }
+    if (state && state.length > 0) this.#sink.saved(target, nPast, state);
+  }
+
+  #restore(seqId: number, target: Sequence, keep: number): void {
+    const r = target.restore!;
+    let ok = this.ctx.restoreSequence(seqId, r.payload);
+    if (ok && keep < r.kvTokens) ok = this.ctx.seqRm(seqId, keep, -1);
+    if (!ok) this.ctx.seqRm(seqId, -1, -1); // a failed restore may leave part of the cells
+    this.#sink.restored(target, keep, ok);
   }
 
   /** Returns llama_decode's status (0 = ok). Sets each logits entry's `row`. */

@@ -65,12 +65,17 @@ export class Scheduler {
     return null;
   }
 
-  /**
-   * The next step's plan. The plan and its entries are reused from step to step (the decode loop
-   * allocates nothing here): it is valid until the next call.
-   */
+  /** Admission, then the plan (the engine runs the admitted sequences' KV edits in between). */
   schedule(): Plan {
-    this.#admit();
+    this.admit();
+    return this.plan();
+  }
+
+  /**
+   * The next step's plan over the running jobs. The plan and its entries are reused from step to
+   * step (the decode loop allocates nothing here): it is valid until the next call.
+   */
+  plan(): Plan {
     this.#plan.entries.length = 0;
     let budget = this.#batchSize;
     for (const job of this.running) {
@@ -113,7 +118,8 @@ export class Scheduler {
     entries.push(e);
   }
 
-  #admit(): void {
+  /** Moves queued jobs to running, FIFO, while slots, width and KV cells allow. */
+  admit(): void {
     while (this.queue.length > 0) {
       const job = this.queue[0]!;
       if (this.#width + job.width > this.#parallel) break;

@@ -3,8 +3,17 @@
 // is queued in `kvOps` for the runner to perform before the next decode.
 import { SeqState, Sequence } from "./sequence.ts";
 
-/** KV-cache edits decided by policy code and carried out by the runner before the next decode. */
-export type KvOp = { kind: "rm"; seq: number; from: number } | { kind: "cp"; src: number; dst: number };
+/**
+ * KV-cache edits decided by policy code and carried out by the runner before the next decode, in
+ * order: a slot's state is saved before its cells are cleared, a restore comes after the clear.
+ */
+export type KvOp =
+  | { kind: "rm"; seq: number; from: number }
+  | { kind: "cp"; src: number; dst: number }
+  /** serialise slot `seq` (its first `nPast` tokens) for `target`, which is leaving the KV cache */
+  | { kind: "save"; seq: number; target: Sequence; nPast: number }
+  /** load `target.restore` into slot `seq`, keeping its first `keep` tokens */
+  | { kind: "restore"; seq: number; target: Sequence; keep: number };
 
 const allowed: Record<SeqState, readonly SeqState[]> = {
   [SeqState.Queued]: [SeqState.Running, SeqState.Idle, SeqState.Evicted],
@@ -48,14 +57,17 @@ export class SequenceTable {
     return this.#byId.size;
   }
 
-  add(seq: Sequence): void {
+  /** Adds a sequence: a new one (Queued), or one known only from the session store (Evicted). */
+  add(seq: Sequence, state: typeof SeqState.Queued | typeof SeqState.Evicted = SeqState.Queued): void {
     if (this.#byId.has(seq.requestId)) throw new Error(`sequence ${seq.requestId} exists`);
+    seq.state = state;
     this.#byId.set(seq.requestId, seq);
     this.touch(seq);
     this.#trimEntries();
   }
 
   touch(seq: Sequence): void {
+    seq.lastUsed = Date.now();
     this.#byId.delete(seq.requestId);
     this.#byId.set(seq.requestId, seq);
   }
@@ -76,6 +88,29 @@ export class SequenceTable {
     this.#releaseSlot(seq);
     this.#byId.delete(requestId);
     return true;
+  }
+
+  /** Removes a queued sequence that never started decoding (its request was withdrawn). */
+  withdraw(seq: Sequence): void {
+    if (seq.state !== SeqState.Queued || this.#byId.get(seq.requestId) !== seq) throw new Error(`withdraw of ${seq.state} sequence ${seq.requestId}`);
+    this.#releaseSlot(seq);
+    this.#byId.delete(seq.requestId);
+  }
+
+  /**
+   * Keeps the first `length` tokens of an idle sequence (a stream its client stopped reading):
+   * later tokens leave the history and their KV cells. At least the last kept token stays pending,
+   * so a continuation has logits to start from.
+   */
+  truncate(seq: Sequence, length: number): void {
+    if (seq.busy) throw new Error(`truncate of ${seq.state} sequence ${seq.requestId}`);
+    if (length >= seq.length) return;
+    seq.tokens.truncate(length);
+    const keep = Math.max(0, length - 1);
+    if (seq.seqId >= 0 && seq.nPast > keep) {
+      seq.nPast = keep;
+      this.kvOps.push({ kind: "rm", seq: seq.seqId, from: keep });
+    }
   }
 
   /** KV cells held or reserved: running sequences count their reserve, idle ones their cells. */
@@ -128,7 +163,10 @@ export class SequenceTable {
       }
     }
     for (const v of victims) this.evict(v);
-    if (seq.seqId < 0) seq.seqId = this.#takeSlot();
+    if (seq.seqId < 0) {
+      seq.seqId = this.#takeSlot();
+      if (seq.restore) this.kvOps.push({ kind: "restore", seq: seq.seqId, target: seq, keep: Math.min(seq.restore.kvTokens, seq.length - 1) });
+    }
     seq.reserve = reserve;
     return Array.from({ length: extraSlots }, () => this.#takeSlot());
   }
@@ -178,12 +216,21 @@ export class SequenceTable {
     this.kvOps.push({ kind: "rm", seq: seqId, from: nPast });
   }
 
-  /** Reclaims an idle sequence's KV cells; its tokens stay, so a continuation re-decodes them. */
+  /**
+   * Reclaims an idle sequence's KV cells. Its state is saved first (the session tiers keep it for
+   * a restore); its tokens stay, so a continuation can always decode them again instead.
+   */
   evict(seq: Sequence): void {
     const cells = seq.nPast;
+    if (cells > 0) this.kvOps.push({ kind: "save", seq: seq.seqId, target: seq, nPast: cells });
     this.transition(seq, SeqState.Evicted);
     this.evictions++;
-    if (this.logEvictions) console.warn(`[engine] evicted cached sequence "${seq.requestId}" (${cells} KV cells) to make room`);
+    if (this.logEvictions) console.warn(JSON.stringify({ ts: new Date().toISOString(), level: "warn", component: "engine", event: "evicted", request_id: seq.requestId, kv_cells: cells }));
+  }
+
+  /** Every sequence, least recently used first. */
+  all(): IterableIterator<Sequence> {
+    return this.#byId.values();
   }
 
   /** Evicts every idle resident sequence (used when llama.cpp reports no KV slot). */

@@ -1,5 +1,6 @@
 // One cached conversation: the tokens of a request_id and where they live in the KV cache.
 import { TokenHistory } from "../sampling/token-history.ts";
+import type { Restore } from "../sessions/manager.ts";
 
 /**
  * Lifecycle of a sequence. Changed only by SequenceTable.transition():
@@ -7,7 +8,9 @@ import { TokenHistory } from "../sampling/token-history.ts";
  *   Running -> Idle                          (finished, aborted or failed)
  *   Idle    -> Queued | Evicted              (continued, or its KV cells were reclaimed)
  *   Evicted -> Queued                        (continued: its tokens are decoded again)
- * Idle and Evicted sequences can be dropped from the table (DELETE /api/cache/:id, LRU bound).
+ * Idle and Evicted sequences can be dropped from the table (DELETE /api/cache/:id, LRU bound, TTL);
+ * a Queued one that never started decoding is withdrawn when its request goes away.
+ * An Evicted sequence's KV state may wait in the session tiers (RAM, store) for a restore.
  */
 export const SeqState = { Queued: "queued", Running: "running", Idle: "idle", Evicted: "evicted" } as const;
 export type SeqState = (typeof SeqState)[keyof typeof SeqState];
@@ -25,11 +28,16 @@ export class Sequence {
   state: SeqState = SeqState.Queued;
   /** KV cells this sequence may grow to while running (admission reserves them) */
   reserve = 0;
+  /** ms since the epoch of its last state change (TTL, LRU in the store) */
+  lastUsed = Date.now();
+  /** KV state fetched from the session tiers, loaded into the slot it is admitted to */
+  restore: Restore | null = null;
 
-  constructor(requestId: string, prompt: ArrayLike<number>, vocabSize: number) {
+  /** `promptLen`: leading prompt tokens when `tokens` already hold generated ones (a stored session) */
+  constructor(requestId: string, tokens: ArrayLike<number>, vocabSize: number, promptLen = tokens.length) {
     this.requestId = requestId;
-    this.tokens = new TokenHistory(prompt, vocabSize);
-    this.promptLen = prompt.length;
+    this.tokens = new TokenHistory(tokens, vocabSize);
+    this.promptLen = promptLen;
   }
 
   get length(): number {

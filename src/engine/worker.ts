@@ -7,6 +7,7 @@ import { Context, Model, nativeInfo, setThreadScheduling } from "../native/index
 import { contextOptions, Engine } from "./engine.ts";
 import type { FromEngine, ToEngine } from "./messages.ts";
 import { resolveModelPath } from "./model-path.ts";
+import { openSessions } from "../sessions/open.ts";
 
 let outbox: FromEngine[] = [];
 const post = (msg: FromEngine) => void outbox.push(msg);
@@ -31,12 +32,16 @@ self.onmessage = (event: MessageEvent<ToEngine>) => {
   wake?.();
 };
 
+/** Posts what an asynchronous engine call resolves to, as soon as it does. */
+const later = <T>(p: Promise<T>, make: (v: T) => FromEngine) => void p.then((v) => (post(make(v)), flush()));
+
 function handle(e: Engine, msg: ToEngine): void {
   switch (msg.type) {
     case "submit": return e.submit(msg.ticket, msg.items, msg.onlyNewTokens, msg.config);
-    case "abort": return e.abort(msg.ticket);
-    case "drop": return post({ type: "dropped", ticket: msg.ticket, found: e.drop(msg.requestId) });
-    case "describe": return post({ type: "described", ticket: msg.ticket, info: e.describe(msg.requestId) });
+    case "abort": return e.abort(msg.ticket, msg.delivered);
+    case "drop": return later(e.drop(msg.requestId), (found) => ({ type: "dropped", ticket: msg.ticket, found }));
+    case "describe": return later(e.describe(msg.requestId), (info) => ({ type: "described", ticket: msg.ticket, info }));
+    case "list": return post({ type: "listed", ticket: msg.ticket, list: e.list(msg.after, msg.limit) });
     case "stats": return post({ type: "stats", ticket: msg.ticket, stats: e.stats() });
     case "shutdown": stopping = true; return;
     case "init": return;
@@ -60,8 +65,16 @@ async function main(settings: Settings): Promise<void> {
     console.warn(`[engine] CTX_SIZE ${settings.ctxSize} exceeds the model's training context ${model.info.nCtxTrain}: quality may degrade past it`);
   }
   const ctx = new Context(model, contextOptions(settings));
-  engine = new Engine(model, ctx, settings, post);
   const info = nativeInfo();
+  const sessions = await openSessions(settings, path, info.llamaVersion);
+  sessions.onHealth = (degraded) => (post({ type: "health", degraded }), flush());
+  // messages emitted outside a step (after a store read or write) go out at once, and wake the loop
+  engine = new Engine(model, ctx, settings, post, { sessions, flush: () => (flush(), wake?.()) });
+  if (sessions.degraded) post({ type: "health", degraded: sessions.degraded });
+  if (settings.sessions.ttlS > 0) {
+    const sweep = setInterval(() => void engine?.sessions.sweep(Date.now(), settings.sessions.ttlS).catch(failed), Math.min(1000, settings.sessions.ttlS * 250));
+    sweep.unref?.();
+  }
   post({
     type: "ready",
     model: {
@@ -91,10 +104,19 @@ async function main(settings: Settings): Promise<void> {
     if (worked || engine.busy) await new Promise<void>((r) => setImmediate(r)); // let messages in
     else await new Promise<void>((r) => (wake = r)).then(() => (wake = null));
   }
+  // shutdown: what still runs stops; every session's KV state is written before we go
+  const closed = await engine.shutdown().catch((err) => (failed(err), { written: 0, failed: -1 }));
+  post({ type: "closed", ...closed });
+  flush();
+  sessions.close();
   engine.runner.free();
   ctx.free();
   model.free();
   process.exit(0);
+}
+
+function failed(err: unknown): void {
+  console.error("[engine] session work failed:", err);
 }
 
 function fatal(err: Error): void {

@@ -95,6 +95,20 @@ export class TokenHistory {
     return this.ids.subarray(0, this.len);
   }
 
+  /**
+   * Keeps the first `n` tokens (a stream cut short by its client). The membership index is rebuilt
+   * on the next question that needs it.
+   */
+  truncate(n: number): void {
+    if (n >= this.len) return;
+    this.len = Math.max(0, n);
+    if (this.indexed > this.len) {
+      this.seen.fill(0);
+      this.distinctLen = 0;
+      this.indexed = 0;
+    }
+  }
+
   /** Token id at position `i`. */
   at(i: number): number {
     return this.ids[i];

@@ -1,4 +1,7 @@
 // A real app on a real engine worker for HTTP tests: app.handle() or a listening server.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { loadSettings, type Settings } from "../../src/config.ts";
 import { EngineClient } from "../../src/engine/client.ts";
 import { ensureModel, type PresetName } from "../../src/gguf/models.ts";
@@ -12,12 +15,18 @@ export interface TestApp {
   post(path: string, body: unknown, init?: RequestInit): Promise<Response>;
   /** greedy text of a prompt under a fresh request_id */
   generate(requestId: string, prompt: string, cfg?: Record<string, unknown>, extra?: Record<string, unknown>): Promise<string>;
-  close(): void;
+  /** stops the engine (it writes its sessions first) and removes the app's own session directory */
+  close(): Promise<unknown>;
 }
 
 export async function startTestApp(env: Record<string, string> = {}, preset: PresetName = "tiny"): Promise<TestApp> {
   // tests churn through many request_ids: no eviction log lines
-  const settings = loadSettings({ MODEL_PATH: await ensureModel(preset), PARALLEL: "4", CTX_SIZE: "512", LOG_EVICTIONS: "false", ...env });
+  // each app has its own session directory (removed by close) unless the test names one
+  const sessionDir = env.SESSION_DIR ? null : mkdtempSync(join(tmpdir(), "sessions-"));
+  const settings = loadSettings({
+    MODEL_PATH: await ensureModel(preset), PARALLEL: "4", CTX_SIZE: "512", LOG_EVICTIONS: "false", SESSION_FSYNC: "false",
+    ...(sessionDir ? { SESSION_DIR: sessionDir } : {}), ...env,
+  });
   const engine = new EngineClient(settings);
   await engine.ready;
   const app = createApp(engine, settings);
@@ -36,7 +45,10 @@ export async function startTestApp(env: Record<string, string> = {}, preset: Pre
       if (r.status !== 200) throw new Error(`status ${r.status}: ${await r.text()}`);
       return r.text();
     },
-    close: () => engine.close(),
+    async close() {
+      await engine.close();
+      if (sessionDir) rmSync(sessionDir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -1,12 +1,26 @@
-// GET /api/cache/:request_id describes a cached sequence; DELETE drops it (its KV cells and its tokens).
+// The session cache: GET /api/cache lists sessions in every tier (paginated), GET
+// /api/cache/:request_id describes one (state, tier, bytes), DELETE removes it from every tier.
 import { Elysia, t } from "elysia";
 import type { EngineClient } from "../../engine/client.ts";
 import { HttpError, requireModel } from "../errors.ts";
 
 const Params = t.Object({ request_id: t.String({ minLength: 1 }) });
+const ListQuery = t.Object({
+  /** cursor: the `next` of the previous page (request_ids sort as strings) */
+  after: t.Optional(t.String()),
+  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 1000, default: 100 })),
+}, { additionalProperties: false });
 
 export const cacheRoutes = (engine: EngineClient) =>
   new Elysia({ name: "cache" })
+  .get(
+    "/api/cache",
+    async ({ query }) => {
+      requireModel(engine);
+      return engine.list(query.after ?? "", Math.floor(query.limit ?? 100));
+    },
+    { query: ListQuery },
+  )
   .get(
     "/api/cache/:request_id",
     async ({ params }) => {

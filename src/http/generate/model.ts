@@ -18,7 +18,8 @@ export const GenerationConfig = t.Object(
 );
 
 const RequestId = t.String({ minLength: 1, maxLength: 512 });
-const Prompt = t.String({ minLength: 1 });
+/** may be empty (or anything) when the request_id has a session: the session's tokens are continued */
+const Prompt = t.String();
 
 export const GenerateOneBody = t.Object(
   {
@@ -42,10 +43,14 @@ export const GenerateBatchBody = t.Object(
   { additionalProperties: false },
 );
 
+/** What a generation started from; the `x-session` header of generate-one, `session` of batch items. */
+export const SessionSource = t.Union([t.Literal("new"), t.Literal("continued"), t.Literal("restored"), t.Literal("recomputed")]);
+
 export const BatchItem = t.Object({
   request_id: t.String(),
   prompt: t.Optional(t.String()),
   response: t.String(),
+  session: SessionSource,
 });
 
 export type GenerationConfigInput = typeof GenerationConfig.static;

@@ -1,7 +1,7 @@
 // Generation use-cases over the engine client. No Elysia here: plain Request/Response types.
 import type { Settings } from "../../config.ts";
 import type { EngineClient } from "../../engine/client.ts";
-import type { ErrorInfo, GenerationConfig, PromptSpec } from "../../engine/messages.ts";
+import type { ErrorInfo, GenerationConfig, PromptSpec, SessionSource } from "../../engine/messages.ts";
 import { HttpError, requireModel } from "../errors.ts";
 import type { BatchItemOutput, GenerateBatchInput, GenerateOneInput, GenerationConfigInput } from "./model.ts";
 
@@ -33,8 +33,8 @@ export class GenerateService {
     requireModel(this.engine);
     const onlyNew = body.only_new_tokens ?? true;
     if (body.stream_response ?? true) return this.#stream(item, onlyNew, config, signal);
-    const { texts, prefixes } = await this.#collect([item], onlyNew, config, signal);
-    return new Response(onlyNew ? texts[0] : (prefixes[0] ?? "") + texts[0], { headers: TEXT_HEADERS });
+    const { texts, prefixes, sessions } = await this.#collect([item], onlyNew, config, signal);
+    return new Response(onlyNew ? texts[0] : (prefixes[0] ?? "") + texts[0], { headers: { ...TEXT_HEADERS, "x-session": sessions[0] ?? "new" } });
   }
 
   async generateBatch(body: GenerateBatchInput, signal: AbortSignal): Promise<BatchItemOutput[]> {
@@ -53,25 +53,29 @@ export class GenerateService {
     const onlyNew = body.only_new_tokens ?? true;
     // only_new_tokens false: "prompt" is everything before this call as the model saw it
     // (special tokens rendered, earlier generations of a continued request_id included).
-    const { texts, prefixes } = await this.#collect(items, onlyNew, config, signal);
+    const { texts, prefixes, sessions } = await this.#collect(items, onlyNew, config, signal);
     return items.map((item, i) =>
       onlyNew
-        ? { request_id: item.requestId, response: texts[i]! }
-        : { request_id: item.requestId, prompt: prefixes[i] ?? "", response: texts[i]! },
+        ? { request_id: item.requestId, response: texts[i]!, session: sessions[i]! }
+        : { request_id: item.requestId, prompt: prefixes[i] ?? "", response: texts[i]!, session: sessions[i]! },
     );
   }
 
-  /** Streams one item's text as it is sampled; resolves once the engine accepted or refused it. */
+  /**
+   * Streams one item's text as it is sampled; resolves once the engine accepted or refused it.
+   * A client that goes away stops the generation within a step, and the session keeps exactly
+   * the tokens whose text was handed to this stream (a continuation then has no gap).
+   */
   #stream(item: PromptSpec, onlyNew: boolean, config: GenerationConfig, signal: AbortSignal): Promise<Response> {
     return new Promise<Response>((resolve, reject) => {
       let controller!: ReadableStreamDefaultController<Uint8Array>;
       let closed = false;
+      let delivered = 0;
       const stream = new ReadableStream<Uint8Array>({
         start: (c) => void (controller = c),
         cancel: () => {
-          // client went away: stop within a step; what was generated stays cached
           closed = true;
-          this.engine.abort(ticket);
+          this.engine.abort(ticket, [delivered]);
         },
       });
       const close = () => {
@@ -83,14 +87,18 @@ export class GenerateService {
       const write = (text: string) => {
         if (!closed) controller.enqueue(encoder.encode(text));
       };
-      const onAbort = () => this.engine.abort(ticket);
+      const onAbort = () => this.engine.abort(ticket, [delivered]);
       signal.addEventListener("abort", onAbort, { once: true }); // before submit: a refusal comes back synchronously
       const ticket = this.engine.submit([item], onlyNew, config, {
-        accepted: (prefixes) => {
+        accepted: (prefixes, sessions) => {
           if (!onlyNew && prefixes[0]) write(prefixes[0]);
-          resolve(new Response(stream, { headers: TEXT_HEADERS }));
+          resolve(new Response(stream, { headers: { ...TEXT_HEADERS, "x-session": sessions[0] ?? "new" } }));
         },
-        text: (_i, text) => write(text),
+        text: (_i, text, n) => {
+          if (closed) return;
+          write(text);
+          delivered = n;
+        },
         done: close,
         error: (e: ErrorInfo) => {
           signal.removeEventListener("abort", onAbort);
@@ -101,21 +109,25 @@ export class GenerateService {
     });
   }
 
-  /** Collects the new text of every item; aborts the engine work if the client disconnects. */
-  #collect(items: PromptSpec[], onlyNew: boolean, config: GenerationConfig, signal: AbortSignal): Promise<{ texts: string[]; prefixes: string[] }> {
+  /**
+   * Collects the new text of every item. A client that disconnects received nothing: the engine
+   * stops, and the sessions end where they were before this request.
+   */
+  #collect(items: PromptSpec[], onlyNew: boolean, config: GenerationConfig, signal: AbortSignal): Promise<{ texts: string[]; prefixes: string[]; sessions: SessionSource[] }> {
     return new Promise((resolve, reject) => {
       const parts: string[][] = items.map(() => []);
       let prefixes: string[] = [];
+      let sessions: SessionSource[] = [];
       let open = items.length;
-      const onAbort = () => this.engine.abort(ticket);
+      const onAbort = () => this.engine.abort(ticket, items.map(() => 0));
       signal.addEventListener("abort", onAbort, { once: true }); // before submit: a refusal comes back synchronously
       const ticket = this.engine.submit(items, onlyNew, config, {
-        accepted: (p) => void (prefixes = p),
+        accepted: (p, s) => void ((prefixes = p), (sessions = s)),
         text: (i, text) => void parts[i]!.push(text),
         done: () => {
           if (--open > 0) return;
           signal.removeEventListener("abort", onAbort);
-          resolve({ texts: parts.map((p) => p.join("")), prefixes });
+          resolve({ texts: parts.map((p) => p.join("")), prefixes, sessions });
         },
         error: (e) => {
           signal.removeEventListener("abort", onAbort);

@@ -1,4 +1,5 @@
-// GET /health: 503 while the model loads, 200 with model facts once ready. Never waits on the engine.
+// GET /health: 503 while the model loads or the server drains, 200 with model facts once ready
+// ("degraded" while the session store is unusable: generation goes on). Never waits on the engine.
 import { Elysia } from "elysia";
 import type { EngineClient } from "../../engine/client.ts";
 
@@ -13,6 +14,12 @@ export const healthRoutes = (engine: EngineClient) =>
         set.status = 503;
         return { status: "loading", progress: engine.loadProgress };
       }
+      if (engine.draining) {
+        set.status = 503;
+        set.headers["retry-after"] = "5";
+        return { status: "draining", in_flight: engine.inFlight };
+      }
+      if (engine.degraded) return { status: "degraded", degraded: engine.degraded, model: engine.model, in_flight: engine.inFlight };
       return { status: "ok", model: engine.model, in_flight: engine.inFlight };
     })
     .get("/api/stats", async () => engine.stats());

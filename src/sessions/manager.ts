@@ -1,0 +1,307 @@
+// Policy of the session tiers below the KV cache: host RAM (tier 1) and a persistent store
+// (tier 2, directory or Redis). The engine calls it when a sequence leaves the KV cache, when a
+// request for an unknown or evicted request_id arrives, and after every request. No llama calls:
+// KV state bytes come in from, and go out to, the engine's runner.
+import { BlobError, decodeRecord, encodeRecord, incompatibility, type EngineIdentity, type SessionRecord } from "./blob.ts";
+import { logEvent } from "./log.ts";
+import { RamTier } from "./ram-tier.ts";
+import { sessionKey, type RecordKind, type SessionStore } from "./store.ts";
+import { StoreIndex } from "./store-index.ts";
+
+export interface SessionLimits {
+  /** tier 1 budget, bytes */
+  ramBytes: number;
+  /** tier 2 cap, bytes (0: none) */
+  storeBytes: number;
+  /** idle expiry, seconds (0: none) */
+  ttlS: number;
+}
+
+/** What a session's next request starts from (the x-session header). */
+export type SessionSource = "new" | "continued" | "restored" | "recomputed";
+
+/** KV state to load into a slot: its first `kvTokens` tokens equal the sequence's. */
+export interface Restore {
+  payload: Uint8Array;
+  kvTokens: number;
+  from: "ram" | "store";
+  /** the whole encoded record (given back to RAM when the restore is not used after all) */
+  record: Uint8Array;
+}
+
+/** A session's persisted facts (its meta record). */
+export interface StoredSession {
+  tokens: Int32Array;
+  promptLen: number;
+  lastUsed: number;
+}
+
+export interface SessionSnapshot {
+  requestId: string;
+  tokens: Int32Array;
+  promptLen: number;
+  lastUsed: number;
+}
+
+export class SessionManager {
+  readonly #store: SessionStore | null;
+  readonly #self: EngineIdentity;
+  readonly #limits: SessionLimits;
+  readonly #ram: RamTier;
+  /** records on their way from RAM to the store (still restorable from here meanwhile) */
+  readonly #spilling = new Map<string, Uint8Array>();
+  readonly index = new StoreIndex();
+  readonly counters = {
+    savedToRam: 0, spilledToStore: 0, restoredFromRam: 0, restoredFromStore: 0, recomputed: 0,
+    metaWrites: 0, rejectedBlobs: 0, droppedRam: 0, droppedStore: 0, expired: 0, storeErrors: 0,
+  };
+  /** why the store is not usable now (null: healthy); generation goes on from RAM */
+  degraded: string | null = null;
+  /** called when `degraded` changes */
+  onHealth: (degraded: string | null) => void = () => {};
+
+  constructor(store: SessionStore | null, self: EngineIdentity, limits: SessionLimits) {
+    this.#store = store;
+    this.#self = self;
+    this.#limits = limits;
+    this.#ram = new RamTier(limits.ramBytes);
+  }
+
+  get persistent(): boolean {
+    return this.#store !== null;
+  }
+
+  /** the store's description ("off" without one) */
+  get storeName(): string {
+    return this.#store?.description ?? "off";
+  }
+
+  close(): void {
+    this.#store?.close();
+  }
+
+  /** Reads the store's index (ids, sizes, ages) and applies the TTL and the byte cap. */
+  async init(): Promise<void> {
+    if (!this.#store) return;
+    await this.#guard("index", async () => {
+      for (const r of await this.#store!.list()) this.index.note(r.key, r.kind, r.bytes, r.lastUsed);
+      for (const key of this.index.keys()) {
+        const meta = await this.#store!.get(key, "meta");
+        const rec = meta && this.#decode(meta, key);
+        if (rec) this.index.name(key, rec.header.requestId);
+      }
+    });
+    await this.sweep(Date.now());
+  }
+
+  /** A sequence left the KV cache: its state goes to RAM, and what no longer fits there to the store. */
+  saved(s: SessionSnapshot, kvTokens: number, state: Uint8Array): void {
+    const record = encodeRecord({ ...this.#self, kind: "kv", requestId: s.requestId, promptLen: s.promptLen, kvTokens, lastUsed: s.lastUsed }, s.tokens, state);
+    this.counters.savedToRam++;
+    for (const out of this.#ram.put(s.requestId, record)) this.#spill(out.requestId, out.record);
+  }
+
+  #spill(requestId: string, record: Uint8Array): void {
+    if (!this.#store) {
+      this.counters.droppedRam++;
+      logEvent("warn", "session_state_dropped", { request_id: requestId, bytes: record.length, reason: "SESSION_RAM_BYTES exceeded and no persistent store" });
+      return;
+    }
+    this.#spilling.set(requestId, record);
+    void this.#put(requestId, "kv", record).then((ok) => {
+      if (this.#spilling.get(requestId) === record) this.#spilling.delete(requestId);
+      if (ok) this.counters.spilledToStore++;
+      else this.counters.droppedRam++;
+    });
+  }
+
+  /** The state to restore a sequence from, if a valid one is in RAM (sync; the store needs fetch()). */
+  takeFromRam(requestId: string, tokens: Int32Array): Restore | null {
+    const record = this.#ram.take(requestId) ?? this.#spilling.get(requestId);
+    if (!record) return null;
+    return this.#usable(requestId, record, tokens, "ram");
+  }
+
+  /** Whether a lookup of this session must ask the store (else RAM and the index answer at once). */
+  mayHave(requestId: string, kind: RecordKind): boolean {
+    if (!this.#store) return false;
+    return this.#store.shared || this.index.has(sessionKey(requestId), kind);
+  }
+
+  /** The state to restore from, RAM first, then the store; null: decode the tokens again. */
+  async fetch(requestId: string, tokens: Int32Array): Promise<Restore | null> {
+    const fromRam = this.takeFromRam(requestId, tokens);
+    if (fromRam || !this.mayHave(requestId, "kv")) return fromRam;
+    // asked even when this process's index has no record: another replica may have written one
+    const record = await this.#guard("get", () => this.#store!.get(sessionKey(requestId), "kv"));
+    return record ? this.#usable(requestId, record, tokens, "store") : null;
+  }
+
+  #usable(requestId: string, bytes: Uint8Array, tokens: Int32Array, from: "ram" | "store"): Restore | null {
+    const rec = this.#decode(bytes, requestId);
+    if (!rec) return null;
+    const why = rec.header.kind !== "kv" ? "not a KV record" : rec.header.requestId !== requestId ? "written for another request_id"
+      : incompatibility(rec.header, this.#self);
+    // usable prefix: the blob's tokens must be the sequence's (a cut stream may have shortened it)
+    const n = Math.min(rec.header.kvTokens, tokens.length - 1);
+    let same = why === null && n > 0;
+    for (let i = 0; same && i < n; i++) same = rec.tokens[i] === tokens[i];
+    if (!same) {
+      this.counters.rejectedBlobs++;
+      logEvent("warn", "session_state_rejected", { request_id: requestId, from, reason: why ?? "its tokens are not a prefix of the session's" });
+      return null;
+    }
+    return { payload: rec.payload, kvTokens: rec.header.kvTokens, from, record: bytes };
+  }
+
+  /** A fetched restore was not used (its request went away while queued): RAM keeps it again. */
+  giveBack(requestId: string, r: Restore): void {
+    if (r.from !== "ram") return; // still in the store
+    for (const out of this.#ram.put(requestId, r.record)) this.#spill(out.requestId, out.record);
+  }
+
+  /** A restore was carried out (or failed in llama.cpp): counts it. */
+  restored(r: Restore | null): void {
+    if (!r) this.counters.recomputed++;
+    else if (r.from === "ram") this.counters.restoredFromRam++;
+    else this.counters.restoredFromStore++;
+  }
+
+  /** A session this process does not hold: its persisted tokens, if any store has them. */
+  async find(requestId: string): Promise<StoredSession | null> {
+    if (!this.mayHave(requestId, "meta")) return null;
+    const bytes = await this.#guard("get", () => this.#store!.get(sessionKey(requestId), "meta"));
+    const rec = bytes && this.#decode(bytes, requestId);
+    if (!rec || rec.header.requestId !== requestId) return null;
+    if (rec.header.model !== this.#self.model) {
+      logEvent("warn", "session_skipped", { request_id: requestId, reason: "its tokens belong to another model file" });
+      return null;
+    }
+    if (this.#expired(rec.header.lastUsed, Date.now())) return null;
+    return { tokens: rec.tokens, promptLen: rec.header.promptLen, lastUsed: rec.header.lastUsed };
+  }
+
+  /** Makes a session's tokens durable (called when a request finishes, before its response ends). */
+  async persist(s: SessionSnapshot): Promise<void> {
+    if (!this.#store) return;
+    const record = encodeRecord({ ...this.#self, kind: "meta", requestId: s.requestId, promptLen: s.promptLen, kvTokens: 0, lastUsed: s.lastUsed }, s.tokens);
+    if (await this.#put(s.requestId, "meta", record)) this.counters.metaWrites++;
+  }
+
+  /** Shutdown: one resident session's KV state straight to the store; true when durable. */
+  async persistState(s: SessionSnapshot, kvTokens: number, state: Uint8Array): Promise<boolean> {
+    if (!this.#store) return false;
+    const record = encodeRecord({ ...this.#self, kind: "kv", requestId: s.requestId, promptLen: s.promptLen, kvTokens, lastUsed: s.lastUsed }, s.tokens, state);
+    return this.#put(s.requestId, "kv", record);
+  }
+
+  /** Shutdown: every KV record still in RAM goes to the store; returns how many were written. */
+  async flushRam(): Promise<number> {
+    if (!this.#store) return 0;
+    let n = 0;
+    for (const e of [...this.#ram.entries(), ...[...this.#spilling].map(([requestId, record]) => ({ requestId, record }))]) {
+      if (await this.#put(e.requestId, "kv", e.record)) n++;
+    }
+    return n;
+  }
+
+  /** Removes a session from RAM and the store. */
+  async drop(requestId: string): Promise<boolean> {
+    const inRam = this.#ram.delete(requestId) || this.#spilling.delete(requestId);
+    if (!this.#store) return inRam;
+    const key = sessionKey(requestId);
+    const known = this.index.has(key, "meta") || this.index.has(key, "kv");
+    const ok = await this.#guard("delete", () => this.#store!.delete(key).then(() => true));
+    this.index.forget(key);
+    return inRam || (known && ok === true);
+  }
+
+  /** Where a session lives below the KV cache, and its bytes there. */
+  tier(requestId: string): { tier: "ram" | "store" | null; bytes: number } {
+    const ram = this.#ram.bytesOf(requestId) || (this.#spilling.get(requestId)?.length ?? 0);
+    if (ram > 0) return { tier: "ram", bytes: ram };
+    const key = sessionKey(requestId);
+    if (this.index.has(key, "meta") || this.index.has(key, "kv")) return { tier: "store", bytes: this.index.bytes(key) };
+    return { tier: null, bytes: 0 };
+  }
+
+  /** Drops what has been idle longer than SESSION_TTL_S (RAM and store); returns how many store sessions went. */
+  async sweep(now: number, isLive: (requestId: string) => boolean = () => false): Promise<void> {
+    if (this.#store && this.#limits.ttlS > 0) {
+      for (const { key, requestId } of this.index.olderThan(now - this.#limits.ttlS * 1000)) {
+        if (requestId && isLive(requestId)) continue;
+        this.counters.expired++;
+        logEvent("info", "session_expired", { request_id: requestId ?? null, key });
+        await this.#guard("delete", () => this.#store!.delete(key));
+        this.index.forget(key);
+      }
+    }
+  }
+
+  ramStats(): { ramSessions: number; ramBytes: number; storeSessions: number; storeBytes: number } {
+    return { ramSessions: this.#ram.size + this.#spilling.size, ramBytes: this.#ram.bytes, storeSessions: this.index.size, storeBytes: this.index.totalBytes };
+  }
+
+  dropRam(requestId: string): void {
+    this.#ram.delete(requestId);
+    this.#spilling.delete(requestId);
+  }
+
+  #expired(lastUsed: number, now: number): boolean {
+    return this.#limits.ttlS > 0 && lastUsed < now - this.#limits.ttlS * 1000;
+  }
+
+  #decode(bytes: Uint8Array, what: string): SessionRecord | null {
+    try {
+      return decodeRecord(bytes);
+    } catch (err) {
+      if (!(err instanceof BlobError)) throw err;
+      this.counters.rejectedBlobs++;
+      logEvent("warn", "session_record_skipped", { what, reason: err.message });
+      return null;
+    }
+  }
+
+  /** Writes one record; on failure the store is marked degraded (generation goes on). */
+  async #put(requestId: string, kind: RecordKind, record: Uint8Array): Promise<boolean> {
+    const key = sessionKey(requestId);
+    const ok = await this.#guard("put", () => this.#store!.put(key, kind, record).then(() => true));
+    if (!ok) return false;
+    this.index.note(key, kind, record.length, Date.now(), requestId);
+    await this.#enforceCap(key);
+    return true;
+  }
+
+  /** SESSION_STORE_BYTES: least recently used sessions go first (never the one just written). */
+  async #enforceCap(keep: string): Promise<void> {
+    const cap = this.#limits.storeBytes;
+    if (cap <= 0) return;
+    for (const { key, requestId } of this.index.overCap(cap, keep)) {
+      this.counters.droppedStore++;
+      logEvent("warn", "session_dropped", { request_id: requestId ?? null, reason: `SESSION_STORE_BYTES (${cap}) exceeded` });
+      await this.#guard("delete", () => this.#store!.delete(key));
+      this.index.forget(key);
+    }
+  }
+
+  /** Runs a store operation; a failure degrades to RAM only (logged, counted, in /health) instead of throwing. */
+  async #guard<T>(op: string, f: () => Promise<T>): Promise<T | null> {
+    try {
+      const v = await f();
+      this.#setDegraded(null);
+      return v;
+    } catch (err) {
+      this.counters.storeErrors++;
+      const reason = `${op} on ${this.#store!.description} failed: ${(err as Error).message}`;
+      logEvent("error", "session_store_error", { op, reason });
+      this.#setDegraded(reason);
+      return null;
+    }
+  }
+
+  #setDegraded(reason: string | null): void {
+    if (this.degraded === reason) return;
+    this.degraded = reason;
+    this.onHealth(reason);
+  }
+}

@@ -1,0 +1,41 @@
+// The persistent session tier: one interface, two implementations (a local directory, Redis).
+// A store keeps opaque records under a key (a hash of the request_id, never the id itself), two
+// kinds per key: "meta" (the session's tokens and facts, small, written after every request) and
+// "kv" (a KV-state blob, large, written when a session spills out of host RAM or at shutdown).
+// Records are encoded by blob.ts; a store never looks inside them. Any replica may read what
+// another one wrote: nothing here is per process.
+
+export type RecordKind = "meta" | "kv";
+
+export interface StoredRecord {
+  key: string;
+  kind: RecordKind;
+  bytes: number;
+  /** milliseconds since the epoch of the last put or touch */
+  lastUsed: number;
+}
+
+export interface SessionStore {
+  /** "directory /path" or "redis://host:port", for logs and /health */
+  readonly description: string;
+  /**
+   * true: other processes write to it too (Redis shared by replicas), so a lookup must ask it;
+   * false: this process owns it (a directory), so its index, read at startup and kept current,
+   * answers "is there a record" without I/O.
+   */
+  readonly shared: boolean;
+  /** Durable when it resolves: atomic replace (temp file, fsync, rename) or Redis' own durability. */
+  put(key: string, kind: RecordKind, data: Uint8Array): Promise<void>;
+  /** null when absent */
+  get(key: string, kind: RecordKind): Promise<Uint8Array | null>;
+  /** Removes both kinds of a key; absent is fine. */
+  delete(key: string): Promise<void>;
+  /** Every record held, for the startup index, the byte cap and TTL sweeps. */
+  list(): Promise<StoredRecord[]>;
+  close(): void;
+}
+
+/** Store keys: a hex SHA-256 of the request_id, so no client string ever names a file or a Redis key. */
+export function sessionKey(requestId: string): string {
+  return new Bun.CryptoHasher("sha256").update(requestId).digest("hex");
+}
