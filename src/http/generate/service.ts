@@ -3,9 +3,9 @@ import type { Settings } from "../../config.ts";
 import type { EngineClient } from "../../engine/client.ts";
 import type { ErrorInfo, GenerationConfig, PromptSpec, SessionSource } from "../../engine/messages.ts";
 import { HttpError, requireModel } from "../errors.ts";
+import { TokenTextStream } from "./text-stream.ts";
 import type { BatchItemOutput, GenerateBatchInput, GenerateOneInput, GenerationConfigInput } from "./model.ts";
 
-const encoder = new TextEncoder();
 const TEXT_HEADERS = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", "x-content-type-options": "nosniff" };
 
 export class GenerateService {
@@ -64,46 +64,27 @@ export class GenerateService {
   /**
    * Streams one item's text as it is sampled; resolves once the engine accepted or refused it.
    * A client that goes away stops the generation within a step, and the session keeps exactly
-   * the tokens whose text was handed to this stream (a continuation then has no gap).
+   * the tokens whose text was handed to the server for it (a continuation then has no gap).
    */
   #stream(item: PromptSpec, onlyNew: boolean, config: GenerationConfig, signal: AbortSignal): Promise<Response> {
     return new Promise<Response>((resolve, reject) => {
-      let controller!: ReadableStreamDefaultController<Uint8Array>;
-      let closed = false;
-      let delivered = 0;
-      const stream = new ReadableStream<Uint8Array>({
-        start: (c) => void (controller = c),
-        cancel: () => {
-          closed = true;
-          this.engine.abort(ticket, [delivered]);
-        },
-      });
-      const close = () => {
-        if (closed) return;
-        closed = true;
-        signal.removeEventListener("abort", onAbort);
-        controller.close();
-      };
-      const write = (text: string) => {
-        if (!closed) controller.enqueue(encoder.encode(text));
-      };
-      const onAbort = () => this.engine.abort(ticket, [delivered]);
+      const out = new TokenTextStream((delivered) => this.engine.abort(ticket, [delivered]));
+      const onAbort = () => this.engine.abort(ticket, [out.delivered]);
       signal.addEventListener("abort", onAbort, { once: true }); // before submit: a refusal comes back synchronously
       const ticket = this.engine.submit([item], onlyNew, config, {
         accepted: (prefixes, sessions) => {
-          if (!onlyNew && prefixes[0]) write(prefixes[0]);
-          resolve(new Response(stream, { headers: { ...TEXT_HEADERS, "x-session": sessions[0] ?? "new" } }));
+          if (!onlyNew && prefixes[0]) out.push(prefixes[0], 0);
+          resolve(new Response(out.body, { headers: { ...TEXT_HEADERS, "x-session": sessions[0] ?? "new" } }));
         },
-        text: (_i, text, n) => {
-          if (closed) return;
-          write(text);
-          delivered = n;
+        text: (_i, text, delivered) => out.push(text, delivered),
+        done: () => {
+          signal.removeEventListener("abort", onAbort);
+          out.end();
         },
-        done: close,
         error: (e: ErrorInfo) => {
           signal.removeEventListener("abort", onAbort);
           reject(HttpError.from(e)); // no effect once accepted: the stream then just ends
-          if (!closed) (closed = true), controller.error(new Error(e.message));
+          out.fail(new Error(e.message));
         },
       });
     });
