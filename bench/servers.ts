@@ -34,13 +34,13 @@ function keepTail(stream: ReadableStream<Uint8Array>, append: (s: string) => voi
 }
 
 /** `bun run scripts/serve.ts` on a loopback port; resolves once GET /health answers 200. */
-export async function startOurs(modelPath: string, shape: ServerShape, timeoutMs = 180_000): Promise<OurServer> {
+export async function startOurs(modelPath: string, shape: ServerShape, timeoutMs = 180_000, env: Record<string, string> = {}): Promise<OurServer> {
   const port = randomPort();
   const proc = Bun.spawn([process.execPath, "run", "scripts/serve.ts"], {
     cwd: ROOT,
     env: {
       ...process.env, MODEL_PATH: modelPath, PORT: String(port), HOST: "127.0.0.1", THREADS: String(shape.threads),
-      THREADS_BATCH: String(shape.threads), PARALLEL: String(shape.parallel), CTX_SIZE: String(shape.ctx),
+      THREADS_BATCH: String(shape.threads), PARALLEL: String(shape.parallel), CTX_SIZE: String(shape.ctx), ...env,
     },
     stdin: "ignore", stdout: "pipe", stderr: "pipe",
   });
@@ -74,8 +74,8 @@ export async function startOurs(modelPath: string, shape: ServerShape, timeoutMs
 }
 
 /** llama.cpp's llama-server with the same threads, slots and per-sequence context. */
-export async function startTheirs(modelPath: string, shape: ServerShape): Promise<BenchServer> {
-  const s = await startLlamaServer(modelPath, { threads: shape.threads, ctx: shape.ctx, parallel: shape.parallel });
+export async function startTheirs(modelPath: string, shape: ServerShape, extra: string[] = []): Promise<BenchServer> {
+  const s = await startLlamaServer(modelPath, { threads: shape.threads, ctx: shape.ctx, parallel: shape.parallel, extra });
   let tail = "";
   s.proc.stderr?.on("data", (d) => (tail = (tail + d).slice(-8000)));
   const stop = async () => {

@@ -62,7 +62,7 @@ export interface SessionSettings {
   /** tier 2: "dir" (SESSION_DIR), a redis:// URL, or "off" */
   store: "dir" | "off" | { redis: string };
   dir: string;
-  /** cap of the persistent tier, bytes (0: none) */
+  /** cap of the persistent tier, bytes (0: none; default 10 GiB) */
   storeBytes: number;
   /** idle expiry, seconds (0: never) */
   ttlS: number;
@@ -159,7 +159,7 @@ function sessionSettings(env: Env): SessionSettings {
     ramBytes: int(env, "SESSION_RAM_BYTES", 2 * 1024 ** 3),
     store,
     dir: env.SESSION_DIR || join(cache, "sessions"),
-    storeBytes: int(env, "SESSION_STORE_BYTES", 0),
+    storeBytes: int(env, "SESSION_STORE_BYTES", 10 * 1024 ** 3),
     ttlS: num(env, "SESSION_TTL_S", 0),
     fsync: bool(env, "SESSION_FSYNC", true),
   };

@@ -5,30 +5,12 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTestApp, uid, waitReleased, type TestApp } from "./helpers/app.ts";
+import { startTestApp, uid, waitReleased } from "./helpers/app.ts";
 import { readThenHangUp } from "./helpers/raw-http.ts";
+import { gen, get, health, PROMPT, SMALL, until } from "./helpers/sessions.ts";
 import { hasRedis, startRedis } from "./helpers/redis.ts";
 
 setDefaultTimeout(120_000);
-
-const PROMPT = "[INST] Generate a very long poem about 1000 cats [/INST]\n\n";
-const SMALL = { PARALLEL: "2", CACHE_SEQUENCES: "2", CTX_SIZE: "256" };
-
-async function gen(t: TestApp, id: string, prompt: string, n: number) {
-  const r = await t.post("/api/generate-one", { request_id: id, prompt, stream_response: false, generation_config: { do_sample: false, max_new_tokens: n } });
-  if (r.status !== 200) throw new Error(`status ${r.status}: ${await r.text()}`);
-  return { text: await r.text(), session: r.headers.get("x-session") };
-}
-const get = async (t: TestApp, path: string) => t.app.handle(new Request(`http://local${path}`));
-const health = async (t: TestApp) => (await (await get(t, "/health")).json()) as { status: string; degraded?: string };
-
-async function until(what: string, f: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
 
 // a tiny tmpfs: root can mount one (CI runs as root); elsewhere the test is skipped
 const tmpfs = mkdtempSync(join(tmpdir(), "sess-full-"));

@@ -1,39 +1,15 @@
-// Sessions below the KV cache on the real engine: restore from RAM, the directory and Redis,
-// corrupt and foreign blobs, a full disk, Redis down, disconnects without a gap, bounds and TTL.
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { spawnSync } from "node:child_process";
+// Sessions below the KV cache on the real engine: restore parity from RAM, the directory and
+// Redis, beams, and corrupt, truncated and foreign blobs (sessions-bounds.test.ts: the rest).
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sessionKey } from "../src/sessions/store.ts";
-import { startTestApp, uid, waitReleased, type TestApp } from "./helpers/app.ts";
-import { hasRedis, startRedis, type RedisServer } from "./helpers/redis.ts";
+import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
+import { cacheInfo, gen, health, PROMPT, SMALL, until } from "./helpers/sessions.ts";
+import { hasRedis, startRedis } from "./helpers/redis.ts";
 
 setDefaultTimeout(120_000);
-
-const PROMPT = "[INST] Generate a very long poem about 1000 cats [/INST]\n\n";
-// 2 slots: a third session pushes the least recently used one out of the KV cache
-const SMALL = { PARALLEL: "2", CACHE_SEQUENCES: "2", CTX_SIZE: "256" };
-
-async function gen(t: TestApp, id: string, prompt: string, n: number) {
-  const r = await t.post("/api/generate-one", { request_id: id, prompt, stream_response: false, generation_config: { do_sample: false, max_new_tokens: n } });
-  if (r.status !== 200) throw new Error(`status ${r.status}: ${await r.text()}`);
-  return { text: await r.text(), session: r.headers.get("x-session") };
-}
-
-const cacheInfo = async (t: TestApp, id: string) => {
-  const r = await t.app.handle(new Request(`http://local/api/cache/${encodeURIComponent(id)}`));
-  return r.status === 200 ? ((await r.json()) as { tier: string; state: string; state_bytes: number; generated_tokens: number }) : null;
-};
-const health = async (t: TestApp) => (await (await t.app.handle(new Request("http://local/health"))).json()) as { status: string; degraded?: string };
-
-async function until(what: string, f: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
 
 /** 12 tokens, pushed out of the KV cache by two other sessions, then 12 more: equal to 24 in one go. */
 async function restoreParity(t: TestApp, expected: "restored" | "recomputed", waitTier?: string): Promise<void> {
@@ -76,6 +52,16 @@ describe("a session's next request, from each tier", () => {
       const s = (await t.engine.stats()).sessions;
       expect(s.restoredFromRam).toBe(1);
       expect(s.recomputed).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test("host RAM with one shared KV buffer (KV_UNIFIED): restored too", async () => {
+    const t = await startTestApp({ ...SMALL, KV_UNIFIED: "true", KV_CELLS: "512" });
+    try {
+      await restoreParity(t, "restored");
+      expect((await t.engine.stats()).sessions.restoredFromRam).toBe(1);
     } finally {
       await t.close();
     }

@@ -25,6 +25,10 @@ export class EngineSessions implements StateSink {
     this.#nVocab = nVocab;
   }
 
+  stateBuffer(target: Sequence, nPast: number, size: number): Uint8Array {
+    return this.manager.stateBuffer(snapshot(target), nPast, size);
+  }
+
   saved(target: Sequence, nPast: number, state: Uint8Array): void {
     this.manager.saved(snapshot(target), nPast, state);
   }

@@ -7,6 +7,8 @@ import type { Sequence } from "./sequence.ts";
 
 /** Where the runner hands saved KV state and restore outcomes (the engine's session policy). */
 export interface StateSink {
+  /** a buffer for `size` bytes of `target`'s state (written in place, then handed to saved()) */
+  stateBuffer(target: Sequence, nPast: number, size: number): Uint8Array;
   saved(target: Sequence, nPast: number, state: Uint8Array): void;
   restored(target: Sequence, keep: number, ok: boolean): void;
 }
@@ -56,7 +58,7 @@ export class Runner {
     // a failed save only costs a re-decode later: the tokens are kept either way
     let state: Uint8Array | null = null;
     try {
-      state = this.ctx.saveSequence(seqId);
+      state = this.ctx.saveSequenceInto(seqId, (size) => this.#sink.stateBuffer(target, nPast, size));
     } catch (err) {
       console.error(`[engine] saving the KV state of slot ${seqId} failed: ${(err as Error).message}`);
     }

@@ -130,6 +130,21 @@ export class Context {
     return buf.subarray(0, n);
   }
 
+  /**
+   * Serialises one sequence's KV state into a buffer `alloc(size)` provides (e.g. the payload of a
+   * session record, so that the bytes are written once); returns the filled part.
+   */
+  saveSequenceInto(seq: number, alloc: (size: number) => Uint8Array): Uint8Array {
+    const s = shim();
+    const size = Number(s.llmshim_state_seq_size(this.handle, seq));
+    const dst = alloc(size);
+    if (size === 0) return dst.subarray(0, 0);
+    if (dst.length < size) throw new ContextError(`state buffer of ${dst.length} bytes < ${size}`);
+    const n = Number(s.llmshim_state_seq_get(this.handle, ptr(dst), size, seq));
+    if (n === 0) throw new ContextError(`saving sequence ${seq} failed`);
+    return dst.subarray(0, n);
+  }
+
   /** Restores a state saved by saveSequence into sequence `seq`; false if it did not fit. */
   restoreSequence(seq: number, state: Uint8Array): boolean {
     if (state.length === 0) return false;

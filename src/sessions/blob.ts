@@ -49,18 +49,40 @@ export class BlobError extends Error {
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * A record laid out before its payload exists, so that llama.cpp can write a KV state straight
+ * into it (no second copy of a blob that may be hundreds of MB): fill `payload`, then finish().
+ */
+export class RecordBuilder {
+  readonly #out: Uint8Array;
+  readonly #payloadAt: number;
+  /** where the payload goes (up to `payloadLen` bytes) */
+  readonly payload: Uint8Array;
+
+  constructor(header: Omit<SessionHeader, "v" | "nTokens">, tokens: Int32Array, payloadLen: number) {
+    const json = utf8.encode(JSON.stringify({ ...header, v: FORMAT_VERSION, nTokens: tokens.length }));
+    this.#payloadAt = PREFIX + json.length + tokens.length * 4;
+    const out = (this.#out = new Uint8Array(this.#payloadAt + payloadLen));
+    out.set(MAGIC, 0);
+    const view = new DataView(out.buffer);
+    view.setUint32(MAGIC.length, json.length, true);
+    out.set(json, PREFIX);
+    for (let i = 0, at = PREFIX + json.length; i < tokens.length; i++, at += 4) view.setInt32(at, tokens[i]!, true);
+    this.payload = out.subarray(this.#payloadAt);
+  }
+
+  /** The record, with `written` payload bytes and its checksum. */
+  finish(written: number): Uint8Array {
+    const out = this.#out.subarray(0, this.#payloadAt + written);
+    new DataView(out.buffer).setUint32(MAGIC.length + 4, Bun.hash.crc32(out.subarray(PREFIX)) >>> 0, true);
+    return out;
+  }
+}
+
 export function encodeRecord(header: Omit<SessionHeader, "v" | "nTokens">, tokens: Int32Array, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
-  const json = utf8.encode(JSON.stringify({ ...header, v: FORMAT_VERSION, nTokens: tokens.length }));
-  const out = new Uint8Array(PREFIX + json.length + tokens.length * 4 + payload.length);
-  out.set(MAGIC, 0);
-  const view = new DataView(out.buffer);
-  view.setUint32(MAGIC.length, json.length, true);
-  out.set(json, PREFIX);
-  let at = PREFIX + json.length;
-  for (let i = 0; i < tokens.length; i++, at += 4) view.setInt32(at, tokens[i]!, true);
-  out.set(payload, at);
-  view.setUint32(MAGIC.length + 4, Bun.hash.crc32(out.subarray(PREFIX)) >>> 0, true);
-  return out;
+  const b = new RecordBuilder(header, tokens, payload.length);
+  b.payload.set(payload);
+  return b.finish(payload.length);
 }
 
 /** Parses and checks a record; throws BlobError saying what is wrong (truncated, corrupt, foreign). */

@@ -2,11 +2,14 @@
 // (tier 2, directory or Redis). The engine calls it when a sequence leaves the KV cache, when a
 // request for an unknown or evicted request_id arrives, and after every request. No llama calls:
 // KV state bytes come in from, and go out to, the engine's runner.
-import { BlobError, decodeRecord, encodeRecord, incompatibility, type EngineIdentity, type SessionRecord } from "./blob.ts";
+import { BlobError, decodeRecord, encodeRecord, incompatibility, RecordBuilder, type EngineIdentity, type SessionRecord } from "./blob.ts";
 import { logEvent } from "./log.ts";
 import { RamTier } from "./ram-tier.ts";
 import { sessionKey, type RecordKind, type SessionStore } from "./store.ts";
 import { StoreIndex } from "./store-index.ts";
+
+/** bytes of released records after which a full garbage collection runs (see #reclaim) */
+const GC_AFTER = 256 << 20;
 
 export interface SessionLimits {
   /** tier 1 budget, bytes */
@@ -51,6 +54,12 @@ export class SessionManager {
   /** records on their way from RAM to the store (still restorable from here meanwhile) */
   readonly #spilling = new Map<string, Uint8Array>();
   readonly index = new StoreIndex();
+  /** bytes of records released since the last garbage collection */
+  #released = 0;
+  /** the operation whose failure made the store degraded */
+  #failedOp: string | null = null;
+  /** the record a state is being written into (stateBuffer() → saved()) */
+  #building: RecordBuilder | null = null;
   readonly counters = {
     savedToRam: 0, spilledToStore: 0, restoredFromRam: 0, restoredFromStore: 0, recomputed: 0,
     metaWrites: 0, rejectedBlobs: 0, droppedRam: 0, droppedStore: 0, expired: 0, storeErrors: 0,
@@ -94,9 +103,18 @@ export class SessionManager {
     await this.sweep(Date.now());
   }
 
+  /** Where llama.cpp writes a leaving sequence's state: the payload of its record-to-be (one copy). */
+  stateBuffer(s: SessionSnapshot, kvTokens: number, size: number): Uint8Array {
+    this.#building = new RecordBuilder({ ...this.#self, kind: "kv", requestId: s.requestId, promptLen: s.promptLen, kvTokens, lastUsed: s.lastUsed }, s.tokens, size);
+    return this.#building.payload;
+  }
+
   /** A sequence left the KV cache: its state goes to RAM, and what no longer fits there to the store. */
   saved(s: SessionSnapshot, kvTokens: number, state: Uint8Array): void {
-    const record = encodeRecord({ ...this.#self, kind: "kv", requestId: s.requestId, promptLen: s.promptLen, kvTokens, lastUsed: s.lastUsed }, s.tokens, state);
+    const b = this.#building;
+    this.#building = null;
+    const record = b && state.buffer === b.payload.buffer ? b.finish(state.length)
+      : encodeRecord({ ...this.#self, kind: "kv", requestId: s.requestId, promptLen: s.promptLen, kvTokens, lastUsed: s.lastUsed }, s.tokens, state);
     this.counters.savedToRam++;
     for (const out of this.#ram.put(s.requestId, record)) this.#spill(out.requestId, out.record);
   }
@@ -104,6 +122,7 @@ export class SessionManager {
   #spill(requestId: string, record: Uint8Array): void {
     if (!this.#store) {
       this.counters.droppedRam++;
+      this.#reclaim(record.length);
       logEvent("warn", "session_state_dropped", { request_id: requestId, bytes: record.length, reason: "SESSION_RAM_BYTES exceeded and no persistent store" });
       return;
     }
@@ -112,6 +131,7 @@ export class SessionManager {
       if (this.#spilling.get(requestId) === record) this.#spilling.delete(requestId);
       if (ok) this.counters.spilledToStore++;
       else this.counters.droppedRam++;
+      this.#reclaim(record.length);
     });
   }
 
@@ -162,6 +182,7 @@ export class SessionManager {
 
   /** A restore was carried out (or failed in llama.cpp): counts it. */
   restored(r: Restore | null): void {
+    if (r) this.#reclaim(r.record.length);
     if (!r) this.counters.recomputed++;
     else if (r.from === "ram") this.counters.restoredFromRam++;
     else this.counters.restoredFromStore++;
@@ -247,6 +268,18 @@ export class SessionManager {
     this.#spilling.delete(requestId);
   }
 
+  /**
+   * Records that left RAM are garbage, but the garbage collector frees their (large, off-heap)
+   * buffers late; without a nudge RSS overshoots SESSION_RAM_BYTES by several records. A full
+   * collection once per `GC_AFTER` released bytes keeps it within bounds.
+   */
+  #reclaim(bytes: number): void {
+    this.#released += bytes;
+    if (this.#released < Math.max(16 << 20, Math.min(GC_AFTER, this.#limits.ramBytes / 2))) return;
+    this.#released = 0;
+    Bun.gc(true);
+  }
+
   #expired(lastUsed: number, now: number): boolean {
     return this.#limits.ttlS > 0 && lastUsed < now - this.#limits.ttlS * 1000;
   }
@@ -265,7 +298,7 @@ export class SessionManager {
   /** Writes one record; on failure the store is marked degraded (generation goes on). */
   async #put(requestId: string, kind: RecordKind, record: Uint8Array): Promise<boolean> {
     const key = sessionKey(requestId);
-    const ok = await this.#guard("put", () => this.#store!.put(key, kind, record).then(() => true));
+    const ok = await this.#guard(`put ${kind}`, () => this.#store!.put(key, kind, record).then(() => true));
     if (!ok) return false;
     this.index.note(key, kind, record.length, Date.now(), requestId);
     await this.#enforceCap(key);
@@ -284,22 +317,27 @@ export class SessionManager {
     }
   }
 
-  /** Runs a store operation; a failure degrades to RAM only (logged, counted, in /health) instead of throwing. */
+  /**
+   * Runs a store operation; a failure degrades to RAM only (logged, counted, in /health) instead
+   * of throwing. The store counts as healthy again once the operation that failed works: a full
+   * disk may still take a small meta record while the large KV blobs keep failing.
+   */
   async #guard<T>(op: string, f: () => Promise<T>): Promise<T | null> {
     try {
       const v = await f();
-      this.#setDegraded(null);
+      if (this.#failedOp === null || this.#failedOp === op || !this.#failedOp.startsWith("put")) this.#setDegraded(null, null);
       return v;
     } catch (err) {
       this.counters.storeErrors++;
       const reason = `${op} on ${this.#store!.description} failed: ${(err as Error).message}`;
       logEvent("error", "session_store_error", { op, reason });
-      this.#setDegraded(reason);
+      this.#setDegraded(reason, op);
       return null;
     }
   }
 
-  #setDegraded(reason: string | null): void {
+  #setDegraded(reason: string | null, op: string | null): void {
+    this.#failedOp = op;
     if (this.degraded === reason) return;
     this.degraded = reason;
     this.onHealth(reason);
