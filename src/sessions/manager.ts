@@ -56,6 +56,7 @@ export class SessionManager {
   readonly index = new StoreIndex();
   /** bytes of records released since the last garbage collection */
   #released = 0;
+  #gcTimer: ReturnType<typeof setTimeout> | null = null;
   /** the operation whose failure made the store degraded */
   #failedOp: string | null = null;
   /** the record a state is being written into (stateBuffer() → saved()) */
@@ -277,7 +278,9 @@ export class SessionManager {
     this.#released += bytes;
     if (this.#released < Math.max(16 << 20, Math.min(GC_AFTER, this.#limits.ramBytes / 2))) return;
     this.#released = 0;
-    Bun.gc(true);
+    // later, not inside the decode step that released it (it would land in that request's TTFT)
+    this.#gcTimer ??= setTimeout(() => ((this.#gcTimer = null), Bun.gc(true)), 200);
+    this.#gcTimer.unref?.();
   }
 
   #expired(lastUsed: number, now: number): boolean {
