@@ -41,6 +41,29 @@ describe("degraded stores", () => {
     }
   });
 
+  test.skipIf(!hasRedis())("a frozen Redis costs one timeout, not one per request: degraded, new requests are served at once", async () => {
+    const redis = await startRedis();
+    const t = await startTestApp({ SESSION_STORE: redis.url });
+    try {
+      await gen(t, uid(), "warm", 2);
+      process.kill(redis.pid, "SIGSTOP");
+      const first = Date.now();
+      await gen(t, uid(), "The sea was calm", 2); // its lookup times out (2 s): the store is degraded
+      expect(Date.now() - first).toBeLessThan(5000);
+      await until("degraded", async () => (await health(t)).status === "degraded");
+      const t0 = Date.now();
+      for (let i = 0; i < 3; i++) await gen(t, uid(), "def main():", 2);
+      expect(Date.now() - t0).toBeLessThan(1500); // no store lookup on the request path meanwhile
+      process.kill(redis.pid, "SIGCONT");
+      await gen(t, uid(), "hello", 2); // its meta write heals the store
+      await until("healed", async () => (await health(t)).status === "ok");
+    } finally {
+      process.kill(redis.pid, "SIGCONT");
+      await t.close();
+      await redis.stop();
+    }
+  });
+
   test.skipIf(!hasRedis())("Redis going away degrades to RAM only; it heals when Redis is back", async () => {
     const redis = await startRedis();
     const t = await startTestApp({ ...SMALL, SESSION_STORE: redis.url });

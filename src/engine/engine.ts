@@ -167,7 +167,7 @@ export class Engine {
       kvCellsUsed: this.table.cellsUsed(), kvCells: this.settings.kvCells, evictions: this.table.evictions,
       steps: this.steps, tokensGenerated: this.tokensGenerated, stepUs: Math.round(this.stepUs), postUs: Math.round(this.postUs),
       decodeUs: Math.round(this.runner.decodeUs), sequenceSteps: this.sequenceSteps,
-      sessions: { ...m.counters, ...m.ramStats(), store: m.storeName, degraded: m.degraded },
+      sessions: { ...m.counters, storeErrors: m.storeErrors, ...m.ramStats(), store: m.storeName, degraded: m.degraded },
     };
   }
 

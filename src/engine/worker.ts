@@ -66,7 +66,7 @@ async function main(settings: Settings): Promise<void> {
   }
   const ctx = new Context(model, contextOptions(settings));
   const info = nativeInfo();
-  const sessions = await openSessions(settings, path, info.llamaVersion);
+  const sessions = await openSessions(settings, path, info);
   sessions.onHealth = (degraded) => (post({ type: "health", degraded }), flush());
   // messages emitted outside a step (after a store read or write) go out at once, and wake the loop
   engine = new Engine(model, ctx, settings, post, { sessions, flush: () => (flush(), wake?.()) });

@@ -1,6 +1,7 @@
-// A model file's identity for session blobs: SHA-256 over its size and sampled chunks (the first
-// and last MiB and 16 slices between), so that a multi-GB GGUF is identified in milliseconds.
-// Two files that differ anywhere in their header or weights' samples get different fingerprints.
+// A file's identity for session blobs (the model; the native library when it has no build info):
+// SHA-256 over its size and sampled chunks (the first and last MiB and 16 slices between), so
+// that a multi-GB GGUF is identified in milliseconds. Files that differ in their header or in a
+// sampled slice get different fingerprints.
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
 const EDGE = 1 << 20;

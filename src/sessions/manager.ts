@@ -4,12 +4,10 @@
 // KV state bytes come in from, and go out to, the engine's runner.
 import { BlobError, decodeRecord, encodeRecord, incompatibility, RecordBuilder, type EngineIdentity, type SessionRecord } from "./blob.ts";
 import { logEvent } from "./log.ts";
-import { RamTier } from "./ram-tier.ts";
+import { RamTier, Reclaimer } from "./ram-tier.ts";
 import { sessionKey, type RecordKind, type SessionStore } from "./store.ts";
+import { StoreHealth } from "./store-health.ts";
 import { StoreIndex } from "./store-index.ts";
-
-/** bytes of released records after which a full garbage collection runs (see #reclaim) */
-const GC_AFTER = 256 << 20;
 
 export interface SessionLimits {
   /** tier 1 budget, bytes */
@@ -54,27 +52,38 @@ export class SessionManager {
   /** records on their way from RAM to the store (still restorable from here meanwhile) */
   readonly #spilling = new Map<string, Uint8Array>();
   readonly index = new StoreIndex();
-  /** bytes of records released since the last garbage collection */
-  #released = 0;
-  #gcTimer: ReturnType<typeof setTimeout> | null = null;
-  /** the operation whose failure made the store degraded */
-  #failedOp: string | null = null;
+  /** sessions dropped while their KV record was being written: deleted again once it lands */
+  readonly #tombstones = new Set<string>();
+  readonly #reclaimer: Reclaimer;
   /** the record a state is being written into (stateBuffer() → saved()) */
   #building: RecordBuilder | null = null;
   readonly counters = {
     savedToRam: 0, spilledToStore: 0, restoredFromRam: 0, restoredFromStore: 0, recomputed: 0,
-    metaWrites: 0, rejectedBlobs: 0, droppedRam: 0, droppedStore: 0, expired: 0, storeErrors: 0,
+    metaWrites: 0, rejectedBlobs: 0, droppedRam: 0, droppedStore: 0, expired: 0,
   };
-  /** why the store is not usable now (null: healthy); generation goes on from RAM */
-  degraded: string | null = null;
-  /** called when `degraded` changes */
-  onHealth: (degraded: string | null) => void = () => {};
+  readonly #health: StoreHealth;
 
   constructor(store: SessionStore | null, self: EngineIdentity, limits: SessionLimits) {
     this.#store = store;
     this.#self = self;
     this.#limits = limits;
     this.#ram = new RamTier(limits.ramBytes);
+    this.#reclaimer = new Reclaimer(limits.ramBytes);
+    this.#health = new StoreHealth(store?.description ?? "no store");
+  }
+
+  /** why the store is not usable now (null: healthy); generation goes on from RAM */
+  get degraded(): string | null {
+    return this.#health.degraded;
+  }
+
+  get storeErrors(): number {
+    return this.#health.errors;
+  }
+
+  /** called when `degraded` changes */
+  set onHealth(f: (degraded: string | null) => void) {
+    this.#health.onChange = f;
   }
 
   get persistent(): boolean {
@@ -93,7 +102,7 @@ export class SessionManager {
   /** Reads the store's index (ids, sizes, ages) and applies the TTL and the byte cap. */
   async init(): Promise<void> {
     if (!this.#store) return;
-    await this.#guard("index", async () => {
+    await this.#health.run("index", async () => {
       for (const r of await this.#store!.list()) this.index.note(r.key, r.kind, r.bytes, r.lastUsed);
       for (const key of this.index.keys()) {
         const meta = await this.#store!.get(key, "meta");
@@ -123,16 +132,20 @@ export class SessionManager {
   #spill(requestId: string, record: Uint8Array): void {
     if (!this.#store) {
       this.counters.droppedRam++;
-      this.#reclaim(record.length);
+      this.#reclaimer.released(record.length);
       logEvent("warn", "session_state_dropped", { request_id: requestId, bytes: record.length, reason: "SESSION_RAM_BYTES exceeded and no persistent store" });
       return;
     }
     this.#spilling.set(requestId, record);
-    void this.#put(requestId, "kv", record).then((ok) => {
+    void this.#put(requestId, "kv", record).then(async (ok) => {
       if (this.#spilling.get(requestId) === record) this.#spilling.delete(requestId);
+      if (this.#tombstones.delete(requestId) && ok) { // DELETEd while this write was in flight
+        await this.#health.run("delete", () => this.#store!.delete(sessionKey(requestId)));
+        this.index.forget(sessionKey(requestId));
+      }
       if (ok) this.counters.spilledToStore++;
       else this.counters.droppedRam++;
-      this.#reclaim(record.length);
+      this.#reclaimer.released(record.length);
     });
   }
 
@@ -146,7 +159,9 @@ export class SessionManager {
   /** Whether a lookup of this session must ask the store (else RAM and the index answer at once). */
   mayHave(requestId: string, kind: RecordKind): boolean {
     if (!this.#store) return false;
-    return this.#store.shared || this.index.has(sessionKey(requestId), kind);
+    // a degraded shared store is not asked on the request path (each ask could wait for its
+    // timeout): this process's index answers until a background write heals it
+    return (this.#store.shared && !this.degraded) || this.index.has(sessionKey(requestId), kind);
   }
 
   /** The state to restore from, RAM first, then the store; null: decode the tokens again. */
@@ -154,7 +169,7 @@ export class SessionManager {
     const fromRam = this.takeFromRam(requestId, tokens);
     if (fromRam || !this.mayHave(requestId, "kv")) return fromRam;
     // asked even when this process's index has no record: another replica may have written one
-    const record = await this.#guard("get", () => this.#store!.get(sessionKey(requestId), "kv"));
+    const record = await this.#health.run("get", () => this.#store!.get(sessionKey(requestId), "kv"));
     return record ? this.#usable(requestId, record, tokens, "store") : null;
   }
 
@@ -183,7 +198,7 @@ export class SessionManager {
 
   /** A restore was carried out (or failed in llama.cpp): counts it. */
   restored(r: Restore | null): void {
-    if (r) this.#reclaim(r.record.length);
+    if (r) this.#reclaimer.released(r.record.length);
     if (!r) this.counters.recomputed++;
     else if (r.from === "ram") this.counters.restoredFromRam++;
     else this.counters.restoredFromStore++;
@@ -192,7 +207,7 @@ export class SessionManager {
   /** A session this process does not hold: its persisted tokens, if any store has them. */
   async find(requestId: string): Promise<StoredSession | null> {
     if (!this.mayHave(requestId, "meta")) return null;
-    const bytes = await this.#guard("get", () => this.#store!.get(sessionKey(requestId), "meta"));
+    const bytes = await this.#health.run("get", () => this.#store!.get(sessionKey(requestId), "meta"));
     const rec = bytes && this.#decode(bytes, requestId);
     if (!rec || rec.header.requestId !== requestId) return null;
     if (rec.header.model !== this.#self.model) {
@@ -207,7 +222,10 @@ export class SessionManager {
   async persist(s: SessionSnapshot): Promise<void> {
     if (!this.#store) return;
     const record = encodeRecord({ ...this.#self, kind: "meta", requestId: s.requestId, promptLen: s.promptLen, kvTokens: 0, lastUsed: s.lastUsed }, s.tokens);
-    if (await this.#put(s.requestId, "meta", record)) this.counters.metaWrites++;
+    const write = this.#put(s.requestId, "meta", record).then((ok) => void (ok && this.counters.metaWrites++));
+    // a degraded store must not hold every response for its timeout: the write goes on behind it
+    // (and heals the store when it succeeds)
+    if (!this.degraded) await write;
   }
 
   /** Shutdown: one resident session's KV state straight to the store; true when durable. */
@@ -229,11 +247,12 @@ export class SessionManager {
 
   /** Removes a session from RAM and the store. */
   async drop(requestId: string): Promise<boolean> {
+    if (this.#spilling.has(requestId)) this.#tombstones.add(requestId);
     const inRam = this.#ram.delete(requestId) || this.#spilling.delete(requestId);
     if (!this.#store) return inRam;
     const key = sessionKey(requestId);
     const known = this.index.has(key, "meta") || this.index.has(key, "kv");
-    const ok = await this.#guard("delete", () => this.#store!.delete(key).then(() => true));
+    const ok = await this.#health.run("delete", () => this.#store!.delete(key).then(() => true));
     this.index.forget(key);
     return inRam || (known && ok === true);
   }
@@ -254,7 +273,7 @@ export class SessionManager {
         if (requestId && isLive(requestId)) continue;
         this.counters.expired++;
         logEvent("info", "session_expired", { request_id: requestId ?? null, key });
-        await this.#guard("delete", () => this.#store!.delete(key));
+        await this.#health.run("delete", () => this.#store!.delete(key));
         this.index.forget(key);
       }
     }
@@ -267,20 +286,6 @@ export class SessionManager {
   dropRam(requestId: string): void {
     this.#ram.delete(requestId);
     this.#spilling.delete(requestId);
-  }
-
-  /**
-   * Records that left RAM are garbage, but the garbage collector frees their (large, off-heap)
-   * buffers late; without a nudge RSS overshoots SESSION_RAM_BYTES by several records. A full
-   * collection once per `GC_AFTER` released bytes keeps it within bounds.
-   */
-  #reclaim(bytes: number): void {
-    this.#released += bytes;
-    if (this.#released < Math.max(16 << 20, Math.min(GC_AFTER, this.#limits.ramBytes / 2))) return;
-    this.#released = 0;
-    // later, not inside the decode step that released it (it would land in that request's TTFT)
-    this.#gcTimer ??= setTimeout(() => ((this.#gcTimer = null), Bun.gc(true)), 200);
-    this.#gcTimer.unref?.();
   }
 
   #expired(lastUsed: number, now: number): boolean {
@@ -301,7 +306,7 @@ export class SessionManager {
   /** Writes one record; on failure the store is marked degraded (generation goes on). */
   async #put(requestId: string, kind: RecordKind, record: Uint8Array): Promise<boolean> {
     const key = sessionKey(requestId);
-    const ok = await this.#guard(`put ${kind}`, () => this.#store!.put(key, kind, record).then(() => true));
+    const ok = await this.#health.run(`put ${kind}`, () => this.#store!.put(key, kind, record).then(() => true));
     if (!ok) return false;
     this.index.note(key, kind, record.length, Date.now(), requestId);
     await this.#enforceCap(key);
@@ -315,34 +320,9 @@ export class SessionManager {
     for (const { key, requestId } of this.index.overCap(cap, keep)) {
       this.counters.droppedStore++;
       logEvent("warn", "session_dropped", { request_id: requestId ?? null, reason: `SESSION_STORE_BYTES (${cap}) exceeded` });
-      await this.#guard("delete", () => this.#store!.delete(key));
+      await this.#health.run("delete", () => this.#store!.delete(key));
       this.index.forget(key);
     }
   }
 
-  /**
-   * Runs a store operation; a failure degrades to RAM only (logged, counted, in /health) instead
-   * of throwing. The store counts as healthy again once the operation that failed works: a full
-   * disk may still take a small meta record while the large KV blobs keep failing.
-   */
-  async #guard<T>(op: string, f: () => Promise<T>): Promise<T | null> {
-    try {
-      const v = await f();
-      if (this.#failedOp === null || this.#failedOp === op || !this.#failedOp.startsWith("put")) this.#setDegraded(null, null);
-      return v;
-    } catch (err) {
-      this.counters.storeErrors++;
-      const reason = `${op} on ${this.#store!.description} failed: ${(err as Error).message}`;
-      logEvent("error", "session_store_error", { op, reason });
-      this.#setDegraded(reason, op);
-      return null;
-    }
-  }
-
-  #setDegraded(reason: string | null, op: string | null): void {
-    this.#failedOp = op;
-    if (this.degraded === reason) return;
-    this.degraded = reason;
-    this.onHealth(reason);
-  }
 }

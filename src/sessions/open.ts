@@ -1,5 +1,7 @@
 // Builds the session tiers the settings ask for: the store (directory, Redis or none), the
 // engine identity that KV blobs must match, and the manager over both.
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Settings } from "../config.ts";
 import type { EngineIdentity } from "./blob.ts";
 import { DirectoryStore } from "./dir-store.ts";
@@ -20,8 +22,21 @@ export function openStore(settings: Settings): SessionStore | null {
   return new RedisStore(store.redis);
 }
 
-export async function openSessions(settings: Settings, modelPath: string, llamaVersion: string): Promise<SessionManager> {
-  const self: EngineIdentity = { model: modelFingerprint(modelPath), llama: llamaVersion, shape: contextShape(settings) };
+/**
+ * The llama.cpp build a state blob must come from: its version and commit (build-native.sh writes
+ * build-info.json beside the library), or, without that file (the compiled binary's extracted
+ * copy), a fingerprint of the library itself. Backend and CPU flags do not change the format.
+ */
+export function llamaIdentity(libPath: string, version: string): string {
+  try {
+    const info = JSON.parse(readFileSync(join(dirname(libPath), "build-info.json"), "utf8")) as { commit?: string };
+    if (info.commit) return `${version} ${info.commit}`;
+  } catch {} // no build info: identify the file
+  return `${version} lib:${modelFingerprint(libPath)}`;
+}
+
+export async function openSessions(settings: Settings, modelPath: string, native: { path: string; llamaVersion: string }): Promise<SessionManager> {
+  const self: EngineIdentity = { model: modelFingerprint(modelPath), llama: llamaIdentity(native.path, native.llamaVersion), shape: contextShape(settings) };
   const { ramBytes, storeBytes, ttlS } = settings.sessions;
   const manager = new SessionManager(openStore(settings), self, { ramBytes, storeBytes, ttlS });
   await manager.init();

@@ -66,3 +66,30 @@ export class RamTier {
     return [...this.#entries].map(([requestId, record]) => ({ requestId, record }));
   }
 }
+
+/** bytes of released records after which a full garbage collection runs */
+const GC_AFTER = 256 << 20;
+
+/**
+ * Records that left RAM are garbage, but the garbage collector frees their (large, off-heap)
+ * buffers late: without a nudge RSS overshot SESSION_RAM_BYTES by several records. A full
+ * collection after every min(256 MiB, budget / 2) released bytes keeps it within bounds; it runs
+ * 200 ms later, not inside the decode step that released the record (that request's TTFT).
+ */
+export class Reclaimer {
+  readonly #every: number;
+  #released = 0;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(ramBudget: number) {
+    this.#every = Math.max(16 << 20, Math.min(GC_AFTER, ramBudget / 2));
+  }
+
+  released(bytes: number): void {
+    this.#released += bytes;
+    if (this.#released < this.#every) return;
+    this.#released = 0;
+    this.#timer ??= setTimeout(() => ((this.#timer = null), Bun.gc(true)), 200);
+    this.#timer.unref?.();
+  }
+}
