@@ -1,5 +1,6 @@
 // Starts and stops both servers for the benchmark, and reads their resident memory.
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EngineStats } from "../src/engine/messages.ts";
 import { randomPort, startLlamaServer, waitHealthy } from "../test/helpers/llama-server.ts";
@@ -40,7 +41,8 @@ export async function startOurs(modelPath: string, shape: ServerShape, timeoutMs
     cwd: ROOT,
     env: {
       ...process.env, MODEL_PATH: modelPath, PORT: String(port), HOST: "127.0.0.1", THREADS: String(shape.threads),
-      THREADS_BATCH: String(shape.threads), PARALLEL: String(shape.parallel), CTX_SIZE: String(shape.ctx), ...env,
+      THREADS_BATCH: String(shape.threads), PARALLEL: String(shape.parallel), CTX_SIZE: String(shape.ctx),
+      SESSION_DIR: mkdtempSync(join(tmpdir(), "bench-sessions-")), ...env, // bench sessions never pile up in the user's store
     },
     stdin: "ignore", stdout: "pipe", stderr: "pipe",
   });

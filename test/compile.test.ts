@@ -35,6 +35,7 @@ test("bun run compile writes one executable that embeds the native library and s
     body: JSON.stringify({ request_id: "bin", prompt, stream_response: false, generation_config: { do_sample: false, max_new_tokens: 12 } }),
   });
   expect(r.status).toBe(200);
+  expect(r.headers.get("x-session")).toBe("new"); // the session tiers are in the binary too
   using model = Model.load(modelPath);
   expect(await r.text()).toBe(model.piecesText(greedyAlone(model, model.tokenize(prompt, true, true), 12)));
   // the library was copied out of the binary into the cache, not read from the source tree
