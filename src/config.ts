@@ -42,6 +42,14 @@ export interface Settings {
   maxBatchPrompts: number;
   maxBeams: number;
   maxBodyBytes: number;
+  /** deepest JSON nesting accepted in a body (checked before parsing) */
+  maxJsonDepth: number;
+  /** seconds a connection may be idle (nothing received or sent) before it is closed; 0 = never */
+  idleTimeoutS: number;
+  /** seconds a request may wait in the queue for a slot before it gets 503 + Retry-After; 0 = forever */
+  queueTimeoutS: number;
+  /** seconds a streamed response's text may wait unread by its client before the generation stops; 0 = forever */
+  stallTimeoutS: number;
   flashAttn: number;
   /** CPU thread-pool polling between decode steps: 0 (sleep) .. 100 (spin); -1 ggml's default */
   threadPoll: number;
@@ -126,6 +134,10 @@ export function loadSettings(env: Env = process.env): Settings {
     maxBatchPrompts: int(env, "MAX_BATCH_PROMPTS", 64, 1),
     maxBeams: int(env, "MAX_BEAMS", 8, 1),
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
+    maxJsonDepth: int(env, "MAX_JSON_DEPTH", 32, 2),
+    idleTimeoutS: idle(env),
+    queueTimeoutS: num(env, "QUEUE_TIMEOUT_S", 60),
+    stallTimeoutS: num(env, "STALL_TIMEOUT_S", 30),
     flashAttn: int(env, "FLASH_ATTN", -1, -1),
     threadPoll: int(env, "THREAD_POLL", 0, -1),
     httpSchedBatch: bool(env, "HTTP_SCHED_BATCH", true),
@@ -163,4 +175,11 @@ function sessionSettings(env: Env): SessionSettings {
     ttlS: num(env, "SESSION_TTL_S", 0),
     fsync: bool(env, "SESSION_FSYNC", true),
   };
+}
+
+/** Bun closes idle connections after at most 255 s; 0 turns the timeout off. */
+function idle(env: Env): number {
+  const v = int(env, "IDLE_TIMEOUT_S", 60);
+  if (v > 255) throw new ConfigError(`IDLE_TIMEOUT_S must be at most 255 (Bun's limit), got ${v}`);
+  return v;
 }

@@ -10,7 +10,9 @@ export async function startServer(settings: Settings, opts: { quiet?: boolean; w
   }
   const engine = new EngineClient(settings, opts.workerUrl);
   const app = createApp(engine, settings);
-  app.listen({ hostname: settings.host, port: settings.port, maxRequestBodySize: settings.maxBodyBytes * 2, idleTimeout: 0 });
+  // Bun's own body limit is far above MAX_BODY_BYTES: the app enforces that one while reading, and
+  // answers with its JSON 413 (Bun's own would be an empty one)
+  app.listen({ hostname: settings.host, port: settings.port, maxRequestBodySize: 2 ** 40, idleTimeout: settings.idleTimeoutS });
   const log = opts.quiet ? () => {} : console.log;
   log(`[server] listening on http://${settings.host}:${app.server?.port} (loading the model…)`);
   const model = await engine.ready;

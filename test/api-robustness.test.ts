@@ -73,7 +73,7 @@ describe("bad input gets a documented 4xx and leaves the server healthy", () => 
   const cases: [string, unknown, number, string | undefined][] = [
     ["not JSON", "{nope", 400, undefined],
     ["empty body", "", 400, undefined],
-    ["array body", [], 422, undefined],
+    ["array body (not an object: 400)", [], 400, undefined],
     ["missing request_id", { prompt: "hi" }, 422, "request_id"],
     ["missing prompt", { request_id: "x" }, 422, "prompt"],
     ["empty request_id", { request_id: "", prompt: "hi" }, 422, "request_id"],
@@ -97,6 +97,18 @@ describe("bad input gets a documented 4xx and leaves the server healthy", () => 
     ["generation_config not an object", { ...gen(), generation_config: 3 }, 422, "generation_config"],
     ["prompt + max_new_tokens over CTX_SIZE", gen({ prompt: "word ".repeat(400) }, { max_new_tokens: 400 }), 422, "prompt"],
     ["body too large", { ...gen(), prompt: big }, 413, undefined],
+    ["string body", JSON.stringify("hello"), 400, undefined],
+    ["number body", "42", 400, undefined],
+    ["null body", "null", 400, undefined],
+    ["JSON nested 30000 deep (within MAX_BODY_BYTES here)", "[".repeat(30_000) + "]".repeat(30_000), 400, undefined],
+    ["object nested past MAX_JSON_DEPTH", `{"request_id":"x","prompt":"hi","generation_config":${'{"a":'.repeat(40)}1${"}".repeat(40)}}`, 400, undefined],
+    ["max_new_tokens a hex string", gen({}, { max_new_tokens: "0x10" }), 422, "generation_config.max_new_tokens"],
+    ["num_beams a numeric string", gen({}, { num_beams: "2" }), 422, "generation_config.num_beams"],
+    ["top_k a numeric string", gen({}, { top_k: "5" }), 422, "generation_config.top_k"],
+    ["seed a numeric string", gen({}, { seed: "7" }), 422, "generation_config.seed"],
+    ["temperature a numeric string", gen({}, { temperature: "0.5" }), 422, "generation_config.temperature"],
+    ["request_id with a lone surrogate", { ...gen(), request_id: "id\ud800" }, 422, "request_id"],
+    ["prompt with a lone surrogate", { ...gen(), prompt: "hi \udc00" }, 422, "prompt"],
   ];
   for (const [name, body, status, field] of cases) {
     test(`generate-one: ${name} -> ${status}`, async () => {

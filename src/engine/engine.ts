@@ -179,7 +179,12 @@ export class Engine {
 
   /** One decode step. Returns false when there was nothing to do. */
   step(): boolean {
-    this.scheduler.admit();
+    this.#expireQueued();
+    const admitted = this.scheduler.admit();
+    for (let i = this.scheduler.running.length - admitted; i < this.scheduler.running.length; i++) {
+      const job = this.scheduler.running[i]!;
+      this.#emit({ type: "started", ticket: job.ticket, index: job.index });
+    }
     this.runner.applyKvOps(); // evicted sequences saved, admitted ones restored: the plan sees their real nPast
     const plan = this.scheduler.plan();
     if (plan.entries.length === 0) return false;
@@ -259,6 +264,20 @@ export class Engine {
       ? "the KV cache is full: no room for this batch (increase KV_CELLS or lower PARALLEL)"
       : `llama_decode failed with status ${status}`;
     this.#fail(plan.entries.map((e) => e.job), 503, "decode_failed", message);
+  }
+
+  /** QUEUE_TIMEOUT_S: a request that waited too long for a slot gets 503 + Retry-After (all its items). */
+  #expireQueued(): void {
+    const limitMs = this.settings.queueTimeoutS * 1000;
+    const head = this.scheduler.queue[0];
+    if (limitMs <= 0 || !head || performance.now() - head.queuedAt < limitMs) return; // FIFO: the head waited longest
+    const now = performance.now();
+    const late = new Set(this.scheduler.queue.filter((j) => now - j.queuedAt >= limitMs).map((j) => j.ticket));
+    for (const ticket of late) {
+      const message = `waited more than QUEUE_TIMEOUT_S (${this.settings.queueTimeoutS} s) for a free slot; retry later`;
+      this.#emit({ type: "error", ticket, error: { status: 503, code: "queue_timeout", message } });
+      for (const job of this.#jobs.get(ticket) ?? []) if (!job.finish) this.#finish(job, "aborted", false);
+    }
   }
 
   /** Last line of defence (an exception inside a step): fail what was running, keep serving. */

@@ -23,6 +23,8 @@ abstract class JobBase {
   decodedTokens = 0;
   /** tokens produced whose text is complete in what was sent */
   complete = 0;
+  /** when it was queued (performance.now()), for QUEUE_TIMEOUT_S */
+  readonly queuedAt = performance.now();
   /** set by an abort: tokens the client received; later ones are cut from the session */
   delivered: number | null = null;
 

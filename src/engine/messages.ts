@@ -128,6 +128,8 @@ export type FromEngine =
   | { type: "fatal"; message: string }
   /** `sessions[index]`: what each item starts from */
   | { type: "accepted"; ticket: number; prefixes: string[]; sessions: SessionSource[] }
+  /** the item got its slot: generation begins (a stream's response starts here) */
+  | { type: "started"; ticket: number; index: number }
   /** `delivered`: tokens of the job whose text is complete in what was sent so far */
   | { type: "text"; ticket: number; index: number; text: string; delivered: number }
   | { type: "done"; ticket: number; index: number; reason: FinishReason; generated: number }

@@ -118,8 +118,9 @@ export class Scheduler {
     entries.push(e);
   }
 
-  /** Moves queued jobs to running, FIFO, while slots, width and KV cells allow. */
-  admit(): void {
+  /** Moves queued jobs to running, FIFO, while slots, width and KV cells allow; returns how many. */
+  admit(): number {
+    let n = 0;
     while (this.queue.length > 0) {
       const job = this.queue[0]!;
       if (this.#width + job.width > this.#parallel) break;
@@ -130,7 +131,9 @@ export class Scheduler {
       this.#table.transition(job.seq, SeqState.Running);
       this.running.push(job);
       this.#width += job.width;
+      n++;
     }
+    return n;
   }
 }
 

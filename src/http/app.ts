@@ -3,32 +3,31 @@ import { Elysia } from "elysia";
 import type { Settings } from "../config.ts";
 import type { EngineClient } from "../engine/client.ts";
 import { cacheRoutes } from "./cache/index.ts";
+import { readJsonObject } from "./body.ts";
 import { fieldFromPointer, HttpError } from "./errors.ts";
 import { generateRoutes } from "./generate/index.ts";
 import { GenerateService } from "./generate/service.ts";
 import { healthRoutes } from "./health/index.ts";
 
-const utf8 = new TextDecoder();
 
 export function createApp(engine: EngineClient, settings: Settings) {
   const service = new GenerateService(engine, settings);
   return new Elysia({ normalize: false })
-    // Any content type is read as JSON: the contract's own fetch example sends text/plain.
-    .onParse(async ({ request }) => {
-      if (request.method !== "POST") return; // bodies only matter on the POST routes
-      const declared = Number(request.headers.get("content-length") ?? "0");
-      if (declared > settings.maxBodyBytes) throw tooLarge(settings.maxBodyBytes);
-      const bytes = await request.arrayBuffer();
-      if (bytes.byteLength > settings.maxBodyBytes) throw tooLarge(settings.maxBodyBytes);
-      const text = utf8.decode(bytes);
-      if (text.trim() === "") throw new HttpError(400, "invalid_json", "the request body is empty; expected a JSON object");
+    // Malformed percent-escapes in the path are a bad request, not an unknown route.
+    .onRequest(({ request }) => {
+      const path = new URL(request.url).pathname;
       try {
-        return JSON.parse(text);
-      } catch (err) {
-        throw new HttpError(400, "invalid_json", `the request body is not valid JSON: ${(err as Error).message}`);
+        decodeURIComponent(path);
+      } catch {
+        return new HttpError(400, "invalid_path", `the request path has a malformed percent-escape: ${JSON.stringify(path.slice(0, 200))}`).toResponse();
       }
     })
-    .onError(({ code, error }) => {
+    // Any content type is read as JSON: the contract's own fetch example sends text/plain.
+    .onParse(({ request }) => {
+      if (request.method !== "POST") return; // bodies only matter on the POST routes
+      return readJsonObject(request, settings);
+    })
+    .onError(({ code, error, request }) => {
       if (error instanceof HttpError) return error.toResponse();
       const cause = (error as { cause?: unknown }).cause; // errors thrown by onParse arrive wrapped
       if (cause instanceof HttpError) return cause.toResponse();
@@ -41,8 +40,11 @@ export function createApp(engine: EngineClient, settings: Settings) {
         }
         case "PARSE":
           return new HttpError(400, "invalid_json", "the request body could not be parsed").toResponse();
-        case "NOT_FOUND":
-          return new HttpError(404, "not_found", "no such route").toResponse();
+        case "NOT_FOUND": {
+          const allow = allowedMethods(new URL(request.url).pathname);
+          if (allow.length === 0) return new HttpError(404, "not_found", "no such route").toResponse();
+          return new HttpError(405, "method_not_allowed", `${request.method} is not allowed here; use ${allow.join(" or ")}`, undefined, { allow: allow.join(", ") }).toResponse();
+        }
         default:
           console.error("[http] unexpected error:", error);
           return new HttpError(500, "internal", "internal server error").toResponse();
@@ -53,6 +55,15 @@ export function createApp(engine: EngineClient, settings: Settings) {
     .use(cacheRoutes(engine));
 }
 
-function tooLarge(max: number): HttpError {
-  return new HttpError(413, "body_too_large", `the request body exceeds MAX_BODY_BYTES (${max} bytes)`);
+/** The API's routes by path pattern, for 405 + Allow (the seed API's methods). */
+const ROUTES: [RegExp, string[]][] = [
+  [/^\/health$/, ["GET"]],
+  [/^\/api\/stats$/, ["GET"]],
+  [/^\/api\/generate-(one|batch)$/, ["POST"]],
+  [/^\/api\/cache$/, ["GET"]],
+  [/^\/api\/cache\/[^/]+$/, ["GET", "DELETE"]],
+];
+
+function allowedMethods(path: string): string[] {
+  return ROUTES.find(([re]) => re.test(path))?.[1] ?? [];
 }

@@ -1,18 +1,24 @@
 // Request schemas of the seed API contract (../shared/seed-api.md). Field names are binding.
 import { t } from "elysia";
 
+/**
+ * An integer that must be a JSON number: t.Integer would also take numeric strings ("0x10" became
+ * 16) because Elysia converts them; every numeric field refuses strings.
+ */
+const Int = (o: { minimum?: number; maximum?: number } = {}) => t.Number({ ...o, multipleOf: 1 });
+
 export const GenerationConfig = t.Object(
   {
-    num_beams: t.Optional(t.Integer({ minimum: 1 })),
+    num_beams: t.Optional(Int({ minimum: 1 })),
     do_sample: t.Optional(t.Boolean()),
     temperature: t.Optional(t.Number({ minimum: 0 })),
     top_p: t.Optional(t.Number({ exclusiveMinimum: 0, maximum: 1 })),
-    top_k: t.Optional(t.Integer({ minimum: 0 })),
-    max_new_tokens: t.Optional(t.Integer({ minimum: 1 })),
+    top_k: t.Optional(Int({ minimum: 0 })),
+    max_new_tokens: t.Optional(Int({ minimum: 1 })),
     repetition_penalty: t.Optional(t.Number({ exclusiveMinimum: 0 })),
     length_penalty: t.Optional(t.Number()),
     /** extension: fixes the random draws of do_sample for reproducible output */
-    seed: t.Optional(t.Integer({ minimum: 0, maximum: 2 ** 32 - 1 })),
+    seed: t.Optional(Int({ minimum: 0, maximum: 2 ** 32 - 1 })),
   },
   { additionalProperties: false },
 );

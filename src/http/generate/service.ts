@@ -29,6 +29,8 @@ export class GenerateService {
 
   async generateOne(body: GenerateOneInput, signal: AbortSignal): Promise<Response> {
     const config = this.config(body.generation_config);
+    wellFormed(body.request_id, "request_id");
+    wellFormed(body.prompt, "prompt");
     const item = { requestId: body.request_id, prompt: body.prompt };
     requireModel(this.engine);
     const onlyNew = body.only_new_tokens ?? true;
@@ -44,6 +46,8 @@ export class GenerateService {
     }
     const seen = new Map<string, number>();
     body.prompts.forEach((p, i) => {
+      wellFormed(p.request_id, `prompts[${i}].request_id`);
+      wellFormed(p.prompt, `prompts[${i}].prompt`);
       const j = seen.get(p.request_id);
       if (j !== undefined) throw new HttpError(422, "duplicate_request_id", `request_id "${p.request_id}" appears at prompts[${j}] and prompts[${i}]`, `prompts[${i}].request_id`);
       seen.set(p.request_id, i);
@@ -68,14 +72,17 @@ export class GenerateService {
    */
   #stream(item: PromptSpec, onlyNew: boolean, config: GenerationConfig, signal: AbortSignal): Promise<Response> {
     return new Promise<Response>((resolve, reject) => {
-      const out = new TokenTextStream((delivered) => this.engine.abort(ticket, [delivered]));
+      const out = new TokenTextStream((delivered) => this.engine.abort(ticket, [delivered]), this.settings.stallTimeoutS * 1000);
       const onAbort = () => this.engine.abort(ticket, [out.delivered]);
       signal.addEventListener("abort", onAbort, { once: true }); // before submit: a refusal comes back synchronously
+      let session = "new";
       const ticket = this.engine.submit([item], onlyNew, config, {
         accepted: (prefixes, sessions) => {
           if (!onlyNew && prefixes[0]) out.push(prefixes[0], 0);
-          resolve(new Response(out.body, { headers: { ...TEXT_HEADERS, "x-session": sessions[0] ?? "new" } }));
+          session = sessions[0] ?? "new";
         },
+        // the response starts once generation does: a request that times out in the queue gets a 503
+        started: () => resolve(new Response(out.body, { headers: { ...TEXT_HEADERS, "x-session": session } })),
         text: (_i, text, delivered) => out.push(text, delivered),
         done: () => {
           signal.removeEventListener("abort", onAbort);
@@ -117,4 +124,9 @@ export class GenerateService {
       });
     });
   }
+}
+
+/** Text must be well-formed Unicode: a lone surrogate ("\ud800") has no UTF-8 form, and an id holding one could never be reached again. */
+function wellFormed(value: string, field: string): void {
+  if (!value.isWellFormed()) throw new HttpError(422, "invalid_unicode", `${field} is not well-formed Unicode (it holds a lone surrogate)`, field);
 }

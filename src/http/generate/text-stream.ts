@@ -1,7 +1,8 @@
 // A streamed response body that hands text to the HTTP server only when it pulls (highWaterMark
 // 0): text waits here, not in a stream queue, until it goes to the socket. So `delivered`, the
 // tokens whose text was handed on, is what a client that disconnects had been sent, and its
-// session can end exactly there.
+// session can end exactly there. A client that stops reading for `stallMs` (STALL_TIMEOUT_S)
+// stalls its generation: it is stopped there, and the unsent text dropped with it.
 const encoder = new TextEncoder();
 
 export class TokenTextStream {
@@ -13,15 +14,21 @@ export class TokenTextStream {
   #ended = false;
   #error: Error | null = null;
   #wake: (() => void) | null = null;
+  #stallTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly #stallMs: number;
+  readonly #onStop: (delivered: number) => void;
 
-  /** `onCancel(delivered)`: the client went away */
-  constructor(onCancel: (delivered: number) => void) {
+  /** `onStop(delivered)`: the client went away, or stopped reading for `stallMs` (0: never) */
+  constructor(onStop: (delivered: number) => void, stallMs = 0) {
+    this.#onStop = onStop;
+    this.#stallMs = stallMs;
     this.body = new ReadableStream<Uint8Array>(
       {
         pull: (c) => this.#pull(c),
         cancel: () => {
           this.#ended = true;
-          onCancel(this.delivered);
+          this.#clearStall();
+          onStop(this.delivered);
         },
       },
       { highWaterMark: 0 },
@@ -33,12 +40,29 @@ export class TokenTextStream {
     if (this.#ended) return;
     this.#pending.push(text);
     this.#pendingDelivered = deliveredAfter;
+    if (this.#wake) this.#wake();
+    else if (this.#stallMs > 0 && !this.#stallTimer) this.#stallTimer = setTimeout(() => this.#stall(), this.#stallMs);
+  }
+
+  /** Nobody pulled for stallMs: the generation stops at what was sent; unsent text is dropped. */
+  #stall(): void {
+    this.#stallTimer = null;
+    if (this.#ended) return;
+    this.#pending = [];
+    this.#ended = true;
     this.#wake?.();
+    this.#onStop(this.delivered);
+  }
+
+  #clearStall(): void {
+    if (this.#stallTimer) clearTimeout(this.#stallTimer);
+    this.#stallTimer = null;
   }
 
   end(): void {
     this.#ended = true;
     this.#wake?.();
+    this.#clearStall(); // the generation is over: a slow reader may take its time (IDLE_TIMEOUT_S bounds it)
   }
 
   fail(err: Error): void {
@@ -49,6 +73,7 @@ export class TokenTextStream {
   async #pull(c: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
     while (this.#pending.length === 0 && !this.#ended) await new Promise<void>((r) => (this.#wake = r));
     this.#wake = null;
+    this.#clearStall();
     if (this.#pending.length > 0) {
       c.enqueue(encoder.encode(this.#pending.join("")));
       this.#pending = [];

@@ -1,0 +1,135 @@
+// Hostile and unlucky clients against the real server process: bytes that are not UTF-8, bodies
+// over the cap, wrong methods, malformed paths, connections left idle, a full queue, a client that
+// never reads, and request_ids that try to forge log lines.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { connect } from "node:net";
+import { ensureModel } from "../src/gguf/models.ts";
+import { startTestApp, uid, waitReleased } from "./helpers/app.ts";
+import { startServerProcess, type ServerProcess } from "./helpers/server-process.ts";
+
+setDefaultTimeout(120_000);
+
+let s: ServerProcess;
+beforeAll(async () => {
+  s = await startServerProcess({ MODEL_PATH: await ensureModel("tiny"), PARALLEL: "1", CACHE_SEQUENCES: "1", CTX_SIZE: "256", IDLE_TIMEOUT_S: "2", LOG_EVICTIONS: "true", SESSION_STORE: "off" });
+});
+afterAll(() => s?.proc.kill("SIGKILL"));
+
+const errorOf = async (r: Response) => ((await r.json()) as { error: { code: string; field?: string } }).error;
+const rawBody = (id: Uint8Array) => {
+  const head = new TextEncoder().encode('{"request_id":"');
+  const tail = new TextEncoder().encode('","prompt":"hi","stream_response":false,"generation_config":{"max_new_tokens":2}}');
+  return new Uint8Array([...head, ...id, ...tail]);
+};
+
+describe("bytes and sizes", () => {
+  test("a body that is not valid UTF-8 gets 400: two ids differing in invalid bytes never merge into one session", async () => {
+    for (const bad of [0xff, 0xfe]) {
+      const r = await fetch(`${s.url}/api/generate-one`, { method: "POST", body: rawBody(new Uint8Array([0x75, 0x38, bad])) });
+      expect(r.status).toBe(400);
+      expect((await errorOf(r)).code).toBe("invalid_utf8");
+    }
+  });
+
+  test("JSON nested 100,000 deep gets 400 before validation (it overflowed the validator's stack)", async () => {
+    const r = await fetch(`${s.url}/api/generate-one`, { method: "POST", body: "[".repeat(100_000) + "]".repeat(100_000) });
+    expect(r.status).toBe(400);
+    expect((await errorOf(r)).code).toBe("json_too_deep");
+  });
+
+  test("bodies over MAX_BODY_BYTES get the JSON 413, declared or streamed, whatever their size", async () => {
+    const big = new Uint8Array(9 * 1024 * 1024).fill(0x20);
+    const declared = await fetch(`${s.url}/api/generate-one`, { method: "POST", body: big });
+    expect(declared.status).toBe(413);
+    expect((await errorOf(declared)).code).toBe("body_too_large");
+    const stream = new ReadableStream({ pull: (c) => void (c.enqueue(new Uint8Array(1 << 20).fill(0x20)), 0) });
+    const chunked = await fetch(`${s.url}/api/generate-one`, { method: "POST", body: stream, duplex: "half" } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect((await errorOf(chunked)).code).toBe("body_too_large");
+    expect((await fetch(`${s.url}/health`)).status).toBe(200);
+  });
+});
+
+describe("routes", () => {
+  test("a wrong method on a known route is 405 with Allow; an unknown route 404; a malformed escape 400", async () => {
+    const get = await fetch(`${s.url}/api/generate-one`);
+    expect(get.status).toBe(405);
+    expect(get.headers.get("allow")).toBe("POST");
+    const put = await fetch(`${s.url}/api/cache/some-id`, { method: "PUT" });
+    expect(put.status).toBe(405);
+    expect(put.headers.get("allow")).toBe("GET, DELETE");
+    expect((await fetch(`${s.url}/api/nope`)).status).toBe(404);
+    const bad = await fetch(`${s.url}/api/cache/%ZZ`);
+    expect(bad.status).toBe(400);
+    expect((await errorOf(bad)).code).toBe("invalid_path");
+  });
+});
+
+describe("connections", () => {
+  test("IDLE_TIMEOUT_S closes a connection whose body never arrives", async () => {
+    const closedAfter = await new Promise<number>((resolve, reject) => {
+      const port = Number(new URL(s.url).port);
+      const sock = connect({ host: "127.0.0.1", port });
+      const t0 = Date.now();
+      sock.on("connect", () => sock.write("POST /api/generate-one HTTP/1.1\r\nHost: x\r\nContent-Length: 4194304\r\n\r\n{\"request_id\":"));
+      sock.on("close", () => resolve(Date.now() - t0));
+      sock.on("error", () => {});
+      setTimeout(() => (sock.destroy(), reject(new Error("still open after 10 s"))), 10_000);
+    });
+    expect(closedAfter).toBeLessThan(6000);
+    expect((await fetch(`${s.url}/health`)).status).toBe(200);
+  });
+});
+
+describe("logs", () => {
+  test("a request_id holding CR LF cannot forge a log line (evictions are logged as JSON)", async () => {
+    const evil = "log\r\nX-Injected: 1";
+    for (const id of [evil, "other-1"]) {
+      const r = await s.post("/api/generate-one", { request_id: id, prompt: "Hello", stream_response: false, generation_config: { max_new_tokens: 2 } });
+      expect(r.status).toBe(200);
+    }
+    await Bun.sleep(100);
+    const lines = s.log().split("\n");
+    expect(lines.some((l) => l.startsWith("X-Injected"))).toBe(false);
+    const eviction = lines.find((l) => l.includes('"event":"evicted"'));
+    expect(JSON.parse(eviction!).request_id).toBe(evil);
+  });
+});
+
+describe("waiting and reading", () => {
+  test("QUEUE_TIMEOUT_S: a request that cannot get a slot in time gets 503 + Retry-After, streamed or not", async () => {
+    const t = await startTestApp({ PARALLEL: "1", CACHE_SEQUENCES: "2", QUEUE_TIMEOUT_S: "0.2" });
+    try {
+      const busy = t.generate(uid(), "Once upon a time", { max_new_tokens: 490 }); // ~1 s on the tiny model
+      await Bun.sleep(50);
+      const ids = [uid(), uid()];
+      const [streamed, whole] = await Promise.all([
+        t.post("/api/generate-one", { request_id: ids[0], prompt: "Hi" }),
+        t.post("/api/generate-one", { request_id: ids[1], prompt: "Hi", stream_response: false }),
+      ]);
+      for (const r of [streamed, whole]) {
+        expect(r.status).toBe(503);
+        expect(r.headers.get("retry-after")).not.toBeNull();
+        expect((await errorOf(r)).code).toBe("queue_timeout");
+      }
+      for (const id of ids) expect(await t.engine.describe(id)).toBeNull(); // they never started: no session left
+      await busy;
+    } finally {
+      await t.close();
+    }
+  });
+
+  test("STALL_TIMEOUT_S: a stream nobody reads stops its generation; the session keeps what was sent (nothing)", async () => {
+    const t = await startTestApp({ STALL_TIMEOUT_S: "0.5" });
+    try {
+      const id = uid();
+      const r = await t.post("/api/generate-one", { request_id: id, prompt: "Once upon a time", generation_config: { do_sample: false, max_new_tokens: 400 } });
+      expect(r.status).toBe(200); // and its body is never read
+      expect(await waitReleased(t, id, 5000)).toBe(true);
+      expect((await t.engine.stats()).running).toBe(0);
+      expect(await t.engine.describe(id)).toBeNull();
+    } finally {
+      await t.close();
+    }
+  });
+});
