@@ -2,7 +2,11 @@
 // over the cap, wrong methods, malformed paths, connections left idle, a full queue, a client that
 // never reads, and request_ids that try to forge log lines.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { copyFileSync, mkdtempSync, openSync, writeSync, closeSync } from "node:fs";
 import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readGguf, tensorDataRange } from "../src/gguf/reader.ts";
 import { ensureModel } from "../src/gguf/models.ts";
 import { startTestApp, uid, waitReleased } from "./helpers/app.ts";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.ts";
@@ -128,6 +132,57 @@ describe("waiting and reading", () => {
       expect(await waitReleased(t, id, 5000)).toBe(true);
       expect((await t.engine.stats()).running).toBe(0);
       expect(await t.engine.describe(id)).toBeNull();
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+/** A copy of the tiny model whose final norm weights are NaN: every logit it produces is NaN. */
+async function nanModel(): Promise<string> {
+  const path = join(mkdtempSync(join(tmpdir(), "nan-model-")), "nan.gguf");
+  copyFileSync(await ensureModel("tiny"), path);
+  const file = readGguf(path);
+  const norm = file.tensors.find((t) => t.name === "output_norm.weight")!;
+  const { start, end } = tensorDataRange(file, norm);
+  const bytes = new Uint8Array(end - start);
+  const view = new DataView(bytes.buffer);
+  if (norm.type === 0) for (let i = 0; i < bytes.length; i += 4) view.setUint32(i, 0x7fc00000, true); // F32 NaN
+  else for (let i = 0; i < bytes.length; i += 2) view.setUint16(i, 0x7e00, true); // F16 NaN
+  const fd = openSync(path, "r+");
+  writeSync(fd, bytes, 0, bytes.length, start);
+  closeSync(fd);
+  return path;
+}
+
+describe("numerics", () => {
+  test("a temperature that underflows samples greedily instead of returning empty text", async () => {
+    const t = await startTestApp();
+    try {
+      const cfg = { do_sample: true, temperature: 1e-40, max_new_tokens: 8 };
+      const tiny = await t.generate(uid(), "Once upon a time", cfg);
+      expect(tiny).toBe(await t.generate(uid(), "Once upon a time", { do_sample: false, max_new_tokens: 8 }));
+      expect(tiny.length).toBeGreaterThan(0);
+      const beams = await t.generate(uid(), "Once upon a time", { ...cfg, num_beams: 2 });
+      expect(beams).toBe(await t.generate(uid(), "Once upon a time", { do_sample: false, num_beams: 2, max_new_tokens: 8 }));
+    } finally {
+      await t.close();
+    }
+  });
+
+  test("NaN logits give a 500 naming the cause, later requests 503, and /health reports the model broken", async () => {
+    const t = await startTestApp({ MODEL_PATH: await nanModel() });
+    try {
+      const ask = (cfg: object) => t.post("/api/generate-one", { request_id: uid(), prompt: "Hello", stream_response: false, generation_config: { ...cfg, max_new_tokens: 4 } });
+      const first = await ask({ do_sample: false });
+      expect(first.status).toBe(500);
+      expect((await errorOf(first)).code).toBe("non_finite_logits");
+      const later = await ask({ do_sample: true, seed: 1 });
+      expect(later.status).toBe(503);
+      expect((await errorOf(later)).code).toBe("model_broken");
+      const h = await t.app.handle(new Request("http://local/health"));
+      expect(h.status).toBe(503);
+      expect(((await h.json()) as { status: string }).status).toBe("broken");
     } finally {
       await t.close();
     }

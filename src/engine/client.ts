@@ -30,6 +30,8 @@ export class EngineClient {
   fatal: string | null = null;
   /** why the session store is unusable (generation goes on from RAM), null when it is fine */
   degraded: string | null = null;
+  /** why the model cannot generate any more (non-finite logits), null while it can */
+  broken: string | null = null;
   /** shutting down: new generations are refused with 503 */
   draining = false;
   #closed: Promise<{ written: number; failed: number } | null> | null = null;
@@ -165,6 +167,7 @@ export class EngineClient {
       case "started": return this.#requests.get(msg.ticket)?.handlers.started?.(msg.index);
       case "listed": return this.#settle(msg.ticket, msg.list);
       case "health": this.degraded = msg.degraded; return;
+      case "broken": this.broken = msg.message; return;
       case "closed": return this.#closedResolve({ written: msg.written, failed: msg.failed });
       case "done": {
         const r = this.#requests.get(msg.ticket);

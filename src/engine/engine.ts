@@ -53,6 +53,8 @@ export class Engine {
   readonly #preparing = new Map<number, { delivered?: number[] } | null>();
   steps = 0;
   tokensGenerated = 0;
+  /** set once the model produced non-finite logits: nothing more is generated */
+  brokenReason: string | null = null;
   /** wall time of steps and of posting their messages, microseconds (timed by whoever runs the loop) */
   stepUs = 0;
   postUs = 0;
@@ -104,6 +106,7 @@ export class Engine {
   }
 
   #accept(ticket: number, items: PromptSpec[], onlyNewTokens: boolean, config: GenerationConfig): void | Promise<void> {
+    if (this.brokenReason) throw new RequestError({ status: 503, code: "model_broken", message: this.brokenReason });
     const waiting = this.scheduler.queue.length + this.scheduler.running.length;
     if (waiting + items.length > this.settings.maxQueue + this.settings.parallel) {
       throw new RequestError({ status: 503, code: "queue_full", message: `the request queue is full (${this.settings.maxQueue} waiting); retry later` });
@@ -204,6 +207,7 @@ export class Engine {
       if (e.beam < 0) job.seq.nPast += e.count;
       if (!e.logits || job.finish) continue;
       if (job.kind === "sample") this.#sampleNext(job, e.row);
+      else if (!Number.isFinite(this.ctx.logit(e.row, this.ctx.argmaxRow(e.row)))) this.#broken(job);
       else if (e.beam < 0) this.#beamDone(job, startBeams(job, this.ctx.logitsRow(e.row), this.table));
       else {
         job.rows[e.beam] = this.ctx.logitsRow(e.row); // rows by beam index; the batch order is the runner's
@@ -217,6 +221,8 @@ export class Engine {
     const seq = job.seq;
     const { sampler } = job;
     const token = sampler.plainGreedy ? this.ctx.argmaxRow(row) : sampler.sample(this.ctx.logitsRow(row), seq.tokens);
+    // the chosen token's logit is finite unless the row is not (an all-NaN row gives token 0 here)
+    if (!Number.isFinite(this.ctx.logit(row, token))) return this.#broken(job);
     seq.tokens.push(token);
     this.tokensGenerated++;
     if (this.model.isEog(token)) return this.#finish(job, "eos");
@@ -278,6 +284,20 @@ export class Engine {
       this.#emit({ type: "error", ticket, error: { status: 503, code: "queue_timeout", message } });
       for (const job of this.#jobs.get(ticket) ?? []) if (!job.finish) this.#finish(job, "aborted", false);
     }
+  }
+
+  /**
+   * The model produced NaN or infinite logits: its weights (or the backend) are broken, and every
+   * further token would be garbage. The request fails with a 500 naming the cause, every later
+   * one gets 503, and /health reports the model as broken.
+   */
+  #broken(job: Job): void {
+    const message = "the model produced non-finite logits (NaN or infinity): its weights or the backend are broken";
+    if (!this.brokenReason) {
+      this.brokenReason = message;
+      this.#emit({ type: "broken", message });
+    }
+    this.#fail([job], 500, "non_finite_logits", message);
   }
 
   /** Last line of defence (an exception inside a step): fail what was running, keep serving. */

@@ -140,6 +140,8 @@ export type FromEngine =
   | { type: "listed"; ticket: number; list: SessionList }
   /** the session store became unusable (reason) or usable again (null) */
   | { type: "health"; degraded: string | null }
+  /** the model produced non-finite logits: it is broken for good */
+  | { type: "broken"; message: string }
   /** shutdown finished: sessions written */
   | { type: "closed"; written: number; failed: number };
 

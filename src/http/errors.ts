@@ -38,6 +38,7 @@ export function fieldFromPointer(pointer: string): string {
 
 /** 503 (with Retry-After) until the engine has a model: still loading, or failed to load. */
 export function requireModel(engine: EngineClient): void {
+  if (engine.broken) throw new HttpError(503, "model_broken", engine.broken);
   if (engine.model) return;
   const message = engine.fatal ? `the model failed to load: ${engine.fatal}` : "the model is still loading; retry shortly";
   throw new HttpError(503, "loading", message, undefined, { "retry-after": "2" });

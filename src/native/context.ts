@@ -81,6 +81,12 @@ export class Context {
     return this.#logits.subarray(row * this.nVocab, (row + 1) * this.nVocab);
   }
 
+  /** One logit of output row `row` (no view allocated: the per-token sanity check reads it). */
+  logit(row: number, token: number): number {
+    if (this.#logitsStale) this.#refreshLogits();
+    return this.#logits[row * this.nVocab + token]!;
+  }
+
   /**
    * torch.argmax of output row `row`, computed natively (SIMD) straight from llama.cpp's buffer: the
    * greedy fast path, ~6x cheaper than a JS loop over the row (see native/kernels.c).

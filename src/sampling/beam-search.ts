@@ -42,7 +42,7 @@ import { logSoftmax, scaleByTemperature } from "./logits.ts";
 import { topKFilterInPlace, topPFilterInPlace } from "./warpers.ts";
 import { BeamCandidatePicker } from "./beam-candidates.ts";
 import { BeamHypotheses, commonPrefixLength } from "./beam-hypotheses.ts";
-import { validateSamplingParams } from "./sampler.ts";
+import { MIN_TEMPERATURE, validateSamplingParams } from "./sampler.ts";
 
 export interface BeamSearchConfig {
   numBeams: number;
@@ -113,7 +113,7 @@ export class BeamSearch {
     this.numBeams = config.numBeams;
     this.maxNewTokens = config.maxNewTokens;
     this.eos = new Set(config.eosTokens);
-    this.sampling = config.doSample && config.temperature !== 0;
+    this.sampling = config.doSample && config.temperature >= MIN_TEMPERATURE; // below it: deterministic beams (see sampler.ts)
     this.temperature = config.temperature;
     this.topK = config.topK;
     this.topP = config.topP;

@@ -9,7 +9,10 @@
  *
  * HF adds a warper only when it is active: temperature != 1, top_k != 0,
  * top_p < 1. Greedy is used when `doSample` is false or `temperature` is 0
- * (HF itself rejects temperature 0 with sampling; OpenAI-style APIs mean greedy).
+ * (HF itself rejects temperature 0 with sampling; OpenAI-style APIs mean greedy),
+ * and below MIN_TEMPERATURE, where logits / T overflows float32 (1e-40 made
+ * every positive logit +inf) while the distribution is one-hot anyway: greedy
+ * is its exact limit.
  *
  * IN PLACE: `sample()` overwrites the logits row it is given (penalty and
  * temperature are applied to it). That is intended for the engine's own logits
@@ -24,6 +27,9 @@ import { applyRepetitionPenaltyDistinct, argmax, scaleByTemperature } from "./lo
 import { topKCandidates, topPCut, topPSelect } from "./warpers.ts";
 import { drawFromCandidates, drawFromRow, drawWeightedCandidates } from "./draw.ts";
 import { TokenHistory } from "./token-history.ts";
+
+/** Below this, sampling is greedy (see the module comment): logits up to 3.4e18 stay finite when divided by it. */
+export const MIN_TEMPERATURE = 1e-20;
 
 export interface SamplerConfig {
   /** false: greedy (argmax after processors). */
@@ -73,7 +79,7 @@ export class TokenSampler {
 
   constructor(config: SamplerConfig) {
     validateSamplingParams(config);
-    this.greedy = !config.doSample || config.temperature === 0;
+    this.greedy = !config.doSample || config.temperature < MIN_TEMPERATURE;
     this.temperature = config.temperature;
     this.topK = config.topK;
     this.topP = config.topP;

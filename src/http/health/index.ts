@@ -14,6 +14,10 @@ export const healthRoutes = (engine: EngineClient) =>
         set.status = 503;
         return { status: "loading", progress: engine.loadProgress };
       }
+      if (engine.broken) {
+        set.status = 503;
+        return { status: "broken", error: engine.broken, model: engine.model };
+      }
       if (engine.draining) {
         set.status = 503;
         set.headers["retry-after"] = "5";
