@@ -42,6 +42,8 @@ export interface Settings {
   maxBatchPrompts: number;
   maxBeams: number;
   maxBodyBytes: number;
+  /** requests in flight at once (bodies being read, queued, generating) before new ones get 503; /health is exempt */
+  maxConnections: number;
   /** deepest JSON nesting accepted in a body (checked before parsing) */
   maxJsonDepth: number;
   /** seconds a connection may be idle (nothing received or sent) before it is closed; 0 = never */
@@ -135,6 +137,7 @@ export function loadSettings(env: Env = process.env): Settings {
     maxBeams: int(env, "MAX_BEAMS", 8, 1),
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
     maxJsonDepth: int(env, "MAX_JSON_DEPTH", 32, 2),
+    maxConnections: int(env, "MAX_CONNECTIONS", 1024, 1),
     idleTimeoutS: idle(env),
     queueTimeoutS: num(env, "QUEUE_TIMEOUT_S", 60),
     stallTimeoutS: num(env, "STALL_TIMEOUT_S", 30),

@@ -85,6 +85,33 @@ describe("connections", () => {
   });
 });
 
+describe("MAX_CONNECTIONS", () => {
+  test("past MAX_CONNECTIONS requests in flight new ones get 503 + Retry-After; /health still answers", async () => {
+    const small = await startServerProcess({ MODEL_PATH: await ensureModel("tiny"), MAX_CONNECTIONS: "3", SESSION_STORE: "off" });
+    const port = Number(new URL(small.url).port);
+    const held = Array.from({ length: 5 }, () => {
+      const sock = connect({ host: "127.0.0.1", port });
+      sock.on("connect", () => sock.write("POST /api/generate-one HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"));
+      sock.on("error", () => {});
+      return sock;
+    });
+    try {
+      await Bun.sleep(300);
+      const r = await small.post("/api/generate-one", { request_id: "x", prompt: "hi", stream_response: false });
+      expect(r.status).toBe(503);
+      expect(r.headers.get("retry-after")).not.toBeNull();
+      expect((await errorOf(r)).code).toBe("too_many_connections");
+      expect((await fetch(`${small.url}/health`)).status).toBe(200);
+      for (const sock of held) sock.destroy();
+      await Bun.sleep(200);
+      expect((await small.post("/api/generate-one", { request_id: "y", prompt: "hi", stream_response: false })).status).toBe(200);
+    } finally {
+      for (const sock of held) sock.destroy();
+      small.proc.kill("SIGKILL");
+    }
+  });
+});
+
 describe("logs", () => {
   test("a request_id holding CR LF cannot forge a log line (evictions are logged as JSON)", async () => {
     const evil = "log\r\nX-Injected: 1";

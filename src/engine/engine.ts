@@ -220,9 +220,12 @@ export class Engine {
   #sampleNext(job: Job & { kind: "sample" }, row: number): void {
     const seq = job.seq;
     const { sampler } = job;
-    const token = sampler.plainGreedy ? this.ctx.argmaxRow(row) : sampler.sample(this.ctx.logitsRow(row), seq.tokens);
-    // the chosen token's logit is finite unless the row is not (an all-NaN row gives token 0 here)
-    if (!Number.isFinite(this.ctx.logit(row, token))) return this.#broken(job);
+    // The model is broken when the raw row's best logit is not finite (NaN weights: an all-NaN row
+    // has token 0 as its argmax). Checked before the sampler, whose processing of extreme settings
+    // is float-safe on its own; the greedy path's argmax is the token itself.
+    const best = this.ctx.argmaxRow(row);
+    if (!Number.isFinite(this.ctx.logit(row, best))) return this.#broken(job);
+    const token = sampler.plainGreedy ? best : sampler.sample(this.ctx.logitsRow(row), seq.tokens);
     seq.tokens.push(token);
     this.tokensGenerated++;
     if (this.model.isEog(token)) return this.#finish(job, "eos");

@@ -12,10 +12,16 @@ import { healthRoutes } from "./health/index.ts";
 
 export function createApp(engine: EngineClient, settings: Settings) {
   const service = new GenerateService(engine, settings);
-  return new Elysia({ normalize: false })
-    // Malformed percent-escapes in the path are a bad request, not an unknown route.
+  const app = new Elysia({ normalize: false });
+  return app
+    // Malformed percent-escapes in the path are a bad request, not an unknown route; past
+    // MAX_CONNECTIONS requests in flight, new ones get 503 (health checks always get through).
     .onRequest(({ request }) => {
       const path = new URL(request.url).pathname;
+      const inFlight = app.server?.pendingRequests ?? 0;
+      if (inFlight > settings.maxConnections && path !== "/health") {
+        return new HttpError(503, "too_many_connections", `more than MAX_CONNECTIONS (${settings.maxConnections}) requests in flight; retry later`, undefined, { "retry-after": "1" }).toResponse();
+      }
       try {
         decodeURIComponent(path);
       } catch {

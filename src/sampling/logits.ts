@@ -38,15 +38,23 @@ export function applyRepetitionPenaltyDistinct(
   penalty: number,
 ): void {
   if (penalty === 1) return;
-  const p = Math.fround(penalty);
+  // float32-safe for every penalty the API admits: a penalty that rounds to 0 or inf in float32
+  // (1e-88, 1e300) is held at the smallest normal / largest finite value, and results are kept
+  // finite (1e-88 made seen logits +inf, which read as a broken model)
+  const p = Math.min(F32_MAX, Math.max(F32_MIN_NORMAL, Math.fround(penalty)));
   const n = logits.length;
   for (let j = 0; j < count; j++) {
     const t = ids[j];
     if (t < 0 || t >= n) continue;
     const v = logits[t];
-    logits[t] = v < 0 ? v * p : v / p;
+    if (v !== v) continue; // NaN stays NaN
+    const r = v < 0 ? v * p : v / p;
+    logits[t] = r > F32_MAX ? F32_MAX : r < -F32_MAX ? -F32_MAX : r;
   }
 }
+
+const F32_MAX = 3.4028234663852886e38;
+const F32_MIN_NORMAL = 1.1754943508222875e-38;
 
 /**
  * HF repetition penalty over every distinct token in `seenTokens` (prompt and
@@ -110,6 +118,25 @@ export function softmaxInPlace(values: Float32Array): void {
 }
 
 /** Divide a row by a temperature in place (float32, like `scores / temperature`). */
+/**
+ * scaleByTemperature, and the argmax of the values before scaling when the largest overflowed to
+ * ±inf (a tiny temperature on large logits): then the distribution is one-hot at that argmax, which
+ * the overflowed row can no longer tell. -1 when nothing overflowed. Same single pass.
+ */
+export function scaleByTemperatureChecked(values: Float32Array, temperature: number): number {
+  if (temperature === 1) return -1;
+  const t = Math.fround(temperature);
+  let best = 0;
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v > max) (max = v), (best = i);
+    values[i] = v / t;
+  }
+  // the largest overflowed (to +inf, or to -inf when every logit is hugely negative): one-hot
+  return values.length > 0 && !Number.isFinite(values[best]!) && Number.isFinite(max) ? best : -1;
+}
+
 export function scaleByTemperature(values: Float32Array, temperature: number): void {
   if (temperature === 1) return;
   const t = Math.fround(temperature);
