@@ -42,6 +42,8 @@ export interface Settings {
   maxBatchPrompts: number;
   maxBeams: number;
   maxBodyBytes: number;
+  /** seconds a request body may take to arrive completely (408 after); 0 = no limit */
+  bodyTimeoutS: number;
   /** requests in flight at once (bodies being read, queued, generating) before new ones get 503; /health is exempt */
   maxConnections: number;
   /** deepest JSON nesting accepted in a body (checked before parsing) */
@@ -138,6 +140,7 @@ export function loadSettings(env: Env = process.env): Settings {
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
     maxJsonDepth: int(env, "MAX_JSON_DEPTH", 32, 2),
     maxConnections: int(env, "MAX_CONNECTIONS", 1024, 1),
+    bodyTimeoutS: num(env, "BODY_TIMEOUT_S", 30),
     idleTimeoutS: idle(env),
     queueTimeoutS: num(env, "QUEUE_TIMEOUT_S", 60),
     stallTimeoutS: num(env, "STALL_TIMEOUT_S", 30),

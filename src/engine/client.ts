@@ -1,5 +1,6 @@
 // The HTTP thread's handle on the engine worker: tickets, per-request callbacks, readiness.
 import type { Settings } from "../config.ts";
+import { errorFields, logEvent } from "../log.ts";
 import {
   busyError, type CachedSequenceInfo, type EngineStats, type ErrorInfo, type FinishReason, type FromEngine, type GenerationConfig, type ModelFacts,
   type PromptSpec, type SessionList, type SessionSource, type ToEngine,
@@ -150,7 +151,7 @@ export class EngineClient {
     try {
       this.#dispatch(msg);
     } catch (err) {
-      console.error(`[engine-client] handler for ${msg.type} failed:`, err);
+      logEvent("error", "handler_failed", { message_type: msg.type, ...errorFields(err) }, "engine-client");
     }
   }
 

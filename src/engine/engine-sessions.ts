@@ -1,7 +1,7 @@
 // The engine's side of the session tiers: it connects the sequence table to the SessionManager.
 // Sequences leaving the KV cache hand their state down; evicted or stored ones fetch it back
 // before admission; finished requests persist their tokens; shutdown writes every KV state.
-import { logEvent } from "../sessions/log.ts";
+import { logEvent } from "../log.ts";
 import type { SessionManager, SessionSnapshot, SessionSource } from "../sessions/manager.ts";
 import type { CachedSequenceInfo, SessionList } from "./messages.ts";
 import type { Runner, StateSink } from "./runner.ts";

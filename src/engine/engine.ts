@@ -2,6 +2,7 @@
 import type { Settings } from "../config.ts";
 import { DecodeStatus, type Context, type ContextOptions, type Model } from "../native/index.ts";
 import { advanceBeams, concludeBeams, startBeams } from "./beam-slots.ts";
+import { logEvent } from "../log.ts";
 import { SessionManager } from "../sessions/manager.ts";
 import { EngineSessions } from "./engine-sessions.ts";
 import type { BeamJob, Job } from "./job.ts";
@@ -309,7 +310,7 @@ export class Engine {
   }
 
   #fail(jobs: Job[], status: number, code: string, message: string): void {
-    console.error(`[engine] ${message}`);
+    logEvent("error", "generation_failed", { code, message, requests: jobs.length }, "engine");
     for (const job of new Set(jobs)) {
       const seq = job.seq;
       if (job.finish) continue;

@@ -1,5 +1,6 @@
 // Runs a plan on the model: KV edits first, then one llama_batch, then decode.
 // It decides nothing; the scheduler chose what goes in.
+import { errorFields, logEvent } from "../log.ts";
 import { Batch, type Context } from "../native/index.ts";
 import type { Plan, PlanEntry } from "./scheduler.ts";
 import type { KvOp } from "./seq-table.ts";
@@ -60,7 +61,7 @@ export class Runner {
     try {
       state = this.ctx.saveSequenceInto(seqId, (size) => this.#sink.stateBuffer(target, nPast, size));
     } catch (err) {
-      console.error(`[engine] saving the KV state of slot ${seqId} failed: ${(err as Error).message}`);
+      logEvent("error", "state_save_failed", { slot: seqId, request_id: target.requestId, ...errorFields(err) }, "engine");
     }
     if (state && state.length > 0) this.#sink.saved(target, nPast, state);
   }

@@ -1,6 +1,7 @@
 // The request_id -> Sequence table: sequence-id slots, KV cell accounting and LRU eviction.
 // Pure bookkeeping: it never calls the model. KV work it decides on (freeing a slot's cells)
 // is queued in `kvOps` for the runner to perform before the next decode.
+import { logEvent } from "../log.ts";
 import { SeqState, Sequence } from "./sequence.ts";
 
 /**
@@ -225,7 +226,7 @@ export class SequenceTable {
     if (cells > 0) this.kvOps.push({ kind: "save", seq: seq.seqId, target: seq, nPast: cells });
     this.transition(seq, SeqState.Evicted);
     this.evictions++;
-    if (this.logEvictions) console.warn(JSON.stringify({ ts: new Date().toISOString(), level: "warn", component: "engine", event: "evicted", request_id: seq.requestId, kv_cells: cells }));
+    if (this.logEvictions) logEvent("warn", "evicted", { request_id: seq.requestId, kv_cells: cells }, "engine");
   }
 
   /** Every sequence, least recently used first. */

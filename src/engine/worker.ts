@@ -7,6 +7,7 @@ import { Context, Model, nativeInfo, setThreadScheduling } from "../native/index
 import { contextOptions, Engine } from "./engine.ts";
 import type { FromEngine, ToEngine } from "./messages.ts";
 import { resolveModelPath } from "./model-path.ts";
+import { errorFields, logEvent } from "../log.ts";
 import { openSessions } from "../sessions/open.ts";
 
 let outbox: FromEngine[] = [];
@@ -92,7 +93,7 @@ async function main(settings: Settings): Promise<void> {
     try {
       worked = engine.step();
     } catch (err) {
-      console.error("[engine] step failed:", err);
+      logEvent("error", "step_failed", errorFields(err), "engine");
       engine.failRunning(err as Error);
     }
     const t1 = performance.now();
@@ -116,7 +117,7 @@ async function main(settings: Settings): Promise<void> {
 }
 
 function failed(err: unknown): void {
-  console.error("[engine] session work failed:", err);
+  logEvent("error", "session_work_failed", errorFields(err), "engine");
 }
 
 function fatal(err: Error): void {

@@ -3,6 +3,7 @@ import { Elysia } from "elysia";
 import type { Settings } from "../config.ts";
 import type { EngineClient } from "../engine/client.ts";
 import { cacheRoutes } from "./cache/index.ts";
+import { errorFields, logEvent } from "../log.ts";
 import { readJsonObject } from "./body.ts";
 import { fieldFromPointer, HttpError } from "./errors.ts";
 import { generateRoutes } from "./generate/index.ts";
@@ -52,7 +53,7 @@ export function createApp(engine: EngineClient, settings: Settings) {
           return new HttpError(405, "method_not_allowed", `${request.method} is not allowed here; use ${allow.join(" or ")}`, undefined, { allow: allow.join(", ") }).toResponse();
         }
         default:
-          console.error("[http] unexpected error:", error);
+          logEvent("error", "unexpected_error", errorFields(error), "http");
           return new HttpError(500, "internal", "internal server error").toResponse();
       }
     })

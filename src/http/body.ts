@@ -6,12 +6,16 @@ import { HttpError } from "./errors.ts";
 export interface BodyLimits {
   maxBodyBytes: number;
   maxJsonDepth: number;
+  /** seconds the whole body may take to arrive (a trickling client holds memory and a slot); 0 = no limit */
+  bodyTimeoutS: number;
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+/** the rest of an unread body is not waited for: the connection closes after the answer */
+const CLOSE = { connection: "close" };
 
 export async function readJsonObject(request: Request, limits: BodyLimits): Promise<Record<string, unknown>> {
-  const bytes = await readCapped(request, limits.maxBodyBytes);
+  const bytes = await readCapped(request, limits.maxBodyBytes, limits.bodyTimeoutS);
   let text: string;
   try {
     text = strictUtf8.decode(bytes);
@@ -33,22 +37,31 @@ export async function readJsonObject(request: Request, limits: BodyLimits): Prom
   return value as Record<string, unknown>;
 }
 
-async function readCapped(request: Request, max: number): Promise<Uint8Array> {
+async function readCapped(request: Request, max: number, timeoutS: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > max) throw tooLarge(max);
   if (!request.body) return new Uint8Array(0);
   const parts: Uint8Array[] = [];
   let total = 0;
   const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      void reader.cancel().catch(() => {});
-      throw tooLarge(max);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = timeoutS > 0
+    ? new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new HttpError(408, "body_timeout", `the request body did not arrive within BODY_TIMEOUT_S (${timeoutS} s)`, undefined, CLOSE)), timeoutS * 1000)))
+    : null;
+  late?.catch(() => {});
+  try {
+    for (;;) {
+      const { done, value } = await (late ? Promise.race([reader.read(), late]) : reader.read());
+      if (done) break;
+      total += value.length;
+      if (total > max) throw tooLarge(max);
+      parts.push(value);
     }
-    parts.push(value);
+  } catch (err) {
+    void reader.cancel().catch(() => {});
+    throw err;
+  } finally {
+    clearTimeout(timer);
   }
   if (parts.length === 1) return parts[0]!;
   const out = new Uint8Array(total);
@@ -73,5 +86,5 @@ export function nestingDepth(text: string): number {
 }
 
 export function tooLarge(max: number): HttpError {
-  return new HttpError(413, "body_too_large", `the request body exceeds MAX_BODY_BYTES (${max} bytes)`);
+  return new HttpError(413, "body_too_large", `the request body exceeds MAX_BODY_BYTES (${max} bytes)`, undefined, CLOSE);
 }

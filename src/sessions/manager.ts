@@ -3,7 +3,7 @@
 // request for an unknown or evicted request_id arrives, and after every request. No llama calls:
 // KV state bytes come in from, and go out to, the engine's runner.
 import { BlobError, decodeRecord, encodeRecord, incompatibility, RecordBuilder, type EngineIdentity, type SessionRecord } from "./blob.ts";
-import { logEvent } from "./log.ts";
+import { logEvent } from "../log.ts";
 import { RamTier, Reclaimer } from "./ram-tier.ts";
 import { sessionKey, type RecordKind, type SessionStore } from "./store.ts";
 import { StoreHealth } from "./store-health.ts";

@@ -2,7 +2,7 @@
 // logged, counted and makes the store "degraded" (generation goes on from RAM) instead of throwing;
 // the store counts as healthy again once the operation that failed works (a full disk may still
 // take a small meta record while the large KV blobs keep failing).
-import { logEvent } from "./log.ts";
+import { logEvent } from "../log.ts";
 
 export class StoreHealth {
   readonly #where: string;
