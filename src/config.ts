@@ -80,6 +80,8 @@ export interface SessionSettings {
   ttlS: number;
   /** fsync each record written to SESSION_DIR */
   fsync: boolean;
+  /** seconds one store operation may take before it counts as failed (a hung disk or NFS mount) */
+  storeTimeoutS: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -101,6 +103,14 @@ function num(env: Env, name: string, fallback: number): number {
   if (raw === undefined || raw === "") return fallback;
   const v = Number(raw);
   if (!Number.isFinite(v)) throw new ConfigError(`${name} must be a number, got "${raw}"`);
+  return v;
+}
+
+/** A duration for a timer: 0 (off) up to ~24.8 days (setTimeout fires at once beyond 2^31 ms). */
+function seconds(env: Env, name: string, fallback: number): number {
+  const v = num(env, name, fallback);
+  const max = Math.floor((2 ** 31 - 1) / 1000);
+  if (v < 0 || v > max) throw new ConfigError(`${name} must be between 0 and ${max} seconds, got "${env[name]}"`);
   return v;
 }
 
@@ -140,16 +150,16 @@ export function loadSettings(env: Env = process.env): Settings {
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
     maxJsonDepth: int(env, "MAX_JSON_DEPTH", 32, 2),
     maxConnections: int(env, "MAX_CONNECTIONS", 1024, 1),
-    bodyTimeoutS: num(env, "BODY_TIMEOUT_S", 30),
+    bodyTimeoutS: seconds(env, "BODY_TIMEOUT_S", 30),
     idleTimeoutS: idle(env),
-    queueTimeoutS: num(env, "QUEUE_TIMEOUT_S", 60),
-    stallTimeoutS: num(env, "STALL_TIMEOUT_S", 30),
+    queueTimeoutS: seconds(env, "QUEUE_TIMEOUT_S", 60),
+    stallTimeoutS: seconds(env, "STALL_TIMEOUT_S", 30),
     flashAttn: int(env, "FLASH_ATTN", -1, -1),
     threadPoll: int(env, "THREAD_POLL", 0, -1),
     httpSchedBatch: bool(env, "HTTP_SCHED_BATCH", true),
     logEvictions: bool(env, "LOG_EVICTIONS", true),
     sessions: sessionSettings(env),
-    shutdownGraceS: num(env, "SHUTDOWN_GRACE_S", 30),
+    shutdownGraceS: seconds(env, "SHUTDOWN_GRACE_S", 30),
     defaults: {
       num_beams: int(env, "DEFAULT_NUM_BEAMS", 1, 1),
       do_sample: bool(env, "DEFAULT_DO_SAMPLE", true),
@@ -180,6 +190,7 @@ function sessionSettings(env: Env): SessionSettings {
     storeBytes: int(env, "SESSION_STORE_BYTES", 10 * 1024 ** 3),
     ttlS: num(env, "SESSION_TTL_S", 0),
     fsync: bool(env, "SESSION_FSYNC", true),
+    storeTimeoutS: seconds(env, "SESSION_STORE_TIMEOUT_S", 10),
   };
 }
 

@@ -186,6 +186,22 @@ describe("waiting and reading", () => {
     }
   });
 
+  test("a queued stream is not stalled before it starts: it gets its full text once a slot frees", async () => {
+    const t = await startTestApp({ PARALLEL: "1", CACHE_SEQUENCES: "2", STALL_TIMEOUT_S: "0.3" });
+    try {
+      const busy = t.generate(uid(), "Once upon a time", { max_new_tokens: 490 }); // ~1 s, longer than the stall timeout
+      await Bun.sleep(50);
+      const id = uid();
+      const r = await t.post("/api/generate-one", { request_id: id, prompt: "Hi", only_new_tokens: false, generation_config: { do_sample: false, max_new_tokens: 6 } });
+      expect(r.status).toBe(200);
+      const text = await r.text();
+      await busy;
+      expect(text).toBe(`<s> Hi${await t.generate(uid(), "Hi", { max_new_tokens: 6 })}`);
+    } finally {
+      await t.close();
+    }
+  });
+
   test("STALL_TIMEOUT_S: a stream nobody reads stops its generation; the session keeps what was sent (nothing)", async () => {
     const t = await startTestApp({ STALL_TIMEOUT_S: "0.5" });
     try {

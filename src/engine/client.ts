@@ -13,7 +13,8 @@ export interface RequestHandlers {
   started?(index: number): void;
   /** `delivered`: the item's tokens whose text is complete once this text is sent */
   text(index: number, text: string, delivered: number): void;
-  done(index: number, reason: FinishReason, generated: number): void;
+  /** `length`: the session's tokens now */
+  done(index: number, reason: FinishReason, generated: number, length: number): void;
   error(error: ErrorInfo): void;
 }
 
@@ -104,6 +105,11 @@ export class EngineClient {
     for (const ticket of this.#requests.keys()) this.abort(ticket);
   }
 
+  /** After a stream ended: its client received only part of it; the session keeps `length` of its `expect` tokens. */
+  cut(requestId: string, length: number, expect: number): void {
+    this.#send({ type: "cut", requestId, length, expect });
+  }
+
   list(after: string, limit: number): Promise<SessionList> {
     return this.#call<SessionList>((ticket) => ({ type: "list", ticket, after, limit }));
   }
@@ -173,8 +179,11 @@ export class EngineClient {
       case "done": {
         const r = this.#requests.get(msg.ticket);
         if (!r) return;
-        r.handlers.done(msg.index, msg.reason, msg.generated);
-        if (--r.open === 0) this.#end(msg.ticket);
+        try {
+          r.handlers.done(msg.index, msg.reason, msg.generated, msg.length);
+        } finally {
+          if (--r.open === 0) this.#end(msg.ticket); // even if the handler threw: the request_id is free again
+        }
         return;
       }
       case "error": {

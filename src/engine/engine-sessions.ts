@@ -16,6 +16,7 @@ export class EngineSessions implements StateSink {
   readonly manager: SessionManager;
   readonly #table: SequenceTable;
   readonly #nVocab: number;
+  #sweeping = false;
   /** meta writes in flight (shutdown waits for them) */
   readonly #writes = new Set<Promise<void>>();
 
@@ -50,7 +51,12 @@ export class EngineSessions implements StateSink {
     if (ask.length === 0) return;
     return Promise.all(ask.map(async (id) => {
       const found = await this.manager.find(id);
-      if (found && !this.#table.get(id)) this.#table.add(new Sequence(id, found.tokens, this.#nVocab, found.promptLen), SeqState.Evicted);
+      if (!found || this.#table.get(id)) return;
+      if (found.tokens.some((t) => t < 0 || t >= this.#nVocab)) { // another vocabulary's record: not ours to continue
+        logEvent("warn", "session_record_skipped", { request_id: id, reason: "its tokens are outside this model's vocabulary" });
+        return;
+      }
+      this.#table.add(new Sequence(id, found.tokens, this.#nVocab, found.promptLen), SeqState.Evicted);
     })).then(() => {});
   }
 
@@ -129,12 +135,22 @@ export class EngineSessions implements StateSink {
     return { sessions: page.map((id) => rows.get(id)!), next: ids.length > limit ? page[page.length - 1]! : null, total: rows.size };
   }
 
-  /** SESSION_TTL_S: idle sessions past it leave every tier. */
+  /** SESSION_TTL_S: idle sessions past it leave every tier (one sweep at a time). */
   async sweep(now: number, ttlS: number): Promise<void> {
-    if (ttlS <= 0) return;
+    if (ttlS <= 0 || this.#sweeping) return;
+    this.#sweeping = true;
+    try {
+      await this.#sweep(now, ttlS);
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  async #sweep(now: number, ttlS: number): Promise<void> {
     const cutoff = now - ttlS * 1000;
     for (const seq of [...this.#table.all()]) {
-      if (seq.busy || seq.lastUsed >= cutoff) continue;
+      // the table may have changed while the previous drop waited on the store
+      if (this.#table.get(seq.requestId) !== seq || seq.busy || seq.lastUsed >= cutoff) continue;
       logEvent("info", "session_expired", { request_id: seq.requestId, idle_s: Math.round((now - seq.lastUsed) / 1000) });
       this.manager.counters.expired++;
       this.#table.drop(seq.requestId);

@@ -2,7 +2,7 @@
 import type { Settings } from "../config.ts";
 import { DecodeStatus, type Context, type ContextOptions, type Model } from "../native/index.ts";
 import { advanceBeams, concludeBeams, startBeams } from "./beam-slots.ts";
-import { logEvent } from "../log.ts";
+import { errorFields, logEvent } from "../log.ts";
 import { SessionManager } from "../sessions/manager.ts";
 import { EngineSessions } from "./engine-sessions.ts";
 import type { BeamJob, Job } from "./job.ts";
@@ -88,8 +88,15 @@ export class Engine {
   submit(ticket: number, items: PromptSpec[], onlyNewTokens: boolean, config: GenerationConfig): void {
     this.#preparing.set(ticket, null);
     const refused = (err: unknown) => {
-      if (!(err instanceof RequestError)) throw err;
-      this.#emit({ type: "error", ticket, error: err.info });
+      if (!(err instanceof RequestError)) {
+        // a bug, not the client's fault: this request fails with a 500 and the table is put back
+        // as it was; the engine goes on serving (an exception here used to close the worker)
+        logEvent("error", "submit_failed", errorFields(err), "engine");
+        for (const job of this.#jobs.get(ticket) ?? []) if (!job.finish) this.#finish(job, "aborted", false);
+        this.#jobs.delete(ticket);
+        err = new RequestError({ status: 500, code: "engine_error", message: `internal engine error: ${err instanceof Error ? err.message : String(err)}` });
+      }
+      this.#emit({ type: "error", ticket, error: (err as RequestError).info });
     };
     const end = () => {
       const abort = this.#preparing.get(ticket);
@@ -115,14 +122,15 @@ export class Engine {
     return then(this.sessions.loadStored(items.map((i) => i.requestId)), () => {
       const seqs = resolveSequences(this.model, this.table, this.settings, items, config);
       const fresh = seqs.map((seq) => this.table.get(seq.requestId) !== seq);
-      const jobs = seqs.map((seq, i) => {
-        if (fresh[i]) this.table.add(seq);
-        else this.table.transition(seq, SeqState.Queued);
+      const jobs: Job[] = [];
+      this.#jobs.set(ticket, jobs); // registered first: a failure part-way can undo what was queued
+      seqs.forEach((seq, i) => {
         const job = makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens);
         job.fresh = fresh[i]!;
-        return job;
+        if (fresh[i]) this.table.add(seq);
+        else this.table.transition(seq, SeqState.Queued);
+        jobs.push(job);
       });
-      this.#jobs.set(ticket, jobs);
       return then(this.sessions.prepare(seqs, fresh), (sessions) => {
         const prefixes = onlyNewTokens ? [] : seqs.map((seq) => this.#renderSoFar(seq));
         for (const job of jobs) this.scheduler.enqueue(job);
@@ -142,6 +150,17 @@ export class Engine {
       if (delivered) job.delivered = delivered[job.index] ?? 0;
       this.#finish(job, "aborted");
     }
+  }
+
+  /**
+   * A stream ended, but its client left before all of its text was sent: the session keeps what
+   * was. Only if nothing happened to it since (`expect` tokens, idle): a newer request wins.
+   */
+  cut(requestId: string, length: number, expect: number): void {
+    const seq = this.table.get(requestId);
+    if (!seq || seq.busy || seq.length !== expect || length >= expect) return;
+    this.table.truncate(seq, length);
+    void this.sessions.persist(seq);
   }
 
   drop(requestId: string): Promise<boolean> {
@@ -171,7 +190,7 @@ export class Engine {
       kvCellsUsed: this.table.cellsUsed(), kvCells: this.settings.kvCells, evictions: this.table.evictions,
       steps: this.steps, tokensGenerated: this.tokensGenerated, stepUs: Math.round(this.stepUs), postUs: Math.round(this.postUs),
       decodeUs: Math.round(this.runner.decodeUs), sequenceSteps: this.sequenceSteps,
-      sessions: { ...m.counters, storeErrors: m.storeErrors, ...m.ramStats(), store: m.storeName, degraded: m.degraded },
+      sessions: { ...m.counters, storeErrors: m.storeErrors, trimmedEntries: this.table.trimmed, ...m.ramStats(), store: m.storeName, degraded: m.degraded },
     };
   }
 
@@ -330,7 +349,7 @@ export class Engine {
       if (notify) this.#emitTokens(job, tokens.slice(job.emitted));
     }
     const kept = this.scheduler.remove(job) === "running" ? this.#settle(job) : this.#withdraw(job);
-    const done: FromEngine = { type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced };
+    const done: FromEngine = { type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced, length: seq.length };
     if (notify) this.#emitText(job, job.decoder.decode()); // bytes held back for an incomplete character
     // the response ends only once the session's tokens are durable
     if (kept) void this.sessions.persist(seq).then(() => notify && (this.#emit(done), this.#flush()));

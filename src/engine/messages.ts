@@ -24,6 +24,8 @@ export type ToEngine =
   | { type: "drop"; ticket: number; requestId: string }
   | { type: "describe"; ticket: number; requestId: string }
   | { type: "list"; ticket: number; after: string; limit: number }
+  /** a finished stream's client left before all of it was sent: keep `length` tokens, if the session still has `expect` */
+  | { type: "cut"; requestId: string; length: number; expect: number }
   | { type: "stats"; ticket: number }
   | { type: "shutdown" };
 
@@ -75,6 +77,8 @@ export interface SessionStats {
   droppedStore: number;
   expired: number;
   storeErrors: number;
+  /** evicted sessions dropped from the engine's table by its 4096-entry bound (the store keeps theirs) */
+  trimmedEntries: number;
   ramSessions: number;
   ramBytes: number;
   storeSessions: number;
@@ -132,7 +136,8 @@ export type FromEngine =
   | { type: "started"; ticket: number; index: number }
   /** `delivered`: tokens of the job whose text is complete in what was sent so far */
   | { type: "text"; ticket: number; index: number; text: string; delivered: number }
-  | { type: "done"; ticket: number; index: number; reason: FinishReason; generated: number }
+  /** `length`: the session's tokens now (a cut after the end needs it) */
+  | { type: "done"; ticket: number; index: number; reason: FinishReason; generated: number; length: number }
   | { type: "error"; ticket: number; error: ErrorInfo }
   | { type: "dropped"; ticket: number; found: boolean }
   | { type: "described"; ticket: number; info: CachedSequenceInfo | null }

@@ -42,6 +42,8 @@ export class SequenceTable {
   /** KV edits (freed slots, trims) to perform before the next decode */
   readonly kvOps: KvOp[] = [];
   evictions = 0;
+  /** evicted entries dropped from the table by the maxEntries bound */
+  trimmed = 0;
   logEvictions: boolean;
 
   constructor(limits: TableLimits) {
@@ -258,10 +260,18 @@ export class SequenceTable {
     seq.nPast = 0;
   }
 
+  /**
+   * Past maxEntries, the oldest evicted sequences leave the table. Their tokens and state stay in
+   * the session tiers when there is a store (a later request finds them there); either way each
+   * is counted and logged.
+   */
   #trimEntries(): void {
     for (const s of this.#byId.values()) {
       if (this.#byId.size <= this.limits.maxEntries) return;
-      if (s.state === SeqState.Evicted) this.#byId.delete(s.requestId);
+      if (s.state !== SeqState.Evicted) continue;
+      this.#byId.delete(s.requestId);
+      this.trimmed++;
+      logEvent("info", "table_entry_trimmed", { request_id: s.requestId, reason: `more than ${this.limits.maxEntries} sessions in the table` }, "engine");
     }
   }
 }

@@ -19,7 +19,7 @@ export interface EngineIdentity {
   model: string;
   /** llama.cpp version the state was written by (its serialisation is not a stable format) */
   llama: string;
-  /** the context's KV layout: streams or unified, cell types, flash attention, cells per sequence */
+  /** the context's KV layout: streams or unified, cell types, flash attention */
   shape: string;
 }
 

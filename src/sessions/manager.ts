@@ -9,6 +9,9 @@ import { sessionKey, type RecordKind, type SessionStore } from "./store.ts";
 import { StoreHealth } from "./store-health.ts";
 import { StoreIndex } from "./store-index.ts";
 
+/** bytes of KV records that may be on their way to the store at once, at least (else SESSION_RAM_BYTES) */
+const MIN_IN_FLIGHT = 256 << 20;
+
 export interface SessionLimits {
   /** tier 1 budget, bytes */
   ramBytes: number;
@@ -16,6 +19,8 @@ export interface SessionLimits {
   storeBytes: number;
   /** idle expiry, seconds (0: none) */
   ttlS: number;
+  /** seconds a store operation may take (0: no limit) */
+  storeTimeoutS?: number;
 }
 
 /** What a session's next request starts from (the x-session header). */
@@ -54,6 +59,7 @@ export class SessionManager {
   readonly index = new StoreIndex();
   /** sessions dropped while their KV record was being written: deleted again once it lands */
   readonly #tombstones = new Set<string>();
+  #spillingBytes = 0;
   readonly #reclaimer: Reclaimer;
   /** the record a state is being written into (stateBuffer() → saved()) */
   #building: RecordBuilder | null = null;
@@ -69,7 +75,7 @@ export class SessionManager {
     this.#limits = limits;
     this.#ram = new RamTier(limits.ramBytes);
     this.#reclaimer = new Reclaimer(limits.ramBytes);
-    this.#health = new StoreHealth(store?.description ?? "no store");
+    this.#health = new StoreHealth(store?.description ?? "no store", (limits.storeTimeoutS ?? 0) * 1000);
   }
 
   /** why the store is not usable now (null: healthy); generation goes on from RAM */
@@ -136,13 +142,20 @@ export class SessionManager {
       logEvent("warn", "session_state_dropped", { request_id: requestId, bytes: record.length, reason: "SESSION_RAM_BYTES exceeded and no persistent store" });
       return;
     }
+    // records in flight to the store count against RAM too: past the bound (a slow store under
+    // heavy eviction) one is dropped (its session decodes again) instead of piling up
+    if (this.#spillingBytes + record.length > Math.max(this.#limits.ramBytes, MIN_IN_FLIGHT)) {
+      this.counters.droppedRam++;
+      logEvent("warn", "session_state_dropped", { request_id: requestId, bytes: record.length, reason: "too many bytes already on their way to the store" });
+      return;
+    }
     this.#spilling.set(requestId, record);
+    this.#spillingBytes += record.length;
     void this.#put(requestId, "kv", record).then(async (ok) => {
+      this.#spillingBytes -= record.length;
       if (this.#spilling.get(requestId) === record) this.#spilling.delete(requestId);
-      if (this.#tombstones.delete(requestId) && ok) { // DELETEd while this write was in flight
-        await this.#health.run("delete", () => this.#store!.delete(sessionKey(requestId)));
-        this.index.forget(sessionKey(requestId));
-      }
+      // DELETEd while this write was in flight, and not written again since (persist clears it)
+      if (this.#tombstones.delete(requestId) && ok) await this.#delete(sessionKey(requestId));
       if (ok) this.counters.spilledToStore++;
       else this.counters.droppedRam++;
       this.#reclaimer.released(record.length);
@@ -221,6 +234,7 @@ export class SessionManager {
   /** Makes a session's tokens durable (called when a request finishes, before its response ends). */
   async persist(s: SessionSnapshot): Promise<void> {
     if (!this.#store) return;
+    this.#tombstones.delete(s.requestId); // written again after a DELETE: a late KV write must not erase it
     const record = encodeRecord({ ...this.#self, kind: "meta", requestId: s.requestId, promptLen: s.promptLen, kvTokens: 0, lastUsed: s.lastUsed }, s.tokens);
     const write = this.#put(s.requestId, "meta", record).then((ok) => void (ok && this.counters.metaWrites++));
     // a degraded store must not hold every response for its timeout: the write goes on behind it
@@ -252,9 +266,8 @@ export class SessionManager {
     if (!this.#store) return inRam;
     const key = sessionKey(requestId);
     const known = this.index.has(key, "meta") || this.index.has(key, "kv");
-    const ok = await this.#health.run("delete", () => this.#store!.delete(key).then(() => true));
-    this.index.forget(key);
-    return inRam || (known && ok === true);
+    const ok = await this.#delete(key);
+    return inRam || (known && ok);
   }
 
   /** Where a session lives below the KV cache, and its bytes there. */
@@ -273,8 +286,7 @@ export class SessionManager {
         if (requestId && isLive(requestId)) continue;
         this.counters.expired++;
         logEvent("info", "session_expired", { request_id: requestId ?? null, key });
-        await this.#health.run("delete", () => this.#store!.delete(key));
-        this.index.forget(key);
+        await this.#delete(key);
       }
     }
   }
@@ -317,12 +329,21 @@ export class SessionManager {
   async #enforceCap(keep: string): Promise<void> {
     const cap = this.#limits.storeBytes;
     if (cap <= 0) return;
-    for (const { key, requestId } of this.index.overCap(cap, keep)) {
+    for (const { key, requestId, lastUsed } of this.index.overCap(cap, keep)) {
+      // another write may have run meanwhile: stop once within the cap, skip a victim used since
+      if (this.index.totalBytes <= cap) break;
+      if (this.index.lastUsedOf(key) !== lastUsed) continue;
       this.counters.droppedStore++;
       logEvent("warn", "session_dropped", { request_id: requestId ?? null, reason: `SESSION_STORE_BYTES (${cap}) exceeded` });
-      await this.#health.run("delete", () => this.#store!.delete(key));
-      this.index.forget(key);
+      await this.#delete(key);
     }
+  }
+
+  /** Deletes a key's records; the index forgets them only once the store did (true then). */
+  async #delete(key: string): Promise<boolean> {
+    const ok = (await this.#health.run("delete", () => this.#store!.delete(key).then(() => true))) === true;
+    if (ok) this.index.forget(key);
+    return ok;
   }
 
 }

@@ -37,8 +37,8 @@ export function llamaIdentity(libPath: string, version: string): string {
 
 export async function openSessions(settings: Settings, modelPath: string, native: { path: string; llamaVersion: string }): Promise<SessionManager> {
   const self: EngineIdentity = { model: modelFingerprint(modelPath), llama: llamaIdentity(native.path, native.llamaVersion), shape: contextShape(settings) };
-  const { ramBytes, storeBytes, ttlS } = settings.sessions;
-  const manager = new SessionManager(openStore(settings), self, { ramBytes, storeBytes, ttlS });
+  const { ramBytes, storeBytes, ttlS, storeTimeoutS } = settings.sessions;
+  const manager = new SessionManager(openStore(settings), self, { ramBytes, storeBytes, ttlS, storeTimeoutS });
   await manager.init();
   return manager;
 }

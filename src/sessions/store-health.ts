@@ -14,14 +14,21 @@ export class StoreHealth {
   /** the operation whose failure made the store degraded */
   #failedOp: string | null = null;
 
-  constructor(where: string) {
+  readonly #timeoutMs: number;
+
+  /** `timeoutMs`: an operation still pending after it fails (0: no limit) */
+  constructor(where: string, timeoutMs = 0) {
     this.#where = where;
+    this.#timeoutMs = timeoutMs;
   }
 
   /** f's result, or null when it failed. `op` names it ("get", "put kv", …). */
   async run<T>(op: string, f: () => Promise<T>): Promise<T | null> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const v = await f();
+      const v = this.#timeoutMs <= 0 ? await f() : await Promise.race([f(), new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within SESSION_STORE_TIMEOUT_S (${this.#timeoutMs / 1000} s)`)), this.#timeoutMs);
+      })]);
       if (this.#failedOp === null || this.#failedOp === op || !this.#failedOp.startsWith("put")) this.#set(null, null);
       return v;
     } catch (err) {
@@ -30,6 +37,8 @@ export class StoreHealth {
       logEvent("error", "session_store_error", { op, reason });
       this.#set(reason, op);
       return null;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -69,16 +69,20 @@ export class StoreIndex {
     return out;
   }
 
+  lastUsedOf(key: string): number | undefined {
+    return this.#byKey.get(key)?.lastUsed;
+  }
+
   /** Keys to drop, least recently used first, until the total is within `cap` (never `keep`). */
-  overCap(cap: number, keep: string): { key: string; requestId: string | null }[] {
+  overCap(cap: number, keep: string): { key: string; requestId: string | null; lastUsed: number }[] {
     if (this.#total <= cap) return [];
     const victims = [...this.#byKey].filter(([k]) => k !== keep).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
-    const out: { key: string; requestId: string | null }[] = [];
+    const out: { key: string; requestId: string | null; lastUsed: number }[] = [];
     let total = this.#total;
     for (const [key, e] of victims) {
       if (total <= cap) break;
       total -= e.meta + e.kv;
-      out.push({ key, requestId: e.requestId });
+      out.push({ key, requestId: e.requestId, lastUsed: e.lastUsed });
     }
     return out;
   }

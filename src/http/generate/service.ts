@@ -72,21 +72,38 @@ export class GenerateService {
    */
   #stream(item: PromptSpec, onlyNew: boolean, config: GenerationConfig, signal: AbortSignal): Promise<Response> {
     return new Promise<Response>((resolve, reject) => {
-      const out = new TokenTextStream((delivered) => this.engine.abort(ticket, [delivered]), this.settings.stallTimeoutS * 1000);
+      let finished: { generated: number; length: number } | null = null;
+      const stop = (delivered: number) => {
+        if (!finished) return this.engine.abort(ticket, [delivered]);
+        // the generation was over, but not all of its text reached the client
+        if (delivered < finished.generated) this.engine.cut(item.requestId, finished.length - finished.generated + delivered, finished.length);
+      };
+      const out = new TokenTextStream(stop, this.settings.stallTimeoutS * 1000);
       const onAbort = () => this.engine.abort(ticket, [out.delivered]);
       signal.addEventListener("abort", onAbort, { once: true }); // before submit: a refusal comes back synchronously
       let session = "new";
+      let responded = false;
+      const respond = () => {
+        if (responded) return;
+        responded = true;
+        resolve(new Response(out.body, { headers: { ...TEXT_HEADERS, "x-session": session } }));
+      };
       const ticket = this.engine.submit([item], onlyNew, config, {
         accepted: (prefixes, sessions) => {
           if (!onlyNew && prefixes[0]) out.push(prefixes[0], 0);
           session = sessions[0] ?? "new";
         },
         // the response starts once generation does: a request that times out in the queue gets a 503
-        started: () => resolve(new Response(out.body, { headers: { ...TEXT_HEADERS, "x-session": session } })),
+        started: () => {
+          out.begin();
+          respond();
+        },
         text: (_i, text, delivered) => out.push(text, delivered),
-        done: () => {
+        done: (_i, _reason, generated, length) => {
           signal.removeEventListener("abort", onAbort);
+          finished = { generated, length };
           out.end();
+          respond(); // ended before it got a slot (withdrawn): the promise must still settle
         },
         error: (e: ErrorInfo) => {
           signal.removeEventListener("abort", onAbort);

@@ -15,6 +15,8 @@ export class TokenTextStream {
   #error: Error | null = null;
   #wake: (() => void) | null = null;
   #stallTimer: ReturnType<typeof setTimeout> | null = null;
+  /** the response started (a request still queued has no reader to wait for) */
+  #begun = false;
   readonly #stallMs: number;
   readonly #onStop: (delivered: number) => void;
 
@@ -26,13 +28,24 @@ export class TokenTextStream {
       {
         pull: (c) => this.#pull(c),
         cancel: () => {
+          const lost = !this.#ended || this.#pending.length > 0; // all handed on: nothing to take back
           this.#ended = true;
           this.#clearStall();
-          onStop(this.delivered);
+          if (lost) onStop(this.delivered);
         },
       },
       { highWaterMark: 0 },
     );
+  }
+
+  /** The response starts: from now on a reader that does not pull stalls the generation. */
+  begin(): void {
+    this.#begun = true;
+    if (this.#pending.length > 0) this.#armStall();
+  }
+
+  #armStall(): void {
+    if (this.#stallMs > 0 && this.#begun && !this.#stallTimer && !this.#ended) this.#stallTimer = setTimeout(() => this.#stall(), this.#stallMs);
   }
 
   /** Text to send; once it is, `delivered` becomes `deliveredAfter`. */
@@ -41,7 +54,7 @@ export class TokenTextStream {
     this.#pending.push(text);
     this.#pendingDelivered = deliveredAfter;
     if (this.#wake) this.#wake();
-    else if (this.#stallMs > 0 && !this.#stallTimer) this.#stallTimer = setTimeout(() => this.#stall(), this.#stallMs);
+    else this.#armStall();
   }
 
   /** Nobody pulled for stallMs: the generation stops at what was sent; unsent text is dropped. */
