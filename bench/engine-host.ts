@@ -2,7 +2,8 @@
 // client on the machine), greedy, batch 1 and batch 16. Prints one JSON line.
 // `bun bench/engine-host.ts MODEL_PATH THREADS PARALLEL CTX`
 import { loadSettings } from "../src/config.ts";
-import { contextOptions, Engine } from "../src/engine/engine.ts";
+import { contextOptions } from "../src/engine/context-options.ts";
+import { Engine } from "../src/engine/engine.ts";
 import { median } from "./stats.ts";
 import { Context, Model } from "../src/native/index.ts";
 

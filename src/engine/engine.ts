@@ -1,6 +1,6 @@
 // The engine: owns the table, scheduler and runner; one step = schedule, run, postprocess.
 import type { Settings } from "../config.ts";
-import { DecodeStatus, type Context, type ContextOptions, type Model } from "../native/index.ts";
+import { DecodeStatus, type Context, type Model } from "../native/index.ts";
 import { advanceBeams, concludeBeams, startBeams } from "./beam-slots.ts";
 import { errorFields, logEvent } from "../log.ts";
 import { SessionManager } from "../sessions/manager.ts";
@@ -12,24 +12,13 @@ import { Runner } from "./runner.ts";
 import { Scheduler, type Plan } from "./scheduler.ts";
 import { SequenceTable } from "./seq-table.ts";
 import { SeqState, type Sequence } from "./sequence.ts";
-import { utf8Need } from "./utf8.ts";
+import { TextOut } from "./text-out.ts";
 
 export type Emit = (msg: FromEngine) => void;
 
 /** f(v) now for a plain value, or once a promise resolves (keeps the no-I/O path synchronous). */
 function then<T, R>(v: T | Promise<T>, f: (v: T) => R | Promise<R>): R | Promise<R> {
   return v instanceof Promise ? v.then(f) : f(v);
-}
-
-/** TextDecoder option for pieces that may end inside a UTF-8 character (one object, not one per token) */
-const STREAM = { stream: true } as const;
-
-/** The llama context the settings ask for (used by the worker, and by the in-process profile). */
-export function contextOptions(settings: Settings): ContextOptions {
-  return {
-    nCtx: settings.kvCells, nBatch: settings.batchSize, nSeqMax: settings.cacheSequences, threads: settings.threads || undefined,
-    threadsBatch: settings.threadsBatch || undefined, flashAttn: settings.flashAttn, kvUnified: settings.kvUnified, threadPoll: settings.threadPoll,
-  };
 }
 
 export interface EngineOptions {
@@ -48,6 +37,7 @@ export class Engine {
   readonly runner: Runner;
   readonly sessions: EngineSessions;
   readonly #emit: Emit;
+  readonly #out: TextOut;
   readonly #flush: () => void;
   readonly #jobs = new Map<number, Job[]>();
   /** tickets between submit and accepted (waiting on the store); value: an abort that came meanwhile */
@@ -66,6 +56,7 @@ export class Engine {
     this.ctx = ctx;
     this.settings = settings;
     this.#emit = emit;
+    this.#out = new TextOut(model, emit);
     this.#flush = opts.flush ?? (() => {});
     // Per-slot KV streams (not unified) hold CTX_SIZE cells each: only slots are scarce, not cells.
     const kvCells = settings.kvUnified ? settings.kvCells : Number.POSITIVE_INFINITY;
@@ -249,7 +240,7 @@ export class Engine {
     seq.tokens.push(token);
     this.tokensGenerated++;
     if (this.model.isEog(token)) return this.#finish(job, "eos");
-    this.#emitText(job, this.#decodePiece(job, token));
+    this.#out.token(job, token);
     if (job.produced >= job.maxNew) this.#finish(job, "length");
     else if (seq.length >= this.settings.ctxSize) this.#finish(job, "context");
   }
@@ -259,33 +250,10 @@ export class Engine {
     this.tokensGenerated += job.beams.length;
     const settled = job.search.settledTokens();
     if (settled.length > job.emitted) {
-      this.#emitTokens(job, settled.slice(job.emitted));
+      this.#out.tokens(job, settled.slice(job.emitted));
       job.emitted = settled.length;
     }
     if (done) this.#finish(job, job.search.finalize().finishedByEos ? "eos" : "length");
-  }
-
-  #emitTokens(job: Job, tokens: readonly number[]): void {
-    let text = "";
-    for (const t of tokens) text += this.#decodePiece(job, t);
-    this.#emitText(job, text);
-  }
-
-  /** A token's text (characters it completes); counts the tokens whose text is complete so far. */
-  #decodePiece(job: Job, token: number): string {
-    let text = "";
-    if (!this.model.isEog(token)) {
-      const piece = this.model.tokenPiece(token);
-      job.utf8Need = utf8Need(job.utf8Need, piece);
-      text = job.decoder.decode(piece, STREAM);
-    }
-    job.decodedTokens++;
-    if (job.utf8Need === 0) job.complete = job.decodedTokens;
-    return text;
-  }
-
-  #emitText(job: Job, text: string): void {
-    if (text) this.#emit({ type: "text", ticket: job.ticket, index: job.index, text, delivered: job.complete });
   }
 
   #failStep(plan: Plan, status: number): void {
@@ -346,11 +314,11 @@ export class Engine {
     const seq = job.seq;
     if (job.kind === "beam" && seq.state === SeqState.Running) {
       const { tokens } = concludeBeams(job, this.table, this.model.info.eos);
-      if (notify) this.#emitTokens(job, tokens.slice(job.emitted));
+      if (notify) this.#out.tokens(job, tokens.slice(job.emitted));
     }
     const kept = this.scheduler.remove(job) === "running" ? this.#settle(job) : this.#withdraw(job);
     const done: FromEngine = { type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced, length: seq.length };
-    if (notify) this.#emitText(job, job.decoder.decode()); // bytes held back for an incomplete character
+    if (notify) this.#out.text(job, job.decoder.decode()); // bytes held back for an incomplete character
     // the response ends only once the session's tokens are durable
     if (kept) void this.sessions.persist(seq).then(() => notify && (this.#emit(done), this.#flush()));
     else if (notify) this.#emit(done);

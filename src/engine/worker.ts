@@ -4,7 +4,8 @@ declare var self: Worker;
 
 import type { Settings } from "../config.ts";
 import { Context, Model, nativeInfo, setThreadScheduling } from "../native/index.ts";
-import { contextOptions, Engine } from "./engine.ts";
+import { contextOptions } from "./context-options.ts";
+import { Engine } from "./engine.ts";
 import type { FromEngine, ToEngine } from "./messages.ts";
 import { resolveModelPath } from "./model-path.ts";
 import { errorFields, logEvent } from "../log.ts";

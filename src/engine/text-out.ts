@@ -1,0 +1,50 @@
+// Tokens to the text messages a request's client receives: pieces through the job's streaming
+// UTF-8 decoder (an incomplete character waits for the next token), and the count of tokens
+// whose text is complete in what was sent (where a cut stream's session ends, see utf8.ts).
+import type { Model } from "../native/index.ts";
+import type { Job } from "./job.ts";
+import type { FromEngine } from "./messages.ts";
+import { utf8Need } from "./utf8.ts";
+
+/** TextDecoder option for pieces that may end inside a UTF-8 character (one object, not one per token) */
+const STREAM = { stream: true } as const;
+
+export class TextOut {
+  readonly #model: Model;
+  readonly #emit: (msg: FromEngine) => void;
+
+  constructor(model: Model, emit: (msg: FromEngine) => void) {
+    this.#model = model;
+    this.#emit = emit;
+  }
+
+  /** Sends one token's text (end-of-generation tokens have none). */
+  token(job: Job, token: number): void {
+    this.text(job, this.#piece(job, token));
+  }
+
+  /** Sends several tokens' text in one message (settled beam tokens). */
+  tokens(job: Job, tokens: readonly number[]): void {
+    let text = "";
+    for (const t of tokens) text += this.#piece(job, t);
+    this.text(job, text);
+  }
+
+  /** Sends text as it is, e.g. the bytes a decoder held back for an incomplete character. */
+  text(job: Job, text: string): void {
+    if (text) this.#emit({ type: "text", ticket: job.ticket, index: job.index, text, delivered: job.complete });
+  }
+
+  /** A token's text (characters it completes); counts the tokens whose text is complete so far. */
+  #piece(job: Job, token: number): string {
+    let text = "";
+    if (!this.#model.isEog(token)) {
+      const piece = this.#model.tokenPiece(token);
+      job.utf8Need = utf8Need(job.utf8Need, piece);
+      text = job.decoder.decode(piece, STREAM);
+    }
+    job.decodedTokens++;
+    if (job.utf8Need === 0) job.complete = job.decodedTokens;
+    return text;
+  }
+}
