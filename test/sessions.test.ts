@@ -4,6 +4,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { decodeRecord, encodeRecord } from "../src/sessions/blob.ts";
 import { sessionKey } from "../src/sessions/store.ts";
 import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
 import { cacheInfo, gen, health, PROMPT, SMALL, until } from "./helpers/sessions.ts";
@@ -138,6 +139,30 @@ describe("bad blobs and broken stores never give wrong text", () => {
       }
       expect((await t.engine.stats()).sessions.rejectedBlobs).toBeGreaterThanOrEqual(3);
       expect((await health(t)).status).toBe("ok");
+    } finally {
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a state llama.cpp does not restore", () => {
+  test("a well-formed blob whose state holds no cells is decoded again, and x-session says recomputed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sess-empty-"));
+    const t = await startTestApp({ ...SMALL, SESSION_RAM_BYTES: "0", SESSION_DIR: dir });
+    try {
+      const id = uid();
+      const a = await gen(t, id, PROMPT, 10);
+      await gen(t, uid(), "a b c", 4);
+      await gen(t, uid(), "d e f", 4);
+      const path = join(dir, `${sessionKey(id)}.kv`);
+      await until("the blob", async () => readdirSync(dir).includes(`${sessionKey(id)}.kv`));
+      const rec = decodeRecord(readFileSync(path));
+      // same header, same tokens, valid checksum; the state says "0 cells"
+      writeFileSync(path, encodeRecord(rec.header, rec.tokens, new Uint8Array(rec.payload.length)));
+      const b = await gen(t, id, "", 10);
+      expect(b.session).toBe("recomputed");
+      expect(a.text + b.text).toBe((await gen(t, uid(), PROMPT, 20)).text);
     } finally {
       await t.close();
       rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ export interface RequestHandlers {
   /** `sessions[index]`: what each item starts from (new, continued, restored, recomputed) */
   accepted(prefixes: string[], sessions: SessionSource[]): void;
   /** the item got its slot and generation begins */
-  started?(index: number): void;
+  started?(index: number, session?: SessionSource): void;
   /** `delivered`: the item's tokens whose text is complete once this text is sent */
   text(index: number, text: string, delivered: number): void;
   /** `length`: the session's tokens now */
@@ -171,7 +171,7 @@ export class EngineClient {
       case "stats": return this.#settle(msg.ticket, msg.stats);
       case "accepted": return this.#requests.get(msg.ticket)?.handlers.accepted(msg.prefixes, msg.sessions);
       case "text": return this.#requests.get(msg.ticket)?.handlers.text(msg.index, msg.text, msg.delivered);
-      case "started": return this.#requests.get(msg.ticket)?.handlers.started?.(msg.index);
+      case "started": return this.#requests.get(msg.ticket)?.handlers.started?.(msg.index, msg.session);
       case "listed": return this.#settle(msg.ticket, msg.list);
       case "health": this.degraded = msg.degraded; return;
       case "broken": this.broken = msg.message; return;

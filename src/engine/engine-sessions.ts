@@ -37,6 +37,7 @@ export class EngineSessions implements StateSink {
   restored(target: Sequence, keep: number, ok: boolean): void {
     if (!ok) logEvent("warn", "session_restore_failed", { request_id: target.requestId, reason: "llama_state_seq_set_data refused the state; decoding the tokens again" });
     target.nPast = ok ? keep : 0;
+    target.restoreFailed = !ok;
     this.manager.restored(ok ? target.restore : null);
     target.restore = null;
   }

@@ -195,11 +195,14 @@ export class Engine {
   step(): boolean {
     this.#expireQueued();
     const admitted = this.scheduler.admit();
+    this.runner.applyKvOps(); // evicted sequences saved, admitted ones restored: the plan sees their real nPast
     for (let i = this.scheduler.running.length - admitted; i < this.scheduler.running.length; i++) {
       const job = this.scheduler.running[i]!;
-      this.#emit({ type: "started", ticket: job.ticket, index: job.index });
+      // a state llama.cpp refused after all: the x-session the client sees says so
+      const session = job.seq.restoreFailed ? "recomputed" : undefined;
+      job.seq.restoreFailed = false;
+      this.#emit({ type: "started", ticket: job.ticket, index: job.index, session });
     }
-    this.runner.applyKvOps(); // evicted sequences saved, admitted ones restored: the plan sees their real nPast
     const plan = this.scheduler.plan();
     if (plan.entries.length === 0) return false;
     let status = this.runner.run(plan);

@@ -132,8 +132,8 @@ export type FromEngine =
   | { type: "fatal"; message: string }
   /** `sessions[index]`: what each item starts from */
   | { type: "accepted"; ticket: number; prefixes: string[]; sessions: SessionSource[] }
-  /** the item got its slot: generation begins (a stream's response starts here) */
-  | { type: "started"; ticket: number; index: number }
+  /** the item got its slot: generation begins (a stream's response starts here); `session` corrects accepted's */
+  | { type: "started"; ticket: number; index: number; session?: SessionSource }
   /** `delivered`: tokens of the job whose text is complete in what was sent so far */
   | { type: "text"; ticket: number; index: number; text: string; delivered: number }
   /** `length`: the session's tokens now (a cut after the end needs it) */

@@ -32,6 +32,8 @@ export class Sequence {
   lastUsed = Date.now();
   /** KV state fetched from the session tiers, loaded into the slot it is admitted to */
   restore: Restore | null = null;
+  /** the last restore was refused by llama.cpp (its tokens are decoded again instead) */
+  restoreFailed = false;
 
   /** `promptLen`: leading prompt tokens when `tokens` already hold generated ones (a stored session) */
   constructor(requestId: string, tokens: ArrayLike<number>, vocabSize: number, promptLen = tokens.length) {

@@ -94,7 +94,8 @@ export class GenerateService {
           session = sessions[0] ?? "new";
         },
         // the response starts once generation does: a request that times out in the queue gets a 503
-        started: () => {
+        started: (_i, corrected) => {
+          if (corrected) session = corrected;
           out.begin();
           respond();
         },
@@ -128,6 +129,7 @@ export class GenerateService {
       signal.addEventListener("abort", onAbort, { once: true }); // before submit: a refusal comes back synchronously
       const ticket = this.engine.submit(items, onlyNew, config, {
         accepted: (p, s) => void ((prefixes = p), (sessions = s)),
+        started: (i, corrected) => void (corrected && (sessions[i] = corrected)),
         text: (i, text) => void parts[i]!.push(text),
         done: () => {
           if (--open > 0) return;
