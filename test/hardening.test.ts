@@ -79,21 +79,21 @@ describe("connections", () => {
     sock.on("data", (d) => (got += d)); // reading is what lets the FIN arrive
     sock.on("close", () => resolve({ ms: Date.now() - t0, got }));
     sock.on("error", () => {});
-    setTimeout(() => (sock.destroy(), reject(new Error(`still open after 20 s (got ${JSON.stringify(got)})`))), 20_000);
+    setTimeout(() => (sock.destroy(), reject(new Error(`still open after 30 s (got ${JSON.stringify(got)})`))), 30_000);
   });
 
   // Bun applies idleTimeout only once a request head is complete; before that uWS closes the
   // connection after its own ~10 s header timeout (checked every 4 s), whatever IDLE_TIMEOUT_S says
   test("a connection that never completes its request head is closed (Bun's own header timeout, ~10-12 s)", async () => {
     const r = await sendAndWait("POST /api/generate-one HTTP/1.1\r\nHost: x\r\nContent-Le");
-    expect(r.ms).toBeLessThan(15_000);
+    expect(r.ms).toBeLessThan(20_000);
     expect((await fetch(`${s.url}/health`)).status).toBe(200);
   });
 
   test("IDLE_TIMEOUT_S closes a kept-alive connection that sends nothing after its response", async () => {
     const r = await sendAndWait("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     expect(r.got).toStartWith("HTTP/1.1 200");
-    expect(r.ms).toBeLessThan(6000); // IDLE_TIMEOUT_S 2 (checked every few seconds)
+    expect(r.ms).toBeLessThan(9000); // IDLE_TIMEOUT_S 2 (Bun checks every few seconds)
   });
 
   test("a body that stops arriving is answered 408 after BODY_TIMEOUT_S and the connection closed", async () => {
