@@ -76,7 +76,7 @@ export class EngineSessions implements StateSink {
       if (fresh[i]) out[i] = "new";
       else if (seq.seqId >= 0) out[i] = "continued";
       else if ((seq.restore = this.manager.takeFromRam(seq.requestId, seq.tokens.view())) || !this.manager.mayHave(seq.requestId, "kv")) settle(i, seq);
-      else fetches.push(this.manager.fetch(seq.requestId, seq.tokens.view()).then((r) => ((seq.restore = r), settle(i, seq))));
+      else fetches.push(this.manager.fromStore(seq.requestId, seq.tokens.view()).then((r) => ((seq.restore = r), settle(i, seq))));
     });
     return fetches.length === 0 ? out : Promise.all(fetches).then(() => out);
   }
@@ -155,8 +155,7 @@ export class EngineSessions implements StateSink {
       logEvent("info", "session_expired", { request_id: seq.requestId, idle_s: Math.round((now - seq.lastUsed) / 1000) });
       this.manager.counters.expired++;
       this.#table.drop(seq.requestId);
-      this.manager.dropRam(seq.requestId);
-      await this.manager.drop(seq.requestId);
+      await this.manager.drop(seq.requestId); // RAM and store
     }
     await this.manager.sweep(now, (id) => this.#table.get(id) !== undefined);
   }
@@ -168,7 +167,7 @@ export class EngineSessions implements StateSink {
     if (!this.manager.persistent) return { written, failed };
     for (const seq of [...this.#table.all()]) {
       if (seq.busy || seq.seqId < 0 || seq.nPast === 0) continue;
-      const ok = await this.manager.persistState(snapshot(seq), seq.nPast, runner.saveState(seq.seqId));
+      const ok = await this.manager.persistState(snapshot(seq), seq.nPast, runner.saveState(seq));
       ok ? written++ : failed++;
     }
     written += await this.manager.flushRam();

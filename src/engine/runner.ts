@@ -50,9 +50,9 @@ export class Runner {
     this.#kvOps.length = 0;
   }
 
-  /** Serialises one slot's KV state (llama_state_seq_get_data) and hands it on. */
-  saveState(seqId: number): Uint8Array {
-    return this.ctx.saveSequence(seqId);
+  /** Serialises a resident sequence's KV state (llama_state_seq_get_data) into the buffer the sink lays out. */
+  saveState(target: Sequence): Uint8Array {
+    return this.ctx.saveSequenceInto(target.seqId, (size) => this.#sink.stateBuffer(target, target.nPast, size));
   }
 
   #save(seqId: number, target: Sequence, nPast: number): void {

@@ -126,14 +126,9 @@ export class Context {
     shim().llmshim_memory_clear(this.handle, true);
   }
 
-  /** Serialises one sequence's KV state. */
+  /** Serialises one sequence's KV state into a buffer of its own. */
   saveSequence(seq: number): Uint8Array {
-    const s = shim();
-    const size = Number(s.llmshim_state_seq_size(this.handle, seq));
-    const buf = new Uint8Array(Math.max(size, 1));
-    const n = Number(s.llmshim_state_seq_get(this.handle, ptr(buf), size, seq));
-    if (n === 0 && size > 0) throw new ContextError(`saving sequence ${seq} failed`);
-    return buf.subarray(0, n);
+    return this.saveSequenceInto(seq, (size) => new Uint8Array(size));
   }
 
   /**

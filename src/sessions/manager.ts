@@ -119,35 +119,44 @@ export class SessionManager {
     await this.sweep(Date.now());
   }
 
+  /** The header every record of this session carries. */
+  #header(s: SessionSnapshot, kind: RecordKind, kvTokens: number) {
+    return { ...this.#self, kind, requestId: s.requestId, promptLen: s.promptLen, kvTokens, lastUsed: s.lastUsed };
+  }
+
   /** Where llama.cpp writes a leaving sequence's state: the payload of its record-to-be (one copy). */
   stateBuffer(s: SessionSnapshot, kvTokens: number, size: number): Uint8Array {
-    this.#building = new RecordBuilder({ ...this.#self, kind: "kv", requestId: s.requestId, promptLen: s.promptLen, kvTokens, lastUsed: s.lastUsed }, s.tokens, size);
+    this.#building = new RecordBuilder(this.#header(s, "kv", kvTokens), s.tokens, size);
     return this.#building.payload;
+  }
+
+  /** The KV record of a state: the one stateBuffer() laid out around it, or a new one (a copy). */
+  #kvRecord(s: SessionSnapshot, kvTokens: number, state: Uint8Array): Uint8Array {
+    const b = this.#building;
+    this.#building = null;
+    return b && state.buffer === b.payload.buffer ? b.finish(state.length) : encodeRecord(this.#header(s, "kv", kvTokens), s.tokens, state);
   }
 
   /** A sequence left the KV cache: its state goes to RAM, and what no longer fits there to the store. */
   saved(s: SessionSnapshot, kvTokens: number, state: Uint8Array): void {
-    const b = this.#building;
-    this.#building = null;
-    const record = b && state.buffer === b.payload.buffer ? b.finish(state.length)
-      : encodeRecord({ ...this.#self, kind: "kv", requestId: s.requestId, promptLen: s.promptLen, kvTokens, lastUsed: s.lastUsed }, s.tokens, state);
+    const record = this.#kvRecord(s, kvTokens, state);
     this.counters.savedToRam++;
     for (const out of this.#ram.put(s.requestId, record)) this.#spill(out.requestId, out.record);
   }
 
+  /** A KV record with nowhere to go: its session will decode its tokens again. */
+  #dropState(requestId: string, record: Uint8Array, reason: string): void {
+    this.counters.droppedRam++;
+    this.#reclaimer.released(record.length);
+    logEvent("warn", "session_state_dropped", { request_id: requestId, bytes: record.length, reason });
+  }
+
   #spill(requestId: string, record: Uint8Array): void {
-    if (!this.#store) {
-      this.counters.droppedRam++;
-      this.#reclaimer.released(record.length);
-      logEvent("warn", "session_state_dropped", { request_id: requestId, bytes: record.length, reason: "SESSION_RAM_BYTES exceeded and no persistent store" });
-      return;
-    }
+    if (!this.#store) return this.#dropState(requestId, record, "SESSION_RAM_BYTES exceeded and no persistent store");
     // records in flight to the store count against RAM too: past the bound (a slow store under
-    // heavy eviction) one is dropped (its session decodes again) instead of piling up
+    // heavy eviction) one is dropped instead of piling up
     if (this.#spillingBytes + record.length > Math.max(this.#limits.ramBytes, MIN_IN_FLIGHT)) {
-      this.counters.droppedRam++;
-      logEvent("warn", "session_state_dropped", { request_id: requestId, bytes: record.length, reason: "too many bytes already on their way to the store" });
-      return;
+      return this.#dropState(requestId, record, "too many bytes already on their way to the store");
     }
     this.#spilling.set(requestId, record);
     this.#spillingBytes += record.length;
@@ -156,13 +165,13 @@ export class SessionManager {
       if (this.#spilling.get(requestId) === record) this.#spilling.delete(requestId);
       // DELETEd while this write was in flight, and not written again since (persist clears it)
       if (this.#tombstones.delete(requestId) && ok) await this.#delete(sessionKey(requestId));
-      if (ok) this.counters.spilledToStore++;
-      else this.counters.droppedRam++;
+      if (!ok) return this.#dropState(requestId, record, "the store write failed");
+      this.counters.spilledToStore++;
       this.#reclaimer.released(record.length);
     });
   }
 
-  /** The state to restore a sequence from, if a valid one is in RAM (sync; the store needs fetch()). */
+  /** The state to restore a sequence from, if a valid one is in RAM (sync; the store needs fromStore()). */
   takeFromRam(requestId: string, tokens: Int32Array): Restore | null {
     const record = this.#ram.take(requestId) ?? this.#spilling.get(requestId);
     if (!record) return null;
@@ -177,11 +186,10 @@ export class SessionManager {
     return (this.#store.shared && !this.degraded) || this.index.has(sessionKey(requestId), kind);
   }
 
-  /** The state to restore from, RAM first, then the store; null: decode the tokens again. */
-  async fetch(requestId: string, tokens: Int32Array): Promise<Restore | null> {
-    const fromRam = this.takeFromRam(requestId, tokens);
-    if (fromRam || !this.mayHave(requestId, "kv")) return fromRam;
-    // asked even when this process's index has no record: another replica may have written one
+  /** The state to restore from the store (after RAM had none); null: decode the tokens again. */
+  async fromStore(requestId: string, tokens: Int32Array): Promise<Restore | null> {
+    if (!this.mayHave(requestId, "kv")) return null;
+    // a shared store is asked even when this process's index has no record: another replica may have written one
     const record = await this.#health.run("get", () => this.#store!.get(sessionKey(requestId), "kv"));
     return record ? this.#usable(requestId, record, tokens, "store") : null;
   }
@@ -235,18 +243,17 @@ export class SessionManager {
   async persist(s: SessionSnapshot): Promise<void> {
     if (!this.#store) return;
     this.#tombstones.delete(s.requestId); // written again after a DELETE: a late KV write must not erase it
-    const record = encodeRecord({ ...this.#self, kind: "meta", requestId: s.requestId, promptLen: s.promptLen, kvTokens: 0, lastUsed: s.lastUsed }, s.tokens);
+    const record = encodeRecord(this.#header(s, "meta", 0), s.tokens);
     const write = this.#put(s.requestId, "meta", record).then((ok) => void (ok && this.counters.metaWrites++));
     // a degraded store must not hold every response for its timeout: the write goes on behind it
     // (and heals the store when it succeeds)
     if (!this.degraded) await write;
   }
 
-  /** Shutdown: one resident session's KV state straight to the store; true when durable. */
+  /** Shutdown: one resident session's KV state (from stateBuffer()) straight to the store; true when durable. */
   async persistState(s: SessionSnapshot, kvTokens: number, state: Uint8Array): Promise<boolean> {
-    if (!this.#store) return false;
-    const record = encodeRecord({ ...this.#self, kind: "kv", requestId: s.requestId, promptLen: s.promptLen, kvTokens, lastUsed: s.lastUsed }, s.tokens, state);
-    return this.#put(s.requestId, "kv", record);
+    const record = this.#kvRecord(s, kvTokens, state);
+    return this.#store ? this.#put(s.requestId, "kv", record) : false;
   }
 
   /** Shutdown: every KV record still in RAM goes to the store; returns how many were written. */
@@ -295,10 +302,6 @@ export class SessionManager {
     return { ramSessions: this.#ram.size + this.#spilling.size, ramBytes: this.#ram.bytes, storeSessions: this.index.size, storeBytes: this.index.totalBytes };
   }
 
-  dropRam(requestId: string): void {
-    this.#ram.delete(requestId);
-    this.#spilling.delete(requestId);
-  }
 
   #expired(lastUsed: number, now: number): boolean {
     return this.#limits.ttlS > 0 && lastUsed < now - this.#limits.ttlS * 1000;
