@@ -254,7 +254,7 @@ export class BeamSearch {
   }
 
   private warp(row: Float32Array): void {
-    scaleByTemperature(row, this.temperature);
+    scaleByTemperature(row, this.temperature); // beam sampling runs only at T >= MIN_TEMPERATURE: real logits stay finite
     if (this.topK > 0 && this.topK < row.length) topKFilterInPlace(row, this.topK, this.warpScratch);
     if (this.topP < 1) topPFilterInPlace(row, this.topP, this.warpScratch, this.expScratch);
   }

@@ -117,13 +117,13 @@ export function softmaxInPlace(values: Float32Array): void {
   for (let i = 0; i < n; i++) values[i] = Math.exp(values[i] - max) / sum;
 }
 
-/** Divide a row by a temperature in place (float32, like `scores / temperature`). */
 /**
- * scaleByTemperature, and the argmax of the values before scaling when the largest overflowed to
- * ±inf (a tiny temperature on large logits): then the distribution is one-hot at that argmax, which
- * the overflowed row can no longer tell. -1 when nothing overflowed. Same single pass.
+ * Divides a row by a temperature in place (float32, like `scores / temperature`). Returns -1, or,
+ * when the largest value overflowed to ±inf (a tiny temperature on large logits), the argmax of
+ * the values before scaling: the distribution is then one-hot there, which the overflowed row can
+ * no longer tell. Same single pass.
  */
-export function scaleByTemperatureChecked(values: Float32Array, temperature: number): number {
+export function scaleByTemperature(values: Float32Array, temperature: number): number {
   if (temperature === 1) return -1;
   const t = Math.fround(temperature);
   let best = 0;
@@ -135,13 +135,6 @@ export function scaleByTemperatureChecked(values: Float32Array, temperature: num
   }
   // the largest overflowed (to +inf, or to -inf when every logit is hugely negative): one-hot
   return values.length > 0 && !Number.isFinite(values[best]!) && Number.isFinite(max) ? best : -1;
-}
-
-export function scaleByTemperature(values: Float32Array, temperature: number): void {
-  if (temperature === 1) return;
-  const t = Math.fround(temperature);
-  const n = values.length;
-  for (let i = 0; i < n; i++) values[i] = values[i] / t;
 }
 
 // ---- partial selection -----------------------------------------------------

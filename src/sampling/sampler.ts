@@ -23,7 +23,7 @@
  * buffers are owned by the sampler and sized to the vocabulary once.
  */
 import { RandomSource, Rng } from "./rng.ts";
-import { applyRepetitionPenaltyDistinct, argmax, scaleByTemperatureChecked } from "./logits.ts";
+import { applyRepetitionPenaltyDistinct, argmax, scaleByTemperature } from "./logits.ts";
 import { topKCandidates, topPCut, topPSelect } from "./warpers.ts";
 import { drawFromCandidates, drawFromRow, drawWeightedCandidates } from "./draw.ts";
 import { TokenHistory } from "./token-history.ts";
@@ -108,7 +108,7 @@ export class TokenSampler {
     const n = logits.length;
     if (n === 0) throw new RangeError("TokenSampler.sample: empty logits row");
     this.ensureScratch(n);
-    const overflowed = scaleByTemperatureChecked(logits, this.temperature);
+    const overflowed = scaleByTemperature(logits, this.temperature);
     if (overflowed >= 0) return overflowed; // one-hot in the limit: greedy
 
     const useTopK = this.topK > 0 && this.topK < n;
