@@ -48,7 +48,7 @@ export function createApp(engine: EngineClient, settings: Settings) {
         case "PARSE":
           return new HttpError(400, "invalid_json", "the request body could not be parsed").toResponse();
         case "NOT_FOUND": {
-          const allow = allowedMethods(new URL(request.url).pathname);
+          const allow = allowedMethods(app.routes, new URL(request.url).pathname);
           if (allow.length === 0) return new HttpError(404, "not_found", "no such route").toResponse();
           return new HttpError(405, "method_not_allowed", `${request.method} is not allowed here; use ${allow.join(" or ")}`, undefined, { allow: allow.join(", ") }).toResponse();
         }
@@ -62,15 +62,11 @@ export function createApp(engine: EngineClient, settings: Settings) {
     .use(cacheRoutes(engine));
 }
 
-/** The API's routes by path pattern, for 405 + Allow (the seed API's methods). */
-const ROUTES: [RegExp, string[]][] = [
-  [/^\/health$/, ["GET"]],
-  [/^\/api\/stats$/, ["GET"]],
-  [/^\/api\/generate-(one|batch)$/, ["POST"]],
-  [/^\/api\/cache$/, ["GET"]],
-  [/^\/api\/cache\/[^/]+$/, ["GET", "DELETE"]],
-];
-
-function allowedMethods(path: string): string[] {
-  return ROUTES.find(([re]) => re.test(path))?.[1] ?? [];
+/** The methods the app's own routes (Elysia's table: "/api/cache/:request_id") take at `path`, for 405 + Allow. */
+function allowedMethods(routes: readonly { method: string; path: string }[], path: string): string[] {
+  const matches = (pattern: string) => {
+    const want = pattern.split("/"), got = path.split("/");
+    return want.length === got.length && want.every((p, i) => p.startsWith(":") ? got[i] !== "" : p === got[i]);
+  };
+  return [...new Set(routes.filter((r) => matches(r.path)).map((r) => r.method))];
 }
