@@ -36,38 +36,45 @@ const tempDir = () => {
   return join(d, "sessions");
 };
 
+/**
+ * 12 greedy tokens of "keep-1" (and 24 in one go under "whole"), `stop` the server, start another
+ * on the same SESSION_DIR and continue "keep-1" by 12: its x-session, the 12 + 12 text and the 24.
+ */
+async function acrossRestart(stop: (s: ServerProcess) => Promise<void>): Promise<{ session: string | null; text: string; whole: string; after: ServerProcess }> {
+  const dir = tempDir();
+  const a = await server(dir);
+  const first = await gen(a, "keep-1", PROMPT, 12);
+  const whole = await gen(a, "whole", PROMPT, 24);
+  await stop(a);
+  const after = await server(dir);
+  const more = await gen(after, "keep-1", "IGNORED", 12);
+  return { session: more.session, text: first.text + more.text, whole: whole.text, after };
+}
+
 describe("restart parity", () => {
   test("after SIGTERM the session's KV state is restored: 12 + restart + 12 equals 24 in one go", async () => {
-    const dir = tempDir();
-    const a = await server(dir);
-    const first = await gen(a, "keep-1", PROMPT, 12);
-    const whole = await gen(a, "whole", PROMPT, 24);
-    a.proc.kill("SIGTERM");
-    expect(await a.exited).toBe(0);
-    expect(a.log()).toContain("sessions written: 2");
-    const b = await server(dir);
-    const more = await gen(b, "keep-1", "IGNORED", 12);
-    expect(more.session).toBe("restored");
-    expect(first.text + more.text).toBe(whole.text);
-    const info = (await (await fetch(`${b.url}/api/cache/keep-1`)).json()) as { tier: string; generated_tokens: number };
+    const r = await acrossRestart(async (a) => {
+      a.proc.kill("SIGTERM");
+      expect(await a.exited).toBe(0);
+      expect(a.log()).toContain("sessions written: 2");
+    });
+    expect(r.session).toBe("restored");
+    expect(r.text).toBe(r.whole);
+    const info = (await (await fetch(`${r.after.url}/api/cache/keep-1`)).json()) as { tier: string; generated_tokens: number };
     expect(info).toMatchObject({ tier: "kv", generated_tokens: 24 });
-    b.proc.kill("SIGTERM");
-    expect(await b.exited).toBe(0);
+    r.after.proc.kill("SIGTERM");
+    expect(await r.after.exited).toBe(0);
   });
 
   test("after kill -9 the session's tokens are there (decoded again): same text as without the crash", async () => {
-    const dir = tempDir();
-    const a = await server(dir);
-    const first = await gen(a, "keep-1", PROMPT, 12);
-    const whole = await gen(a, "whole", PROMPT, 24);
-    a.proc.kill("SIGKILL");
-    await a.exited;
-    const b = await server(dir);
-    const more = await gen(b, "keep-1", "IGNORED", 12);
-    expect(more.session).toBe("recomputed");
-    expect(first.text + more.text).toBe(whole.text);
-    expect((await gen(b, "brand-new", "IGNORED", 4)).session).toBe("new");
-    b.proc.kill("SIGKILL");
+    const r = await acrossRestart(async (a) => {
+      a.proc.kill("SIGKILL");
+      await a.exited;
+    });
+    expect(r.session).toBe("recomputed");
+    expect(r.text).toBe(r.whole);
+    expect((await gen(r.after, "brand-new", "IGNORED", 4)).session).toBe("new");
+    r.after.proc.kill("SIGKILL");
   });
 });
 
