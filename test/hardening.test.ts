@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readGguf, tensorDataRange } from "../src/gguf/reader.ts";
 import { ensureModel } from "../src/gguf/models.ts";
-import { startTestApp, uid, waitReleased } from "./helpers/app.ts";
+import { withTestApp, uid, waitReleased } from "./helpers/app.ts";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.ts";
 
 setDefaultTimeout(120_000);
@@ -165,8 +165,7 @@ describe("logs", () => {
 
 describe("waiting and reading", () => {
   test("QUEUE_TIMEOUT_S: a request that cannot get a slot in time gets 503 + Retry-After, streamed or not", async () => {
-    const t = await startTestApp({ PARALLEL: "1", CACHE_SEQUENCES: "2", QUEUE_TIMEOUT_S: "0.2" });
-    try {
+    await withTestApp({ PARALLEL: "1", CACHE_SEQUENCES: "2", QUEUE_TIMEOUT_S: "0.2" }, async (t) => {
       const busy = t.generate(uid(), "Once upon a time", { max_new_tokens: 490 }); // ~1 s on the tiny model
       await Bun.sleep(50);
       const ids = [uid(), uid()];
@@ -181,14 +180,11 @@ describe("waiting and reading", () => {
       }
       for (const id of ids) expect(await t.engine.describe(id)).toBeNull(); // they never started: no session left
       await busy;
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   test("a queued stream is not stalled before it starts: it gets its full text once a slot frees", async () => {
-    const t = await startTestApp({ PARALLEL: "1", CACHE_SEQUENCES: "2", STALL_TIMEOUT_S: "0.3" });
-    try {
+    await withTestApp({ PARALLEL: "1", CACHE_SEQUENCES: "2", STALL_TIMEOUT_S: "0.3" }, async (t) => {
       const busy = t.generate(uid(), "Once upon a time", { max_new_tokens: 490 }); // ~1 s, longer than the stall timeout
       await Bun.sleep(50);
       const id = uid();
@@ -197,23 +193,18 @@ describe("waiting and reading", () => {
       const text = await r.text();
       await busy;
       expect(text).toBe(`<s> Hi${await t.generate(uid(), "Hi", { max_new_tokens: 6 })}`);
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   test("STALL_TIMEOUT_S: a stream nobody reads stops its generation; the session keeps what was sent (nothing)", async () => {
-    const t = await startTestApp({ STALL_TIMEOUT_S: "0.5" });
-    try {
+    await withTestApp({ STALL_TIMEOUT_S: "0.5" }, async (t) => {
       const id = uid();
       const r = await t.post("/api/generate-one", { request_id: id, prompt: "Once upon a time", generation_config: { do_sample: false, max_new_tokens: 400 } });
       expect(r.status).toBe(200); // and its body is never read
       expect(await waitReleased(t, id, 5000)).toBe(true);
       expect((await t.engine.stats()).running).toBe(0);
       expect(await t.engine.describe(id)).toBeNull();
-    } finally {
-      await t.close();
-    }
+    });
   });
 });
 
@@ -236,22 +227,18 @@ async function nanModel(): Promise<string> {
 
 describe("numerics", () => {
   test("a temperature that underflows samples greedily instead of returning empty text", async () => {
-    const t = await startTestApp();
-    try {
+    await withTestApp({}, async (t) => {
       const cfg = { do_sample: true, temperature: 1e-40, max_new_tokens: 8 };
       const tiny = await t.generate(uid(), "Once upon a time", cfg);
       expect(tiny).toBe(await t.generate(uid(), "Once upon a time", { do_sample: false, max_new_tokens: 8 }));
       expect(tiny.length).toBeGreaterThan(0);
       const beams = await t.generate(uid(), "Once upon a time", { ...cfg, num_beams: 2 });
       expect(beams).toBe(await t.generate(uid(), "Once upon a time", { do_sample: false, num_beams: 2, max_new_tokens: 8 }));
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   test("NaN logits give a 500 naming the cause, later requests 503, and /health reports the model broken", async () => {
-    const t = await startTestApp({ MODEL_PATH: await nanModel() });
-    try {
+    await withTestApp({ MODEL_PATH: await nanModel() }, async (t) => {
       const ask = (cfg: object) => t.post("/api/generate-one", { request_id: uid(), prompt: "Hello", stream_response: false, generation_config: { ...cfg, max_new_tokens: 4 } });
       const first = await ask({ do_sample: false });
       expect(first.status).toBe(500);
@@ -262,8 +249,6 @@ describe("numerics", () => {
       const h = await t.app.handle(new Request("http://local/health"));
       expect(h.status).toBe(503);
       expect(((await h.json()) as { status: string }).status).toBe("broken");
-    } finally {
-      await t.close();
-    }
+    });
   });
 });

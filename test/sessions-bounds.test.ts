@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTestApp, uid, waitReleased } from "./helpers/app.ts";
+import { startTestApp, withTestApp, uid, waitReleased } from "./helpers/app.ts";
 import { readThenHangUp } from "./helpers/raw-http.ts";
 import { gen, get, health, PROMPT, SMALL, until } from "./helpers/sessions.ts";
 import { hasRedis, startRedis } from "./helpers/redis.ts";
@@ -147,34 +147,27 @@ describe("streams and sessions agree", () => {
 
 describe("bounds, expiry and listing", () => {
   test("SESSION_STORE_BYTES drops the least recently used sessions from the store", async () => {
-    const t = await startTestApp({ SESSION_STORE_BYTES: "2000" });
-    try {
+    await withTestApp({ SESSION_STORE_BYTES: "2000" }, async (t) => {
       for (let i = 0; i < 6; i++) await gen(t, uid("cap"), PROMPT, 40); // each meta record is ~550 bytes
       const s = (await t.engine.stats()).sessions;
       expect(s.storeBytes).toBeLessThanOrEqual(2000);
       expect(s.droppedStore).toBeGreaterThan(0);
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   test("SESSION_TTL_S: an idle session expires from every tier", async () => {
-    const t = await startTestApp({ SESSION_TTL_S: "1" });
-    try {
+    await withTestApp({ SESSION_TTL_S: "1" }, async (t) => {
       const id = uid();
       await gen(t, id, PROMPT, 4);
       expect((await get(t, `/api/cache/${id}`)).status).toBe(200);
       await until("expiry", async () => (await get(t, `/api/cache/${id}`)).status === 404, 5000);
       expect((await t.engine.stats()).sessions.expired).toBeGreaterThan(0);
       expect((await gen(t, id, "The sea was calm", 4)).session).toBe("new");
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   test("GET /api/cache lists sessions in request_id order, page by page; DELETE removes one from every tier", async () => {
-    const t = await startTestApp({ ...SMALL, SESSION_RAM_BYTES: "0" });
-    try {
+    await withTestApp({ ...SMALL, SESSION_RAM_BYTES: "0" }, async (t) => {
       const base = uid("list");
       const ids = ["a", "b", "c"].map((x) => `${base}-${x}`);
       for (const id of ids) await gen(t, id, PROMPT, 4);
@@ -189,8 +182,6 @@ describe("bounds, expiry and listing", () => {
       expect(del.status).toBe(200);
       expect((await get(t, `/api/cache/${ids[0]}`)).status).toBe(404);
       expect((await page(base)).sessions.map((s) => s.request_id)).toEqual(ids.slice(1, 3));
-    } finally {
-      await t.close();
-    }
+    });
   });
 });

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeRecord, encodeRecord } from "../src/sessions/blob.ts";
 import { sessionKey } from "../src/sessions/store.ts";
-import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
+import { startTestApp, withTestApp, uid, type TestApp } from "./helpers/app.ts";
 import { cacheInfo, gen, health, PROMPT, SMALL, until } from "./helpers/sessions.ts";
 import { hasRedis, startRedis } from "./helpers/redis.ts";
 
@@ -29,8 +29,7 @@ async function restoreParity(t: TestApp, expected: "restored" | "recomputed", wa
 
 describe("a session's next request, from each tier", () => {
   test("KV cache: continued, with an empty prompt; a new id with an empty prompt is 422", async () => {
-    const t = await startTestApp();
-    try {
+    await withTestApp({}, async (t) => {
       const id = uid();
       const a = await gen(t, id, PROMPT, 8);
       const b = await gen(t, id, "", 8);
@@ -41,31 +40,23 @@ describe("a session's next request, from each tier", () => {
       expect(((await r.json()) as { error: { field: string } }).error.field).toBe("prompt");
       const batch = await t.post("/api/generate-batch", { prompts: [{ request_id: id, prompt: "" }, { request_id: uid(), prompt: "Hi" }], generation_config: { max_new_tokens: 2 } });
       expect(((await batch.json()) as { session: string }[]).map((i) => i.session)).toEqual(["continued", "new"]);
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   test("host RAM: the evicted state is restored, not decoded again", async () => {
-    const t = await startTestApp(SMALL);
-    try {
+    await withTestApp(SMALL, async (t) => {
       await restoreParity(t, "restored");
       const s = (await t.engine.stats()).sessions;
       expect(s.restoredFromRam).toBe(1);
       expect(s.recomputed).toBe(0);
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   test("host RAM with one shared KV buffer (KV_UNIFIED): restored too", async () => {
-    const t = await startTestApp({ ...SMALL, KV_UNIFIED: "true", KV_CELLS: "512" });
-    try {
+    await withTestApp({ ...SMALL, KV_UNIFIED: "true", KV_CELLS: "512" }, async (t) => {
       await restoreParity(t, "restored");
       expect((await t.engine.stats()).sessions.restoredFromRam).toBe(1);
-    } finally {
-      await t.close();
-    }
+    });
   });
 
   test("directory: with no RAM budget the state goes to SESSION_DIR (files named by hash, dir 0700) and comes back", async () => {
@@ -97,8 +88,7 @@ describe("a session's next request, from each tier", () => {
   });
 
   test("beam search: the winner is what is saved and restored", async () => {
-    const t = await startTestApp(SMALL);
-    try {
+    await withTestApp(SMALL, async (t) => {
       const beam = { do_sample: false, num_beams: 2, max_new_tokens: 8 };
       const id = uid(), ref = uid();
       const body = (rid: string, prompt: string, cfg: object) => ({ request_id: rid, prompt, stream_response: false, generation_config: cfg });
@@ -109,9 +99,7 @@ describe("a session's next request, from each tier", () => {
       expect(b.session).toBe("restored");
       expect(await (await t.post("/api/generate-one", body(ref, PROMPT, beam))).text()).toBe(a);
       expect((await gen(t, ref, "", 8)).text).toBe(b.text); // ref continued without eviction
-    } finally {
-      await t.close();
-    }
+    });
   });
 });
 

@@ -52,6 +52,16 @@ export async function startTestApp(env: Record<string, string> = {}, preset: Pre
   };
 }
 
+/** Runs `fn` on a fresh test app, closed afterwards whatever happens. */
+export async function withTestApp<T>(env: Record<string, string>, fn: (t: TestApp) => Promise<T>): Promise<T> {
+  const t = await startTestApp(env);
+  try {
+    return await fn(t);
+  } finally {
+    await t.close();
+  }
+}
+
 let counter = 0;
 export const uid = (p = "req") => `${p}-${process.pid}-${++counter}-${Date.now()}`;
 
