@@ -59,6 +59,10 @@ export interface Settings {
   threadPoll: number;
   /** run the HTTP thread as SCHED_BATCH (Linux) so its wake-ups do not preempt the engine thread */
   httpSchedBatch: boolean;
+  /** true: the public port is the pipelining front (src/http/front/), Bun.serve behind it on a unix socket */
+  pipelining: boolean;
+  /** bytes of pipelined requests a connection may have waiting in the front before it is no longer read */
+  maxPipelinedBytes: number;
   /** log a line for each cached sequence evicted to make room */
   logEvictions: boolean;
   /** session tiers below the KV cache (src/sessions/) */
@@ -157,6 +161,8 @@ export function loadSettings(env: Env = process.env): Settings {
     flashAttn: int(env, "FLASH_ATTN", -1, -1),
     threadPoll: int(env, "THREAD_POLL", 0, -1),
     httpSchedBatch: bool(env, "HTTP_SCHED_BATCH", true),
+    pipelining: bool(env, "PIPELINING", true),
+    maxPipelinedBytes: int(env, "MAX_PIPELINED_BYTES", 1024 * 1024, 1024),
     logEvictions: bool(env, "LOG_EVICTIONS", true),
     sessions: sessionSettings(env),
     shutdownGraceS: seconds(env, "SHUTDOWN_GRACE_S", 30),

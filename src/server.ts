@@ -2,7 +2,11 @@
 import { ConfigError, loadSettings, type Settings } from "./config.ts";
 import { EngineClient } from "./engine/client.ts";
 import { createApp } from "./http/app.ts";
+import { startFront, type Front } from "./http/front/front.ts";
 import { setThreadScheduling } from "./native/index.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 export async function startServer(settings: Settings, opts: { quiet?: boolean; workerUrl?: string } = {}) {
   if (settings.httpSchedBatch && !setThreadScheduling(true) && process.platform === "linux") {
@@ -12,15 +16,29 @@ export async function startServer(settings: Settings, opts: { quiet?: boolean; w
   const app = createApp(engine, settings);
   // Bun's own body limit is far above MAX_BODY_BYTES: the app enforces that one while reading, and
   // answers with its JSON 413 (Bun's own would be an empty one)
-  app.listen({ hostname: settings.host, port: settings.port, maxRequestBodySize: 2 ** 40, idleTimeout: settings.idleTimeoutS });
+  const serve = { maxRequestBodySize: 2 ** 40, idleTimeout: settings.idleTimeoutS };
+  let front: Front | null = null;
+  if (settings.pipelining) {
+    // Bun.serve on a private unix socket (a 0700 directory), the pipelining front on the port
+    const dir = mkdtempSync(join(tmpdir(), "llm-server-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    const upstream = join(dir, "http.sock");
+    // (Bun's types leave idleTimeout out of the unix-socket options; Bun applies it there too)
+    app.listen({ ...serve, unix: upstream } as unknown as Parameters<typeof app.listen>[0]);
+    front = startFront({ host: settings.host, port: settings.port, upstream, maxPipelinedBytes: settings.maxPipelinedBytes });
+  } else {
+    app.listen({ ...serve, hostname: settings.host, port: settings.port });
+  }
+  const port = front ? front.port : app.server?.port;
   const log = opts.quiet ? () => {} : console.log;
-  log(`[server] listening on http://${settings.host}:${app.server?.port} (loading the model…)`);
+  log(`[server] listening on http://${settings.host}:${port} (loading the model…)`);
   const model = await engine.ready;
   log(`[server] ready: ${model.description || "model"} from ${model.path} (${(model.nParams / 1e6).toFixed(1)}M params, CTX_SIZE ${model.ctxSize}, PARALLEL ${model.parallel}, llama.cpp ${model.llamaVersion})`);
-  const stop = () => void drain(engine, app, settings.shutdownGraceS, log).then(() => process.exit(0));
+  const server = { stop: (force?: boolean) => (front?.close(), app.stop(force)) };
+  const stop = () => void drain(engine, server, settings.shutdownGraceS, log).then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
-  return { app, engine };
+  return { app, engine, port };
 }
 
 /**

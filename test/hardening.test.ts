@@ -197,9 +197,10 @@ describe("waiting and reading", () => {
   });
 
   test("STALL_TIMEOUT_S: a stream nobody reads stops its generation; the session keeps what was sent (nothing)", async () => {
-    await withTestApp({ STALL_TIMEOUT_S: "0.5" }, async (t) => {
+    // 4000 tokens take seconds even on the tiny model: far longer than the stall timeout
+    await withTestApp({ STALL_TIMEOUT_S: "0.3", CTX_SIZE: "4096" }, async (t) => {
       const id = uid();
-      const r = await t.post("/api/generate-one", { request_id: id, prompt: "Once upon a time", generation_config: { do_sample: false, max_new_tokens: 400 } });
+      const r = await t.post("/api/generate-one", { request_id: id, prompt: "Once upon a time", generation_config: { do_sample: false, max_new_tokens: 4000 } });
       expect(r.status).toBe(200); // and its body is never read
       expect(await waitReleased(t, id, 5000)).toBe(true);
       expect((await t.engine.stats()).running).toBe(0);

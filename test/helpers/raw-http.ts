@@ -45,3 +45,68 @@ function decode(raw: Buffer): { status: number; body: Buffer } {
   }
   return { status, body: Buffer.concat(parts) };
 }
+
+export interface RawResponse { status: number; headers: Record<string, string>; body: string }
+
+/**
+ * Writes `bytes` on one connection (in pieces of `pieceBytes`, `pieceMs` apart; all at once by
+ * default), half-closes unless told not to, and returns every response that came back, in order,
+ * once the server closed the connection (or `timeoutMs` passed).
+ */
+export async function exchange(port: number, bytes: string, opts: { pieceBytes?: number; pieceMs?: number; halfClose?: boolean; timeoutMs?: number } = {}): Promise<RawResponse[]> {
+  const raw = await new Promise<Buffer>((resolve) => {
+    const sock = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    const done = () => (clearTimeout(timer), resolve(Buffer.concat(chunks)));
+    const timer = setTimeout(() => (sock.destroy(), done()), opts.timeoutMs ?? 20_000);
+    sock.on("connect", async () => {
+      const all = Buffer.from(bytes);
+      const step = opts.pieceBytes ?? all.length;
+      for (let at = 0; at < all.length; at += step) {
+        sock.write(all.subarray(at, at + step));
+        if (opts.pieceMs) await Bun.sleep(opts.pieceMs);
+      }
+      if (opts.halfClose !== false) sock.end();
+    });
+    sock.on("data", (d: Buffer) => chunks.push(d));
+    sock.on("close", done);
+    sock.on("error", () => {});
+  });
+  return parseResponses(raw);
+}
+
+/** Splits raw bytes into HTTP/1.1 responses (Content-Length or chunked bodies). */
+export function parseResponses(raw: Buffer): RawResponse[] {
+  const out: RawResponse[] = [];
+  let at = 0;
+  while (at < raw.length) {
+    const headEnd = raw.indexOf("\r\n\r\n", at);
+    if (headEnd < 0) break;
+    const [first, ...lines] = raw.subarray(at, headEnd).toString("latin1").split("\r\n");
+    const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]));
+    at = headEnd + 4;
+    let body: Buffer<ArrayBufferLike> = Buffer.alloc(0);
+    if (headers["transfer-encoding"] === "chunked") {
+      const parts: Buffer[] = [];
+      for (;;) {
+        const lineEnd = raw.indexOf("\r\n", at);
+        if (lineEnd < 0) return out;
+        const size = parseInt(raw.subarray(at, lineEnd).toString("latin1"), 16);
+        at = lineEnd + 2;
+        if (size === 0) {
+          at += 2;
+          break;
+        }
+        parts.push(raw.subarray(at, at + size));
+        at += size + 2;
+      }
+      body = Buffer.concat(parts);
+    } else {
+      const n = Number(headers["content-length"] ?? 0);
+      body = raw.subarray(at, at + n);
+      at += n;
+    }
+    out.push({ status: Number(first!.split(" ")[1]), headers, body: body.toString("utf8") });
+  }
+  return out;
+}

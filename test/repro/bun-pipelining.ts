@@ -3,9 +3,9 @@
 // async handler: reading the body, or any await). uWS denies "async pipelining" (HttpContext.h,
 // HTTP_RESPONSE_PENDING: us_socket_close). Public reports: oven-sh/bun pull requests 32868, 33664,
 // 35036, 38128 (none released in 1.4.5). Our handlers are async (bodies are read asynchronously),
-// so a pipelining client gets the connection closed with no response: nothing of its work is
-// kept (a non-streamed or unread request leaves its session as it was). Put HAProxy or nginx in
-// front for such clients: they do not pipeline to backends.
+// so the server's port is a small front by default (src/http/front/, PIPELINING=true) that hands
+// Bun one request at a time per connection; test/pipelining.test.ts checks pipelined requests are
+// all answered, in order.
 //
 //   bun test/repro/bun-pipelining.ts sync    # handler returns at once: both responses, in order
 //   bun test/repro/bun-pipelining.ts async   # handler awaits: connection closed, zero responses
