@@ -1,4 +1,5 @@
 // Settings from the environment (Bun loads .env). Every name here is documented in .env.example.
+import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -59,6 +60,10 @@ export interface Settings {
   threadPoll: number;
   /** run the HTTP thread as SCHED_BATCH (Linux) so its wake-ups do not preempt the engine thread */
   httpSchedBatch: boolean;
+  /** seed API prompts: special-token text ("<s>") becomes control tokens, as in transformers; false: plain text */
+  parseSpecial: boolean;
+  /** CHAT_TEMPLATE: a file holding a Jinja chat template used instead of the model's own */
+  chatTemplateFile: string | null;
   /** true: the public port is the pipelining front (src/http/front/), Bun.serve behind it on a unix socket */
   pipelining: boolean;
   /** bytes of pipelined requests a connection may have waiting in the front before it is no longer read */
@@ -162,6 +167,8 @@ export function loadSettings(env: Env = process.env): Settings {
     threadPoll: int(env, "THREAD_POLL", 0, -1),
     httpSchedBatch: bool(env, "HTTP_SCHED_BATCH", true),
     pipelining: bool(env, "PIPELINING", true),
+    parseSpecial: bool(env, "PARSE_SPECIAL", true),
+    chatTemplateFile: env.CHAT_TEMPLATE || null,
     maxPipelinedBytes: int(env, "MAX_PIPELINED_BYTES", 1024 * 1024, 1024),
     logEvictions: bool(env, "LOG_EVICTIONS", true),
     sessions: sessionSettings(env),
@@ -177,6 +184,7 @@ export function loadSettings(env: Env = process.env): Settings {
       length_penalty: num(env, "DEFAULT_LENGTH_PENALTY", 1),
     },
   };
+  if (s.chatTemplateFile && !existsSync(s.chatTemplateFile)) throw new ConfigError(`CHAT_TEMPLATE names a file that does not exist: ${s.chatTemplateFile}`);
   if (s.kvCells < s.ctxSize) throw new ConfigError(`KV_CELLS (${s.kvCells}) must be >= CTX_SIZE (${s.ctxSize})`);
   return s;
 }

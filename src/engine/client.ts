@@ -13,8 +13,8 @@ export interface RequestHandlers {
   started?(index: number, session?: SessionSource): void;
   /** `delivered`: the item's tokens whose text is complete once this text is sent */
   text(index: number, text: string, delivered: number): void;
-  /** `length`: the session's tokens now */
-  done(index: number, reason: FinishReason, generated: number, length: number): void;
+  /** `length`: the session's tokens now; `promptTokens`: its tokens before this generation */
+  done(index: number, reason: FinishReason, generated: number, length: number, promptTokens: number): void;
   error(error: ErrorInfo): void;
 }
 
@@ -180,7 +180,7 @@ export class EngineClient {
         const r = this.#requests.get(msg.ticket);
         if (!r) return;
         try {
-          r.handlers.done(msg.index, msg.reason, msg.generated, msg.length);
+          r.handlers.done(msg.index, msg.reason, msg.generated, msg.length, msg.promptTokens);
         } finally {
           if (--r.open === 0) this.#end(msg.ticket); // even if the handler threw: the request_id is free again
         }

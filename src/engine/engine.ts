@@ -110,7 +110,7 @@ export class Engine {
     if (waiting + items.length > this.settings.maxQueue + this.settings.parallel) {
       throw new RequestError({ status: 503, code: "queue_full", message: `the request queue is full (${this.settings.maxQueue} waiting); retry later` });
     }
-    return then(this.sessions.loadStored(items.map((i) => i.requestId)), () => {
+    return then(this.sessions.loadStored(items.filter((i) => !i.ephemeral).map((i) => i.requestId)), () => {
       const seqs = resolveSequences(this.model, this.table, this.settings, items, config);
       const fresh = seqs.map((seq) => this.table.get(seq.requestId) !== seq);
       const jobs: Job[] = [];
@@ -118,6 +118,7 @@ export class Engine {
       seqs.forEach((seq, i) => {
         const job = makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens);
         job.fresh = fresh[i]!;
+        job.ephemeral = items[i]!.ephemeral === true && fresh[i]!;
         if (fresh[i]) this.table.add(seq);
         else this.table.transition(seq, SeqState.Queued);
         jobs.push(job);
@@ -320,7 +321,7 @@ export class Engine {
       if (notify) this.#out.tokens(job, tokens.slice(job.emitted));
     }
     const kept = this.scheduler.remove(job) === "running" ? this.#settle(job) : this.#withdraw(job);
-    const done: FromEngine = { type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced, length: seq.length };
+    const done: FromEngine = { type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced, length: seq.length, promptTokens: job.startLen };
     if (notify) this.#out.text(job, job.decoder.decode()); // bytes held back for an incomplete character
     // the response ends only once the session's tokens are durable
     if (kept) void this.sessions.persist(seq).then(() => notify && (this.#emit(done), this.#flush()));
@@ -333,6 +334,7 @@ export class Engine {
   #settle(job: Job): boolean {
     const seq = job.seq;
     this.table.transition(seq, SeqState.Idle);
+    if (job.ephemeral) return !this.table.drop(seq.requestId); // a one-off request: nothing stays
     if (job.delivered === null) return true;
     if (job.fresh && job.delivered === 0) return !this.table.drop(seq.requestId); // the client saw nothing of it
     this.table.truncate(seq, job.startLen + job.delivered);

@@ -13,6 +13,15 @@ export type GenerationConfig = GenerationDefaults & {
 export interface PromptSpec {
   requestId: string;
   prompt: string;
+  /**
+   * How `prompt` becomes tokens. Absent: the seed API's way (the model's BOS added; special-token
+   * text such as "<s>" parsed as control tokens when PARSE_SPECIAL). Present: `pieces` tokenized one
+   * after another, control-token text parsed inside each, nothing added: a rendered chat template,
+   * cut wherever message content held control-token text, so that content can never forge a turn.
+   */
+  pieces?: string[];
+  /** no session: the sequence is dropped when the request ends (an OpenAI request without request_id) */
+  ephemeral?: boolean;
 }
 
 /** HTTP thread -> engine */
@@ -122,6 +131,13 @@ export interface ModelFacts {
   ctxSize: number;
   parallel: number;
   kvCells: number;
+  /** GGUF tokenizer.chat_template, null when the model has none */
+  chatTemplate: string | null;
+  /** text of the BOS and EOS tokens (for chat templates) */
+  bosText: string;
+  eosText: string;
+  /** text of every control token (<s>, <|im_start|>…), longest first */
+  controlTokens: string[];
 }
 
 /** engine -> HTTP thread. `index` is the position of the item in the submit's `items`. */
@@ -137,7 +153,7 @@ export type FromEngine =
   /** `delivered`: tokens of the job whose text is complete in what was sent so far */
   | { type: "text"; ticket: number; index: number; text: string; delivered: number }
   /** `length`: the session's tokens now (a cut after the end needs it) */
-  | { type: "done"; ticket: number; index: number; reason: FinishReason; generated: number; length: number }
+  | { type: "done"; ticket: number; index: number; reason: FinishReason; generated: number; length: number; promptTokens: number }
   | { type: "error"; ticket: number; error: ErrorInfo }
   | { type: "dropped"; ticket: number; found: boolean }
   | { type: "described"; ticket: number; info: CachedSequenceInfo | null }

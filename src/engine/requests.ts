@@ -45,7 +45,7 @@ export function resolveSequences(model: Model, table: SequenceTable, settings: S
       return existing;
     }
     if (item.prompt === "") refuse(422, "empty_prompt", `the prompt is empty and request_id "${item.requestId}" has no session to continue`, field("prompt"));
-    const tokens = model.tokenize(item.prompt, true, true);
+    const tokens = promptTokens(model, item, settings.parseSpecial);
     if (tokens.length === 0) refuse(422, "empty_prompt", "the prompt has no tokens", field("prompt"));
     if (tokens.length + minNew > ctxSize) {
       refuse(422, "context_exceeded", `prompt has ${tokens.length} tokens; with max_new_tokens ${minNew} that is ${tokens.length + minNew} > CTX_SIZE ${ctxSize}`, field("prompt"));
@@ -53,6 +53,16 @@ export function resolveSequences(model: Model, table: SequenceTable, settings: S
     checkBeamCells(tokens.length);
     return new Sequence(item.requestId, tokens, model.info.nVocab);
   });
+}
+
+/** The prompt's tokens: see PromptSpec.pieces. */
+export function promptTokens(model: Model, item: PromptSpec, parseSpecial: boolean): Int32Array {
+  if (!item.pieces) return model.tokenize(item.prompt, true, parseSpecial);
+  const parts = item.pieces.map((p) => model.tokenize(p, false, true));
+  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, (at += p.length) - p.length);
+  return out;
 }
 
 /** A job for the i-th item: sampling (num_beams 1) or beam search. */

@@ -84,7 +84,8 @@ async function main(settings: Settings): Promise<void> {
       path, description: model.info.description, nVocab: model.info.nVocab, nCtxTrain: model.info.nCtxTrain,
       nParams: model.info.nParams, sizeBytes: model.info.sizeBytes, bos: model.info.bos, eos: model.info.eos,
       llamaVersion: info.llamaVersion, gpuOffload: info.gpuOffload, ctxSize: settings.ctxSize,
-      parallel: settings.parallel, kvCells: ctx.nCtx,
+      parallel: settings.parallel, kvCells: ctx.nCtx, chatTemplate: model.info.chatTemplate,
+      bosText: model.tokenText(model.info.bos), eosText: model.tokenText(model.info.eos), controlTokens: model.controlTokens(),
     },
   });
   for (const msg of early.splice(0)) handle(engine, msg);

@@ -5,14 +5,17 @@ import type { EngineClient } from "../engine/client.ts";
 import { cacheRoutes } from "./cache/index.ts";
 import { errorFields, logEvent } from "../log.ts";
 import { readJsonObject } from "./body.ts";
-import { fieldFromPointer, HttpError } from "./errors.ts";
+import { errorShapeOf, fieldFromPointer, HttpError } from "./errors.ts";
 import { generateRoutes } from "./generate/index.ts";
 import { GenerateService } from "./generate/service.ts";
 import { healthRoutes } from "./health/index.ts";
+import { openaiRoutes } from "./openai/index.ts";
+import { OpenAIService } from "./openai/service.ts";
 
 
 export function createApp(engine: EngineClient, settings: Settings) {
   const service = new GenerateService(engine, settings);
+  const openai = new OpenAIService(engine, settings, service);
   const app = new Elysia({ normalize: false });
   return app
     // Malformed percent-escapes in the path are a bad request, not an unknown route; past
@@ -21,12 +24,12 @@ export function createApp(engine: EngineClient, settings: Settings) {
       const path = new URL(request.url).pathname;
       const inFlight = app.server?.pendingRequests ?? 0;
       if (inFlight > settings.maxConnections && path !== "/health") {
-        return new HttpError(503, "too_many_connections", `more than MAX_CONNECTIONS (${settings.maxConnections}) requests in flight; retry later`, undefined, { "retry-after": "1" }).toResponse();
+        return new HttpError(503, "too_many_connections", `more than MAX_CONNECTIONS (${settings.maxConnections}) requests in flight; retry later`, undefined, { "retry-after": "1" }).toResponse(errorShapeOf(path));
       }
       try {
         decodeURIComponent(path);
       } catch {
-        return new HttpError(400, "invalid_path", `the request path has a malformed percent-escape: ${JSON.stringify(path.slice(0, 200))}`).toResponse();
+        return new HttpError(400, "invalid_path", `the request path has a malformed percent-escape: ${JSON.stringify(path.slice(0, 200))}`).toResponse(errorShapeOf(path));
       }
     })
     // Any content type is read as JSON: the contract's own fetch example sends text/plain.
@@ -35,31 +38,35 @@ export function createApp(engine: EngineClient, settings: Settings) {
       return readJsonObject(request, settings);
     })
     .onError(({ code, error, request }) => {
-      if (error instanceof HttpError) return error.toResponse();
+      const shape = errorShapeOf(new URL(request.url).pathname);
+      if (error instanceof HttpError) return error.toResponse(shape);
       const cause = (error as { cause?: unknown }).cause; // errors thrown by onParse arrive wrapped
-      if (cause instanceof HttpError) return cause.toResponse();
+      if (cause instanceof HttpError) return cause.toResponse(shape);
+      const fail = (status: number, code: string, message: string, field?: string, headers?: Record<string, string>) =>
+        new HttpError(status, code, message, field, headers).toResponse(shape);
       switch (code) {
         case "VALIDATION": {
           const first = error.all[0] as { path?: string; message?: string; summary?: string } | undefined;
           const field = fieldFromPointer(first?.path ?? "");
           const what = first?.summary ?? first?.message ?? "invalid value";
-          return new HttpError(422, "invalid_field", field ? `${field}: ${what}` : `request body: ${what}`, field || undefined).toResponse();
+          return fail(422, "invalid_field", field ? `${field}: ${what}` : `request body: ${what}`, field || undefined);
         }
         case "PARSE":
-          return new HttpError(400, "invalid_json", "the request body could not be parsed").toResponse();
+          return fail(400, "invalid_json", "the request body could not be parsed");
         case "NOT_FOUND": {
           const allow = allowedMethods(app.routes, new URL(request.url).pathname);
-          if (allow.length === 0) return new HttpError(404, "not_found", "no such route").toResponse();
-          return new HttpError(405, "method_not_allowed", `${request.method} is not allowed here; use ${allow.join(" or ")}`, undefined, { allow: allow.join(", ") }).toResponse();
+          if (allow.length === 0) return fail(404, "not_found", "no such route");
+          return fail(405, "method_not_allowed", `${request.method} is not allowed here; use ${allow.join(" or ")}`, undefined, { allow: allow.join(", ") });
         }
         default:
           logEvent("error", "unexpected_error", errorFields(error), "http");
-          return new HttpError(500, "internal", "internal server error").toResponse();
+          return fail(500, "internal", "internal server error");
       }
     })
     .use(healthRoutes(engine))
     .use(generateRoutes(service))
-    .use(cacheRoutes(engine));
+    .use(cacheRoutes(engine))
+    .use(openaiRoutes(openai));
 }
 
 /** The methods the app's own routes (Elysia's table: "/api/cache/:request_id") take at `path`, for 405 + Allow. */

@@ -21,11 +21,34 @@ export class HttpError extends Error {
     return new HttpError(info.status, info.code, info.message, info.field, headers);
   }
 
-  toResponse(): Response {
+  /**
+   * The seed API's shape, or on /v1 OpenAI's ({"error": {"message", "type", "param", "code"}}),
+   * where a refused field is a 400 (OpenAI has no 422) and the type follows the status.
+   */
+  toResponse(shape: ErrorShape = "seed"): Response {
+    if (shape === "openai") {
+      const status = this.status === 422 ? 400 : this.status;
+      const error = { message: this.message, type: openaiType(status), param: this.field ?? null, code: this.code };
+      return Response.json({ error }, { status, headers: this.headers });
+    }
     const error: Record<string, string> = { code: this.code, message: this.message };
     if (this.field) error.field = this.field;
     return Response.json({ error }, { status: this.status, headers: this.headers });
   }
+}
+
+export type ErrorShape = "seed" | "openai";
+
+/** the route family's error shape: OpenAI's on /v1 */
+export const errorShapeOf = (path: string): ErrorShape => (path.startsWith("/v1/") ? "openai" : "seed");
+
+function openaiType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 429) return "rate_limit_error";
+  if (status >= 500) return "server_error";
+  return "invalid_request_error";
 }
 
 /** "/generation_config/top_p" or "/prompts/0/request_id" -> "generation_config.top_p", "prompts[0].request_id" */

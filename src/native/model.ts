@@ -136,6 +136,25 @@ export class Model {
     }
   }
 
+  /** Text of one token as special-token text renders ("<s>"); "" for an id outside the vocabulary. */
+  tokenText(token: number): string {
+    return token >= 0 && token < this.info.nVocab ? decoder.decode(this.#piece(token, true)) : "";
+  }
+
+  /**
+   * Text of every control token (those that render only as special-token text: <s>, <|im_start|>),
+   * longest first, as llama.cpp matches them when parsing special tokens. One pass over the vocabulary.
+   */
+  controlTokens(): string[] {
+    const out = new Set<string>();
+    for (let t = 0; t < this.info.nVocab; t++) {
+      if (this.#piece(t, false).length > 0) continue;
+      const text = decoder.decode(this.#piece(t, true));
+      if (text.length > 0) out.add(text);
+    }
+    return [...out].sort((a, b) => b.length - a.length);
+  }
+
   /** End-of-generation token (EOS, EOT, ...): read once at load, no native call per token. */
   isEog(token: number): boolean {
     return this.#eog[token] === 1;

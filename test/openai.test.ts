@@ -1,0 +1,157 @@
+// The OpenAI-compatible routes on the real engine, driven by the official `openai` npm package.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import OpenAI from "openai";
+import { ensureModel } from "../src/gguf/models.ts";
+import { promptTokens } from "../src/engine/requests.ts";
+import { ChatTemplate, DEFAULT_CHAT_TEMPLATE } from "../src/http/openai/chat-template.ts";
+import { Model } from "../src/native/index.ts";
+import { startTestApp, type TestApp } from "./helpers/app.ts";
+
+setDefaultTimeout(60_000);
+
+let t: TestApp;
+let client: OpenAI;
+let vocab: Model;
+beforeAll(async () => {
+  t = await startTestApp();
+  vocab = Model.load(await ensureModel("tiny"), { vocabOnly: true });
+  client = new OpenAI({ baseURL: "http://local/v1", apiKey: "unused", maxRetries: 0, fetch: (url, init) => t.app.handle(new Request(url as string, init as RequestInit)) });
+});
+afterAll(async () => {
+  vocab?.free();
+  await t?.close();
+});
+
+const PROMPT = "Once upon a time there was";
+const greedy = { temperature: 0 } as const;
+
+describe("/v1/models", () => {
+  test("lists the served model; its id is echoed whatever model a request names", async () => {
+    const list = await client.models.list();
+    expect(list.data).toHaveLength(1);
+    const id = list.data[0]!.id;
+    expect(id).toStartWith("tiny");
+    expect((await client.models.retrieve(id)).id).toBe(id);
+    const c = await client.completions.create({ model: "gpt-4o", prompt: "Hi", max_tokens: 2, ...greedy });
+    expect(c.model).toBe(id);
+  });
+});
+
+describe("/v1/completions", () => {
+  test("greedy text equals the seed API's for the same prompt; usage counts are exact", async () => {
+    const c = await client.completions.create({ model: "m", prompt: PROMPT, max_tokens: 12, ...greedy });
+    expect(c.object).toBe("text_completion");
+    expect(c.choices[0]!.text).toBe(await t.generate(`seed-${Date.now()}`, PROMPT, { max_new_tokens: 12 }));
+    expect(c.choices[0]!.finish_reason).toBe("length");
+    expect(c.usage).toEqual({ prompt_tokens: vocab.tokenize(PROMPT, true, true).length, completion_tokens: 12, total_tokens: vocab.tokenize(PROMPT, true, true).length + 12 });
+  });
+
+  test("streamed: the deltas make the same text, one chunk carries finish_reason, and the usage chunk comes last", async () => {
+    const whole = await client.completions.create({ model: "m", prompt: PROMPT, max_tokens: 10, ...greedy });
+    const stream = await client.completions.create({ model: "m", prompt: PROMPT, max_tokens: 10, ...greedy, stream: true, stream_options: { include_usage: true } });
+    let text = "";
+    const finishes: (string | null)[] = [];
+    let last: OpenAI.Completions.Completion | null = null;
+    for await (const chunk of stream) {
+      last = chunk;
+      for (const ch of chunk.choices) (text += ch.text), finishes.push(ch.finish_reason);
+    }
+    expect(text).toBe(whole.choices[0]!.text);
+    expect(finishes.filter((f) => f !== null)).toEqual(["length"]);
+    expect(last!.choices).toEqual([]);
+    expect(last!.usage).toEqual(whole.usage);
+  });
+
+  test("a stop string split across two tokens ends the text before it, finish_reason stop", async () => {
+    const deltas: string[] = [];
+    for await (const chunk of await client.completions.create({ model: "m", prompt: PROMPT, max_tokens: 24, ...greedy, stream: true })) {
+      for (const ch of chunk.choices) if (ch.text) deltas.push(ch.text);
+    }
+    const full = deltas.join("");
+    const i = deltas.findIndex((d, k) => k > 2 && deltas[k + 1] !== undefined);
+    const stop = deltas[i]!.slice(-1) + deltas[i + 1]!.slice(0, 1); // the end of one token, the start of the next
+    const c = await client.completions.create({ model: "m", prompt: PROMPT, max_tokens: 24, ...greedy, stop: [stop, "never-appears-xyz"] });
+    expect(c.choices[0]!.text).toBe(full.slice(0, full.indexOf(stop)));
+    expect(c.choices[0]!.finish_reason).toBe("stop");
+    expect(c.usage!.completion_tokens).toBeLessThan(24);
+  });
+
+  test("n: 2 gives two choices; greedy ones agree, and prompt tokens are counted once", async () => {
+    const c = await client.completions.create({ model: "m", prompt: PROMPT, max_tokens: 6, n: 2, ...greedy });
+    expect(c.choices.map((ch) => ch.index)).toEqual([0, 1]);
+    expect(c.choices[0]!.text).toBe(c.choices[1]!.text);
+    expect(c.usage!.prompt_tokens).toBe(vocab.tokenize(PROMPT, true, true).length);
+    expect(c.usage!.completion_tokens).toBe(12);
+  });
+
+  test("one-off requests leave no session behind; request_id continues a session as on the seed API", async () => {
+    const before = ((await (await t.app.handle(new Request("http://local/api/cache?limit=1000"))).json()) as { sessions: unknown[] }).sessions.length;
+    await client.completions.create({ model: "m", prompt: PROMPT, max_tokens: 3, ...greedy });
+    const after = ((await (await t.app.handle(new Request("http://local/api/cache?limit=1000"))).json()) as { sessions: unknown[] }).sessions.length;
+    expect(after).toBe(before);
+    const id = `v1-session-${Date.now()}`;
+    const first = await client.completions.create({ model: "m", prompt: PROMPT, max_tokens: 4, ...greedy, request_id: id } as OpenAI.CompletionCreateParamsNonStreaming);
+    const next = await client.completions.create({ model: "m", prompt: "", max_tokens: 4, ...greedy, request_id: id } as OpenAI.CompletionCreateParamsNonStreaming);
+    expect(first.choices[0]!.text + next.choices[0]!.text).toBe(await t.generate(`seed-${Date.now()}`, PROMPT, { max_new_tokens: 8 }));
+  });
+});
+
+describe("/v1/chat/completions", () => {
+  test("non-streamed and streamed chat agree; the stream starts with the role and ends with [DONE]", async () => {
+    const messages = [{ role: "system" as const, content: "Be brief." }, { role: "user" as const, content: "Hello there" }];
+    const whole = await client.chat.completions.create({ model: "m", messages, max_tokens: 8, ...greedy });
+    expect(whole.object).toBe("chat.completion");
+    expect(whole.choices[0]!.message.role).toBe("assistant");
+    // the tiny model has no template of its own: ChatML, tokenized piece by piece
+    const rendered = new ChatTemplate(DEFAULT_CHAT_TEMPLATE, { bosText: "<s>", eosText: "</s>", controlTokens: vocab.controlTokens() }).pieces(messages);
+    expect(rendered.prompt).toBe("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello there<|im_end|>\n<|im_start|>assistant\n");
+    expect(whole.usage!.prompt_tokens).toBe(promptTokens(vocab, { requestId: "", ...rendered }, true).length);
+    const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+    for await (const c of await client.chat.completions.create({ model: "m", messages, max_tokens: 8, ...greedy, stream: true })) chunks.push(c);
+    expect(chunks[0]!.choices[0]!.delta.role).toBe("assistant");
+    expect(chunks.map((c) => c.choices[0]?.delta.content ?? "").join("")).toBe(whole.choices[0]!.message.content!);
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe("length");
+  });
+
+  test("a raw stream is SSE: data lines, then data: [DONE]", async () => {
+    const r = await t.post("/v1/chat/completions", { messages: [{ role: "user", content: "Hi" }], max_tokens: 3, temperature: 0, stream: true });
+    expect(r.headers.get("content-type")).toStartWith("text/event-stream");
+    const text = await r.text();
+    const events = text.split("\n\n").filter(Boolean);
+    expect(events.every((e) => e.startsWith("data: "))).toBe(true);
+    expect(events.at(-1)).toBe("data: [DONE]");
+  });
+});
+
+describe("errors on /v1 take OpenAI's shape", () => {
+  const bad: [string, string, Record<string, unknown>, string | null][] = [
+    ["a string for an integer", "/v1/completions", { prompt: "x", max_tokens: "5" }, "max_tokens"],
+    ["temperature out of range", "/v1/completions", { prompt: "x", temperature: 3 }, "temperature"],
+    ["logprobs out of range", "/v1/completions", { prompt: "x", logprobs: 6 }, "logprobs"],
+    ["a huge stop list", "/v1/completions", { prompt: "x", stop: Array.from({ length: 500 }, (_, i) => `s${i}`) }, "stop"],
+    ["logit_bias outside the vocabulary", "/v1/completions", { prompt: "x", logit_bias: { "99999999": 5 } }, "logit_bias"],
+    ["empty messages", "/v1/chat/completions", { messages: [] }, "messages"],
+    ["an unknown role", "/v1/chat/completions", { messages: [{ role: "wizard", content: "x" }] }, "messages[0].role"],
+    ["an unknown field", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], frobnicate: 1 }, null],
+    ["a prompt that does not fit", "/v1/completions", { prompt: "x", max_tokens: 100000 }, "max_tokens"],
+  ];
+  for (const [what, path, body, param] of bad) {
+    test(`${what}: 400 with error.message/type/param/code`, async () => {
+      const r = await t.post(path, body);
+      expect(r.status).toBe(400);
+      const { error } = (await r.json()) as { error: { message: string; type: string; param: string | null; code: string } };
+      expect(error.type).toBe("invalid_request_error");
+      expect(error.message.length).toBeGreaterThan(0);
+      if (param) expect(error.param ?? "").toStartWith(param);
+      expect(typeof error.code).toBe("string");
+    });
+  }
+
+  test("the SDK raises its BadRequestError, and the server stays healthy", async () => {
+    const err = await client.chat.completions.create({ model: "m", messages: [] }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("messages");
+    expect((await t.app.handle(new Request("http://local/health"))).status).toBe(200);
+    expect((await t.app.handle(new Request("http://local/v1/nope"))).status).toBe(404);
+  });
+});
