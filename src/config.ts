@@ -1,5 +1,5 @@
 // Settings from the environment (Bun loads .env). Every name here is documented in .env.example.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -64,6 +64,12 @@ export interface Settings {
   parseSpecial: boolean;
   /** CHAT_TEMPLATE: a file holding a Jinja chat template used instead of the model's own */
   chatTemplateFile: string | null;
+  /** API_KEYS + API_KEYS_FILE: when any, every route but /health needs Authorization: Bearer <key> */
+  apiKeys: string[];
+  /** /metrics answers without a key */
+  metricsPublic: boolean;
+  /** CORS_ORIGINS: origins allowed to call from a browser ("*": any); empty: no CORS headers */
+  corsOrigins: string[];
   /** true: the public port is the pipelining front (src/http/front/), Bun.serve behind it on a unix socket */
   pipelining: boolean;
   /** bytes of pipelined requests a connection may have waiting in the front before it is no longer read */
@@ -169,6 +175,9 @@ export function loadSettings(env: Env = process.env): Settings {
     pipelining: bool(env, "PIPELINING", true),
     parseSpecial: bool(env, "PARSE_SPECIAL", true),
     chatTemplateFile: env.CHAT_TEMPLATE || null,
+    apiKeys: apiKeys(env),
+    metricsPublic: bool(env, "METRICS_PUBLIC", false),
+    corsOrigins: list(env.CORS_ORIGINS),
     maxPipelinedBytes: int(env, "MAX_PIPELINED_BYTES", 1024 * 1024, 1024),
     logEvictions: bool(env, "LOG_EVICTIONS", true),
     sessions: sessionSettings(env),
@@ -206,6 +215,20 @@ function sessionSettings(env: Env): SessionSettings {
     fsync: bool(env, "SESSION_FSYNC", true),
     storeTimeoutS: seconds(env, "SESSION_STORE_TIMEOUT_S", 10),
   };
+}
+
+const list = (v: string | undefined) => (v ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+
+/** API_KEYS (comma-separated) plus API_KEYS_FILE (one key a line; blank lines and # comments skipped) */
+function apiKeys(env: Env): string[] {
+  const keys = list(env.API_KEYS);
+  if (env.API_KEYS_FILE) {
+    if (!existsSync(env.API_KEYS_FILE)) throw new ConfigError(`API_KEYS_FILE names a file that does not exist: ${env.API_KEYS_FILE}`);
+    const lines = readFileSync(env.API_KEYS_FILE, "utf8").split(/\r?\n/).map((l) => l.trim());
+    keys.push(...lines.filter((l) => l && !l.startsWith("#")));
+  }
+  for (const k of keys) if (/\s/.test(k)) throw new ConfigError("an API key may not contain whitespace");
+  return keys;
 }
 
 /** Bun closes idle connections after at most 255 s; 0 turns the timeout off. */

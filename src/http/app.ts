@@ -1,9 +1,11 @@
 // The Elysia app: feature modules plus one error mapping to the API's JSON error shape.
+import { cors } from "@elysiajs/cors";
 import { Elysia } from "elysia";
 import type { Settings } from "../config.ts";
 import type { EngineClient } from "../engine/client.ts";
 import { cacheRoutes } from "./cache/index.ts";
 import { errorFields, logEvent } from "../log.ts";
+import { ApiKeys, needsKey } from "./auth.ts";
 import { readJsonObject } from "./body.ts";
 import { errorShapeOf, fieldFromPointer, HttpError } from "./errors.ts";
 import { generateRoutes } from "./generate/index.ts";
@@ -16,7 +18,15 @@ import { OpenAIService } from "./openai/service.ts";
 export function createApp(engine: EngineClient, settings: Settings) {
   const service = new GenerateService(engine, settings);
   const openai = new OpenAIService(engine, settings, service);
+  const keys = new ApiKeys(settings.apiKeys);
   const app = new Elysia({ normalize: false });
+  if (settings.corsOrigins.length > 0) {
+    const any = settings.corsOrigins.includes("*");
+    app.use(cors({
+      origin: any ? true : settings.corsOrigins, credentials: !any, maxAge: 600,
+      allowedHeaders: ["authorization", "content-type"], exposeHeaders: ["x-session", "retry-after"],
+    }));
+  }
   return app
     // Malformed percent-escapes in the path are a bad request, not an unknown route; past
     // MAX_CONNECTIONS requests in flight, new ones get 503 (health checks always get through).
@@ -30,6 +40,9 @@ export function createApp(engine: EngineClient, settings: Settings) {
         decodeURIComponent(path);
       } catch {
         return new HttpError(400, "invalid_path", `the request path has a malformed percent-escape: ${JSON.stringify(path.slice(0, 200))}`).toResponse(errorShapeOf(path));
+      }
+      if (keys.enabled && needsKey(request.method, path, settings.metricsPublic) && !keys.accepts(request.headers.get("authorization"))) {
+        return new HttpError(401, "invalid_api_key", "a valid API key is required: send Authorization: Bearer <key>", undefined, { "www-authenticate": "Bearer" }).toResponse(errorShapeOf(path));
       }
     })
     // Any content type is read as JSON: the contract's own fetch example sends text/plain.
