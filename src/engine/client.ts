@@ -20,6 +20,15 @@ export interface RequestHandlers {
 
 type Pending = { resolve: (v: unknown) => void };
 
+/** Sees every request's life on the HTTP thread (metrics); never called on the engine thread. */
+export interface RequestObserver {
+  submitted(ticket: number, items: number): void;
+  started(ticket: number, index: number): void;
+  text(ticket: number, index: number): void;
+  done(ticket: number, index: number, reason: FinishReason, generated: number, promptTokens: number): void;
+  failed(ticket: number, items: number, status: number): void;
+}
+
 export class EngineClient {
   readonly #worker: Worker;
   #nextTicket = 1;
@@ -36,6 +45,7 @@ export class EngineClient {
   broken: string | null = null;
   /** shutting down: new generations are refused with 503 */
   draining = false;
+  observer: RequestObserver | null = null;
   #closed: Promise<{ written: number; failed: number } | null> | null = null;
   #closedResolve: (v: { written: number; failed: number } | null) => void = () => {};
   readonly ready: Promise<ModelFacts>;
@@ -80,17 +90,20 @@ export class EngineClient {
   submit(items: PromptSpec[], onlyNewTokens: boolean, config: GenerationConfig, handlers: RequestHandlers): number {
     const ticket = this.#nextTicket++;
     if (this.draining) {
+      this.observer?.failed(ticket, items.length, 503);
       handlers.error({ status: 503, code: "shutting_down", message: "the server is shutting down; retry on another replica or after the restart" });
       return ticket;
     }
     const busy = items.findIndex((i) => this.active.has(i.requestId));
     if (busy >= 0) {
+      this.observer?.failed(ticket, items.length, 409);
       handlers.error(busyError(items[busy]!.requestId, items.length > 1 ? `prompts[${busy}].request_id` : "request_id"));
       return ticket; // never registered: abort(ticket) is a no-op
     }
     const ids = items.map((i) => i.requestId);
     for (const id of ids) this.active.set(id, ticket);
     this.#requests.set(ticket, { handlers, open: items.length, ids });
+    this.observer?.submitted(ticket, items.length);
     this.#send({ type: "submit", ticket, items, onlyNewTokens, config });
     return ticket;
   }
@@ -170,8 +183,12 @@ export class EngineClient {
       case "described": return this.#settle(msg.ticket, msg.info);
       case "stats": return this.#settle(msg.ticket, msg.stats);
       case "accepted": return this.#requests.get(msg.ticket)?.handlers.accepted(msg.prefixes, msg.sessions);
-      case "text": return this.#requests.get(msg.ticket)?.handlers.text(msg.index, msg.text, msg.delivered);
-      case "started": return this.#requests.get(msg.ticket)?.handlers.started?.(msg.index, msg.session);
+      case "text":
+        this.observer?.text(msg.ticket, msg.index);
+        return this.#requests.get(msg.ticket)?.handlers.text(msg.index, msg.text, msg.delivered);
+      case "started":
+        this.observer?.started(msg.ticket, msg.index);
+        return this.#requests.get(msg.ticket)?.handlers.started?.(msg.index, msg.session);
       case "listed": return this.#settle(msg.ticket, msg.list);
       case "health": this.degraded = msg.degraded; return;
       case "broken": this.broken = msg.message; return;
@@ -179,6 +196,7 @@ export class EngineClient {
       case "done": {
         const r = this.#requests.get(msg.ticket);
         if (!r) return;
+        this.observer?.done(msg.ticket, msg.index, msg.reason, msg.generated, msg.promptTokens);
         try {
           r.handlers.done(msg.index, msg.reason, msg.generated, msg.length, msg.promptTokens);
         } finally {
@@ -190,6 +208,7 @@ export class EngineClient {
         const r = this.#requests.get(msg.ticket);
         if (!r) return;
         this.#end(msg.ticket);
+        this.observer?.failed(msg.ticket, r.ids.length, msg.error.status);
         r.handlers.error(msg.error);
         return;
       }

@@ -11,6 +11,8 @@ import { errorShapeOf, fieldFromPointer, HttpError } from "./errors.ts";
 import { generateRoutes } from "./generate/index.ts";
 import { GenerateService } from "./generate/service.ts";
 import { healthRoutes } from "./health/index.ts";
+import { metricsRoutes } from "./metrics/index.ts";
+import { Metrics } from "./metrics/service.ts";
 import { openaiRoutes } from "./openai/index.ts";
 import { OpenAIService } from "./openai/service.ts";
 
@@ -18,6 +20,7 @@ import { OpenAIService } from "./openai/service.ts";
 export function createApp(engine: EngineClient, settings: Settings) {
   const service = new GenerateService(engine, settings);
   const openai = new OpenAIService(engine, settings, service);
+  const metrics = new Metrics(engine);
   const keys = new ApiKeys(settings.apiKeys);
   const app = new Elysia({ normalize: false });
   if (settings.corsOrigins.length > 0) {
@@ -79,7 +82,8 @@ export function createApp(engine: EngineClient, settings: Settings) {
     .use(healthRoutes(engine))
     .use(generateRoutes(service))
     .use(cacheRoutes(engine))
-    .use(openaiRoutes(openai));
+    .use(openaiRoutes(openai))
+    .use(metricsRoutes(metrics));
 }
 
 /** The methods the app's own routes (Elysia's table: "/api/cache/:request_id") take at `path`, for 405 + Allow. */
