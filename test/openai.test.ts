@@ -155,3 +155,18 @@ describe("errors on /v1 take OpenAI's shape", () => {
     expect((await t.app.handle(new Request("http://local/v1/nope"))).status).toBe(404);
   });
 });
+
+describe("/openapi", () => {
+  test("describes every route, seed and /v1, with the request schemas that validate them", async () => {
+    const spec = (await (await t.app.handle(new Request("http://local/openapi/json"))).json()) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: object } }> } }>> };
+    for (const [path, method] of [["/health", "get"], ["/api/generate-one", "post"], ["/api/generate-batch", "post"], ["/api/cache/{request_id}", "delete"], ["/v1/models", "get"], ["/v1/completions", "post"], ["/v1/chat/completions", "post"], ["/metrics", "get"]] as const) {
+      expect(spec.paths[path]?.[method]).toBeDefined();
+    }
+    const chat = spec.paths["/v1/chat/completions"]!.post!.requestBody!.content["application/json"]!.schema;
+    expect(Object.keys(chat.properties)).toContain("messages");
+    const seed = spec.paths["/api/generate-one"]!.post!.requestBody!.content["application/json"]!.schema;
+    expect(Object.keys(seed.properties)).toEqual(["request_id", "prompt", "only_new_tokens", "stream_response", "generation_config"]);
+    const page = await t.app.handle(new Request("http://local/openapi"));
+    expect(page.headers.get("content-type")).toContain("text/html");
+  });
+});

@@ -1,5 +1,6 @@
 // The Elysia app: feature modules plus one error mapping to the API's JSON error shape.
 import { cors } from "@elysiajs/cors";
+import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import type { Settings } from "../config.ts";
 import type { EngineClient } from "../engine/client.ts";
@@ -30,6 +31,14 @@ export function createApp(engine: EngineClient, settings: Settings) {
       allowedHeaders: ["authorization", "content-type"], exposeHeaders: ["x-session", "retry-after"],
     }));
   }
+  app.use(openapi({
+    path: "/openapi",
+    documentation: {
+      info: { title: "bun-llm-server", version: "0.1.0", description: "The seed API (/api), the OpenAI-compatible API (/v1), health and metrics. Schemas are the ones that validate requests." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "one of API_KEYS, when set" } } },
+    },
+    exclude: { methods: ["OPTIONS"] },
+  }));
   return app
     // Malformed percent-escapes in the path are a bad request, not an unknown route; past
     // MAX_CONNECTIONS requests in flight, new ones get 503 (health checks always get through).

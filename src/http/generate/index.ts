@@ -7,10 +7,12 @@ export const generateRoutes = (service: GenerateService) =>
   new Elysia({ name: "generate" })
     .post("/api/generate-one", ({ body, request }) => service.generateOne(body, request.signal), {
       body: GenerateOneBody,
+      parse: "json", // for the OpenAPI description: the app's own onParse reads every body
       detail: { summary: "Generate text for one prompt (streamed plain text, or one text body)" },
     })
     .post("/api/generate-batch", ({ body, request }) => service.generateBatch(body, request.signal), {
       body: GenerateBatchBody,
+      parse: "json",
       response: { 200: t.Array(BatchItem) },
       detail: { summary: "Generate for several prompts decoded together; JSON array in input order" },
     });
