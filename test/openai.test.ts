@@ -96,6 +96,64 @@ describe("/v1/completions", () => {
   });
 });
 
+describe("logprobs, logit_bias and penalties", () => {
+  test("completions logprobs: tokens make the text, each <= 0, greedy's token is its own best alternative", async () => {
+    const c = await client.completions.create({ model: "m", prompt: PROMPT, max_tokens: 8, logprobs: 3, ...greedy });
+    const lp = c.choices[0]!.logprobs!;
+    expect(lp.tokens!.join("")).toBe(c.choices[0]!.text);
+    expect(lp.token_logprobs!.every((v) => v <= 0)).toBe(true);
+    lp.top_logprobs!.forEach((top, k) => {
+      const entries = Object.entries(top!);
+      expect(entries.length).toBeGreaterThanOrEqual(1);
+      expect(entries.length).toBeLessThanOrEqual(3);
+      expect(Math.max(...entries.map(([, v]) => v))).toBeCloseTo(lp.token_logprobs![k]!, 5);
+    });
+    expect(lp.text_offset![1]).toBe(lp.tokens![0]!.length);
+  });
+
+  test("chat logprobs with top_logprobs, streamed and not, agree with the text", async () => {
+    const messages = [{ role: "user" as const, content: "Tell me a story" }];
+    const c = await client.chat.completions.create({ model: "m", messages, max_tokens: 6, logprobs: true, top_logprobs: 2, ...greedy });
+    const content = c.choices[0]!.logprobs!.content!;
+    expect(content.map((e) => e.token).join("")).toBe(c.choices[0]!.message.content!);
+    expect(content.every((e) => e.logprob <= 0 && e.top_logprobs.length === 2 && e.top_logprobs[0]!.logprob >= e.top_logprobs[1]!.logprob)).toBe(true);
+    let streamed = 0;
+    for await (const chunk of await client.chat.completions.create({ model: "m", messages, max_tokens: 6, logprobs: true, ...greedy, stream: true })) {
+      streamed += chunk.choices[0]?.logprobs?.content?.length ?? 0;
+    }
+    expect(streamed).toBe(content.length);
+  });
+
+  const tokensOf = async (extra: Record<string, unknown>) => {
+    const c = await client.completions.create({ model: "m", prompt: PROMPT, max_tokens: 10, logprobs: 0, ...greedy, ...extra });
+    return c.choices[0]!.logprobs!.tokens!;
+  };
+  // (the penalties' arithmetic is tested on rows in sampling-openai.test.ts: this random model's
+  // logits are too peaked for OpenAI's range of -2..2 to move its greedy choice predictably)
+  test("logit_bias: +100 makes greedy repeat a token; -100 bans greedy's own first choice", async () => {
+    const id = vocab.tokenize(" the", false, false).at(-1)!;
+    const piece = new TextDecoder().decode(vocab.tokenPiece(id));
+    expect(await tokensOf({ logit_bias: { [id]: 100 } })).toEqual(Array(10).fill(piece));
+    const plain = await tokensOf({});
+    const first = vocab.tokenize(PROMPT + plain[0], true, false).at(-1)!;
+    const banned = await tokensOf({ logit_bias: { [first]: -100 } });
+    expect(banned[0]).not.toBe(plain[0]);
+  });
+
+  test("presence and frequency penalties are accepted in OpenAI's range and give deterministic greedy text", async () => {
+    const a = await tokensOf({ presence_penalty: 2, frequency_penalty: 2 });
+    expect(a).toHaveLength(10);
+    expect(await tokensOf({ presence_penalty: 2, frequency_penalty: 2 })).toEqual(a);
+    expect((await t.post("/v1/completions", { prompt: "x", presence_penalty: 2.5 })).status).toBe(400);
+  });
+
+  test("these need plain sampling: with num_beams > 1 they are a 400", async () => {
+    const r = await t.post("/v1/completions", { prompt: "x", num_beams: 2, presence_penalty: 1 });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: { param: string } }).error.param).toBe("presence_penalty");
+  });
+});
+
 describe("/v1/chat/completions", () => {
   test("non-streamed and streamed chat agree; the stream starts with the role and ends with [DONE]", async () => {
     const messages = [{ role: "system" as const, content: "Be brief." }, { role: "user" as const, content: "Hello there" }];

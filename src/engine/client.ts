@@ -3,7 +3,7 @@ import type { Settings } from "../config.ts";
 import { errorFields, logEvent } from "../log.ts";
 import {
   busyError, type CachedSequenceInfo, type EngineStats, type ErrorInfo, type FinishReason, type FromEngine, type GenerationConfig, type ModelFacts,
-  type PromptSpec, type SessionList, type SessionSource, type ToEngine,
+  type PromptSpec, type SessionList, type SessionSource, type ToEngine, type TokenLogprob,
 } from "./messages.ts";
 
 export interface RequestHandlers {
@@ -12,7 +12,7 @@ export interface RequestHandlers {
   /** the item got its slot and generation begins */
   started?(index: number, session?: SessionSource): void;
   /** `delivered`: the item's tokens whose text is complete once this text is sent */
-  text(index: number, text: string, delivered: number): void;
+  text(index: number, text: string, delivered: number, logprobs?: TokenLogprob[]): void;
   /** `length`: the session's tokens now; `promptTokens`: its tokens before this generation */
   done(index: number, reason: FinishReason, generated: number, length: number, promptTokens: number): void;
   error(error: ErrorInfo): void;
@@ -185,7 +185,7 @@ export class EngineClient {
       case "accepted": return this.#requests.get(msg.ticket)?.handlers.accepted(msg.prefixes, msg.sessions);
       case "text":
         this.observer?.text(msg.ticket, msg.index);
-        return this.#requests.get(msg.ticket)?.handlers.text(msg.index, msg.text, msg.delivered);
+        return this.#requests.get(msg.ticket)?.handlers.text(msg.index, msg.text, msg.delivered, msg.logprobs);
       case "started":
         this.observer?.started(msg.ticket, msg.index);
         return this.#requests.get(msg.ticket)?.handlers.started?.(msg.index, msg.session);

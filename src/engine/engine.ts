@@ -12,7 +12,7 @@ import { Runner } from "./runner.ts";
 import { Scheduler, type Plan } from "./scheduler.ts";
 import { SequenceTable } from "./seq-table.ts";
 import { SeqState, type Sequence } from "./sequence.ts";
-import { TextOut } from "./text-out.ts";
+import { TextOut, tokenLogprob } from "./text-out.ts";
 
 export type Emit = (msg: FromEngine) => void;
 
@@ -240,10 +240,13 @@ export class Engine {
     // is float-safe on its own; the greedy path's argmax is the token itself.
     const best = this.ctx.argmaxRow(row);
     if (!Number.isFinite(this.ctx.logit(row, best))) return this.#broken(job);
+    // log-probabilities come from the raw row, which the sampler overwrites: a copy, only when asked
+    const raw = job.logprobs === null ? null : this.ctx.logitsRow(row).slice();
     const token = sampler.plainGreedy ? best : sampler.sample(this.ctx.logitsRow(row), seq.tokens);
     seq.tokens.push(token);
     this.tokensGenerated++;
     if (this.model.isEog(token)) return this.#finish(job, "eos");
+    if (raw) job.pendingLogprobs.push(tokenLogprob(this.model, raw, token, job.logprobs!));
     this.#out.token(job, token);
     if (job.produced >= job.maxNew) this.#finish(job, "length");
     else if (seq.length >= this.settings.ctxSize) this.#finish(job, "context");

@@ -2,7 +2,7 @@
 // SampleJob: one token per step from TokenSampler. BeamJob: beam search over several KV slots.
 import type { BeamSearch } from "../sampling/beam-search.ts";
 import type { TokenSampler } from "../sampling/sampler.ts";
-import type { FinishReason } from "./messages.ts";
+import type { FinishReason, TokenLogprob } from "./messages.ts";
 import type { Sequence } from "./sequence.ts";
 
 abstract class JobBase {
@@ -55,10 +55,15 @@ export class SampleJob extends JobBase {
   readonly kind = "sample";
   readonly width = 1;
   readonly sampler: TokenSampler;
+  /** alternatives per token when log-probabilities are asked for; null: none */
+  readonly logprobs: number | null;
+  /** log-probabilities of tokens whose text has not been sent yet (an incomplete character) */
+  readonly pendingLogprobs: TokenLogprob[] = [];
 
-  constructor(ticket: number, index: number, seq: Sequence, maxNew: number, sampler: TokenSampler) {
+  constructor(ticket: number, index: number, seq: Sequence, maxNew: number, sampler: TokenSampler, logprobs: number | null = null) {
     super(ticket, index, seq, maxNew);
     this.sampler = sampler;
+    this.logprobs = logprobs;
   }
 
 }

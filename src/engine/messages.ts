@@ -6,6 +6,12 @@ export type { SessionSource };
 
 export type GenerationConfig = GenerationDefaults & {
   seed?: number;
+  /** OpenAI's processors (/v1 only; sampling with num_beams 1): [token id, bias] pairs, additive penalties */
+  logit_bias?: [number, number][];
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  /** return each generated token's log-probability and this many alternatives (0..20); absent: none */
+  logprobs?: number;
   /** max_new_tokens came from the defaults, not the client: shrink it to fit the context instead of refusing */
   fitMaxNewTokens?: boolean;
 };
@@ -22,6 +28,14 @@ export interface PromptSpec {
   pieces?: string[];
   /** no session: the sequence is dropped when the request ends (an OpenAI request without request_id) */
   ephemeral?: boolean;
+}
+
+/** A generated token's log-probability under the raw model output, and the most likely alternatives. */
+export interface TokenLogprob {
+  token: string;
+  bytes: number[];
+  logprob: number;
+  top: { token: string; bytes: number[]; logprob: number }[];
 }
 
 /** HTTP thread -> engine */
@@ -151,7 +165,7 @@ export type FromEngine =
   /** the item got its slot: generation begins (a stream's response starts here); `session` corrects accepted's */
   | { type: "started"; ticket: number; index: number; session?: SessionSource }
   /** `delivered`: tokens of the job whose text is complete in what was sent so far */
-  | { type: "text"; ticket: number; index: number; text: string; delivered: number }
+  | { type: "text"; ticket: number; index: number; text: string; delivered: number; logprobs?: TokenLogprob[] }
   /** `length`: the session's tokens now (a cut after the end needs it) */
   | { type: "done"; ticket: number; index: number; reason: FinishReason; generated: number; length: number; promptTokens: number }
   | { type: "error"; ticket: number; error: ErrorInfo }

@@ -70,7 +70,11 @@ export function makeJob(ticket: number, i: number, seq: Sequence, config: Genera
   const maxNew = config.fitMaxNewTokens ? Math.min(config.max_new_tokens, settings.ctxSize - seq.length) : config.max_new_tokens;
   const seed = config.seed === undefined ? undefined : config.seed + i;
   const sampling = { doSample: config.do_sample, temperature: config.temperature, topK: config.top_k, topP: config.top_p, repetitionPenalty: config.repetition_penalty };
-  if (config.num_beams <= 1) return new SampleJob(ticket, i, seq, maxNew, new TokenSampler({ ...sampling, seed }));
+  if (config.num_beams <= 1) {
+    const bias = config.logit_bias?.length ? { ids: Int32Array.from(config.logit_bias, ([t]) => t), biases: Float32Array.from(config.logit_bias, ([, b]) => b) } : undefined;
+    const sampler = new TokenSampler({ ...sampling, seed, logitBias: bias, presencePenalty: config.presence_penalty, frequencyPenalty: config.frequency_penalty });
+    return new SampleJob(ticket, i, seq, maxNew, sampler, config.logprobs ?? null);
+  }
   const search = new BeamSearch({
     ...sampling, numBeams: config.num_beams, lengthPenalty: config.length_penalty, eosTokens: eos,
     maxNewTokens: maxNew, rng: new Rng(seed), promptTokens: seq.tokens.view(),

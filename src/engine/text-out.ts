@@ -3,8 +3,11 @@
 // whose text is complete in what was sent (where a cut stream's session ends, see utf8.ts).
 import type { Model } from "../native/index.ts";
 import type { Job } from "./job.ts";
-import type { FromEngine } from "./messages.ts";
+import type { FromEngine, TokenLogprob } from "./messages.ts";
 import { utf8Need } from "./utf8.ts";
+import { logSumExp, topLogprobs } from "../sampling/openai-processors.ts";
+
+const lossy = new TextDecoder();
 
 /** TextDecoder option for pieces that may end inside a UTF-8 character (one object, not one per token) */
 const STREAM = { stream: true } as const;
@@ -32,7 +35,9 @@ export class TextOut {
 
   /** Sends text as it is, e.g. the bytes a decoder held back for an incomplete character. */
   text(job: Job, text: string): void {
-    if (text) this.#emit({ type: "text", ticket: job.ticket, index: job.index, text, delivered: job.complete });
+    if (!text) return;
+    const logprobs = job.kind === "sample" && job.pendingLogprobs.length > 0 ? job.pendingLogprobs.splice(0) : undefined;
+    this.#emit({ type: "text", ticket: job.ticket, index: job.index, text, delivered: job.complete, ...(logprobs ? { logprobs } : {}) });
   }
 
   /** A token's text (characters it completes); counts the tokens whose text is complete so far. */
@@ -47,4 +52,14 @@ export class TextOut {
     if (job.utf8Need === 0) job.complete = job.decodedTokens;
     return text;
   }
+}
+
+/** `token`'s log-probability in the raw logits `row`, with the `n` most likely tokens. */
+export function tokenLogprob(model: Model, row: Float32Array, token: number, n: number): TokenLogprob {
+  const lse = logSumExp(row);
+  const entry = (t: number, logprob: number) => {
+    const piece = model.tokenPiece(t);
+    return { token: lossy.decode(piece), bytes: Array.from(piece), logprob };
+  };
+  return { ...entry(token, Math.min(0, row[token]! - lse)), top: topLogprobs(row, n, lse).map((c) => entry(c.token, c.logprob)) };
 }

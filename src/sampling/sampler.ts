@@ -27,6 +27,7 @@ import { applyRepetitionPenaltyDistinct, argmax, scaleByTemperature } from "./lo
 import { topKCandidates, topPCut, topPSelect } from "./warpers.ts";
 import { drawFromCandidates, drawFromRow, drawWeightedCandidates } from "./draw.ts";
 import { TokenHistory } from "./token-history.ts";
+import { applyLogitBias, OutputCounts } from "./openai-processors.ts";
 
 /** Below this, sampling is greedy (see the module comment): logits up to 3.4e18 stay finite when divided by it. */
 export const MIN_TEMPERATURE = 1e-20;
@@ -46,6 +47,11 @@ export interface SamplerConfig {
   seed?: number;
   /** Explicit random source (overrides `seed`). */
   rng?: RandomSource;
+  /** OpenAI's logit_bias: added to these tokens' logits first */
+  logitBias?: { ids: Int32Array; biases: Float32Array };
+  /** OpenAI's additive penalties over the generated tokens (0 disables) */
+  presencePenalty?: number;
+  frequencyPenalty?: number;
 }
 
 /** Validate a sampler/beam config; throws RangeError with a readable message. */
@@ -76,6 +82,11 @@ export class TokenSampler {
   readonly rng: RandomSource;
   private idx: Int32Array = new Int32Array(0);
   private weights: Float64Array = new Float64Array(0);
+  private readonly logitBias: SamplerConfig["logitBias"] | null;
+  private readonly presence: number;
+  private readonly frequency: number;
+  /** generated tokens, counted for the presence and frequency penalties (null when both are 0) */
+  private readonly counts: OutputCounts | null;
 
   constructor(config: SamplerConfig) {
     validateSamplingParams(config);
@@ -85,6 +96,11 @@ export class TokenSampler {
     this.topP = config.topP;
     this.repetitionPenalty = config.repetitionPenalty;
     this.rng = config.rng ?? new Rng(config.seed);
+    this.logitBias = config.logitBias && config.logitBias.ids.length > 0 ? config.logitBias : null;
+    this.presence = config.presencePenalty ?? 0;
+    this.frequency = config.frequencyPenalty ?? 0;
+    if (!Number.isFinite(this.presence) || !Number.isFinite(this.frequency)) throw new RangeError("presence and frequency penalties must be finite");
+    this.counts = this.presence !== 0 || this.frequency !== 0 ? new OutputCounts() : null;
   }
 
   /**
@@ -92,7 +108,7 @@ export class TokenSampler {
    * callers may then compute it wherever it is cheapest (the engine does it natively).
    */
   get plainGreedy(): boolean {
-    return this.greedy && this.repetitionPenalty === 1;
+    return this.greedy && this.repetitionPenalty === 1 && this.logitBias === null && this.counts === null;
   }
 
   /**
@@ -101,6 +117,14 @@ export class TokenSampler {
    * by the repetition penalty; the caller appends the returned token to it.
    */
   sample(logits: Float32Array, seen: TokenHistory | null): number {
+    if (this.logitBias) applyLogitBias(logits, this.logitBias.ids, this.logitBias.biases);
+    if (this.counts) this.counts.applyPenalties(logits, this.presence, this.frequency);
+    const token = this.choose(logits, seen);
+    this.counts?.add(token);
+    return token;
+  }
+
+  private choose(logits: Float32Array, seen: TokenHistory | null): number {
     if (seen !== null && this.repetitionPenalty !== 1) {
       applyRepetitionPenaltyDistinct(logits, seen.distinctIds, seen.distinctCount, this.repetitionPenalty);
     }

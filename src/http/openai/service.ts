@@ -5,12 +5,14 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { Settings } from "../../config.ts";
 import type { EngineClient } from "../../engine/client.ts";
-import type { GenerationConfig, PromptSpec } from "../../engine/messages.ts";
+import type { GenerationConfig, PromptSpec, TokenLogprob } from "../../engine/messages.ts";
 import { HttpError, requireModel } from "../errors.ts";
 import type { GenerateService } from "../generate/service.ts";
 import { TokenTextStream } from "../generate/text-stream.ts";
 import { ChatTemplate, DEFAULT_CHAT_TEMPLATE } from "./chat-template.ts";
+import { chatLogprobs, completionLogprobs } from "./logprobs.ts";
 import type { ChatInput, CompletionInput } from "./model.ts";
+import { openaiConfig } from "./sampling.ts";
 import { StopFilter } from "./stop.ts";
 
 export interface Choice {
@@ -19,6 +21,8 @@ export interface Choice {
   finish: "stop" | "length";
   promptTokens: number;
   completionTokens: number;
+  /** per token of `text`, when asked for */
+  logprobs: TokenLogprob[];
 }
 
 type Common = CompletionInput | ChatInput;
@@ -28,7 +32,7 @@ interface Run {
   stops: string[];
   signal: AbortSignal;
   onStart?(): void;
-  onDelta?(index: number, text: string): void;
+  onDelta?(index: number, text: string, logprobs: TokenLogprob[]): void;
   onChoice?(choice: Choice): void;
 }
 
@@ -73,31 +77,29 @@ export class OpenAIService {
   }
 
   async completions(body: CompletionInput, signal: AbortSignal): Promise<Response | object> {
-    unsupported(body);
-    if (body.logprobs) throw new HttpError(400, "unsupported", "logprobs is not supported yet", "logprobs");
     if (body.echo) throw new HttpError(400, "unsupported", "echo is not supported", "echo");
     const prompts = typeof body.prompt === "string" ? [body.prompt] : body.prompt;
     prompts.forEach((p, i) => wellFormed(p, typeof body.prompt === "string" ? "prompt" : `prompt[${i}]`));
     const items = this.#items(body, prompts.map((prompt) => ({ prompt })));
-    const config = this.#config(body, body.max_tokens ?? 16);
+    const config = this.#config(body, body.max_tokens ?? 16, body.logprobs ?? null);
+    const lp = (entries: TokenLogprob[]) => (body.logprobs != null ? completionLogprobs(entries) : null);
     const meta = { id: newId("cmpl"), created: Math.floor(Date.now() / 1000), model: this.modelId };
     const stops = stopList(body.stop);
     if (body.stream) {
-      const chunk = (index: number, text: string, finish: string | null) =>
-        ({ ...meta, object: "text_completion", choices: [{ index, text, logprobs: null, finish_reason: finish }] });
+      const chunk = (index: number, text: string, finish: string | null, entries: TokenLogprob[]) =>
+        ({ ...meta, object: "text_completion", choices: [{ index, text, logprobs: lp(entries), finish_reason: finish }] });
       return this.#stream({ items, config, stops, signal }, body, meta, "text_completion", chunk, () => []);
     }
     const choices = await this.#run({ items, config, stops, signal }).result;
     return {
       ...meta, object: "text_completion",
-      choices: choices.map((c) => ({ index: c.index, text: c.text, logprobs: null, finish_reason: c.finish })),
+      choices: choices.map((c) => ({ index: c.index, text: c.text, logprobs: lp(c.logprobs), finish_reason: c.finish })),
       usage: usage(choices, body.n ?? 1),
     };
   }
 
   async chat(body: ChatInput, signal: AbortSignal): Promise<Response | object> {
-    unsupported(body);
-    if (body.logprobs || body.top_logprobs) throw new HttpError(400, "unsupported", "logprobs is not supported yet", "logprobs");
+    if (body.top_logprobs != null && !body.logprobs) throw new HttpError(400, "invalid_field", "top_logprobs needs logprobs: true", "top_logprobs");
     if (body.request_id) throw new HttpError(400, "unsupported", "request_id on chat completions is not supported yet: send the whole conversation", "request_id");
     const messages = body.messages.map((m, i) => {
       const content = typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join("");
@@ -112,19 +114,20 @@ export class OpenAIService {
       throw new HttpError(400, "template_error", `the chat template refused these messages: ${(err as Error).message}`, "messages");
     }
     const items = this.#items(body, [rendered]);
-    const config = this.#config(body, body.max_completion_tokens ?? body.max_tokens ?? undefined);
+    const config = this.#config(body, body.max_completion_tokens ?? body.max_tokens ?? undefined, body.logprobs ? body.top_logprobs ?? 0 : null);
+    const lp = (entries: TokenLogprob[]) => (body.logprobs ? chatLogprobs(entries) : null);
     const meta = { id: newId("chatcmpl"), created: Math.floor(Date.now() / 1000), model: this.modelId };
     const stops = stopList(body.stop);
     if (body.stream) {
-      const chunk = (index: number, text: string | null, finish: string | null) =>
-        ({ ...meta, object: "chat.completion.chunk", choices: [{ index, delta: finish ? {} : { content: text }, logprobs: null, finish_reason: finish }] });
+      const chunk = (index: number, text: string | null, finish: string | null, entries: TokenLogprob[]) =>
+        ({ ...meta, object: "chat.completion.chunk", choices: [{ index, delta: finish ? {} : { content: text }, logprobs: finish ? null : lp(entries), finish_reason: finish }] });
       const first = (n: number) => Array.from({ length: n }, (_, index) => ({ ...meta, object: "chat.completion.chunk", choices: [{ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] }));
       return this.#stream({ items, config, stops, signal }, body, meta, "chat.completion.chunk", chunk, first);
     }
     const choices = await this.#run({ items, config, stops, signal }).result;
     return {
       ...meta, object: "chat.completion",
-      choices: choices.map((c) => ({ index: c.index, message: { role: "assistant", content: c.text }, logprobs: null, finish_reason: c.finish })),
+      choices: choices.map((c) => ({ index: c.index, message: { role: "assistant", content: c.text }, logprobs: lp(c.logprobs), finish_reason: c.finish })),
       usage: usage(choices, body.n ?? 1),
     };
   }
@@ -146,26 +149,14 @@ export class OpenAIService {
     return prompts.flatMap((p, i) => Array.from({ length: n }, (_, j) => ({ requestId: `${base}-${i}-${j}`, ...p, ephemeral: true })));
   }
 
-  /** OpenAI's sampling fields as a generate() config: temperature 0 is greedy, no top_k unless asked */
-  #config(body: Common, maxTokens: number | undefined): GenerationConfig {
-    const temperature = body.temperature ?? 1;
-    try {
-      return this.generate.config({
-        do_sample: temperature > 0, temperature: temperature > 0 ? temperature : 1, top_p: body.top_p ?? 1,
-        top_k: body.top_k ?? 0, repetition_penalty: body.repetition_penalty ?? 1, num_beams: body.num_beams ?? 1,
-        length_penalty: body.length_penalty ?? 1,
-        ...(maxTokens !== undefined ? { max_new_tokens: maxTokens } : {}), ...(body.seed != null ? { seed: body.seed } : {}),
-      });
-    } catch (err) {
-      if (!(err instanceof HttpError)) throw err;
-      const field = err.field?.replace("generation_config.max_new_tokens", "max_tokens").replace("generation_config.", "");
-      throw new HttpError(err.status, err.code, err.message.replace("max_new_tokens", "max_tokens"), field, err.headers);
-    }
+  #config(body: Common, maxTokens: number | undefined, logprobs: number | null): GenerationConfig {
+    requireModel(this.engine);
+    return openaiConfig(body, maxTokens, logprobs, this.engine.model!.nVocab, this.generate);
   }
 
   /** Server-Sent Events: the response starts once generation does (a queue timeout is still a 503) */
   #stream(run: Omit<Run, "onStart" | "onDelta" | "onChoice">, body: Common, meta: { id: string; created: number; model: string }, object: string,
-    chunk: (index: number, text: string, finish: string | null) => object, first: (n: number) => object[]): Promise<Response> {
+    chunk: (index: number, text: string, finish: string | null, logprobs: TokenLogprob[]) => object, first: (n: number) => object[]): Promise<Response> {
     const includeUsage = body.stream_options?.include_usage === true;
     const withUsage = (o: object) => (includeUsage ? { ...o, usage: null } : o);
     return new Promise((resolve, reject) => {
@@ -179,8 +170,8 @@ export class OpenAIService {
           out.begin();
           respond();
         },
-        onDelta: (i, text) => out.push(sse(withUsage(chunk(i, text, null))), 0),
-        onChoice: (c) => out.push(sse(withUsage(chunk(c.index, "", c.finish))), 0),
+        onDelta: (i, text, logprobs) => out.push(sse(withUsage(chunk(i, text, null, logprobs))), 0),
+        onChoice: (c) => out.push(sse(withUsage(chunk(c.index, "", c.finish, []))), 0),
       });
       job.result.then(
         (choices) => {
@@ -205,6 +196,8 @@ export class OpenAIService {
     const result = new Promise<Choice[]>((resolve, reject) => {
       const filters = o.items.map(() => new StopFilter(o.stops));
       const texts = o.items.map(() => "");
+      const entries: TokenLogprob[][] = o.items.map(() => []); // returned with the text
+      const waiting: TokenLogprob[][] = o.items.map(() => []); // their text is held back by the stop filter
       const stopAt: (number | null)[] = o.items.map(() => null);
       const choices: Choice[] = [];
       let open = o.items.length;
@@ -213,15 +206,17 @@ export class OpenAIService {
       o.signal.addEventListener("abort", onAbort, { once: true });
       const emit = (i: number, text: string) => {
         if (text === "") return;
-        if (o.onDelta) o.onDelta(i, text);
-        else texts[i] += text;
+        const lps = waiting[i]!.splice(0);
+        if (o.onDelta) o.onDelta(i, text, lps);
+        else (texts[i] += text), entries[i]!.push(...lps);
       };
       ticket = this.engine.submit(o.items, true, o.config, {
         accepted: () => {},
         started: () => void (!started && ((started = true), o.onStart?.())),
-        text: (i, text, delivered) => {
+        text: (i, text, delivered, logprobs) => {
           const f = filters[i]!;
           if (f.stopped) return;
+          if (logprobs) waiting[i]!.push(...logprobs);
           emit(i, f.push(text));
           if (!f.stopped) return;
           stopAt[i] = delivered;
@@ -231,7 +226,10 @@ export class OpenAIService {
         done: (i, reason, generated, _length, promptTokens) => {
           const f = filters[i]!;
           emit(i, f.flush());
-          const choice: Choice = { index: i, text: texts[i]!, finish: f.stopped || reason === "eos" ? "stop" : "length", promptTokens, completionTokens: stopAt[i] ?? generated };
+          const choice: Choice = {
+            index: i, text: texts[i]!, finish: f.stopped || reason === "eos" ? "stop" : "length", promptTokens,
+            completionTokens: stopAt[i] ?? generated, logprobs: entries[i]!,
+          };
           choices[i] = choice;
           o.onChoice?.(choice);
           if (--open > 0) return;
@@ -258,13 +256,6 @@ function usage(choices: Choice[], n: number) {
 function stopList(stop: string | string[] | null | undefined): string[] {
   if (stop == null) return [];
   return typeof stop === "string" ? [stop] : stop;
-}
-
-/** fields OpenAI defines that this server does not implement yet: accepted at their neutral values only */
-function unsupported(body: Common): void {
-  if (body.presence_penalty) throw new HttpError(400, "unsupported", "presence_penalty is not supported yet (only 0)", "presence_penalty");
-  if (body.frequency_penalty) throw new HttpError(400, "unsupported", "frequency_penalty is not supported yet (only 0)", "frequency_penalty");
-  if (body.logit_bias && Object.keys(body.logit_bias).length > 0) throw new HttpError(400, "unsupported", "logit_bias is not supported yet", "logit_bias");
 }
 
 function wellFormed(value: string, field: string): void {
