@@ -62,6 +62,8 @@ export interface Settings {
   httpSchedBatch: boolean;
   /** seed API prompts: special-token text ("<s>") becomes control tokens, as in transformers; false: plain text */
   parseSpecial: boolean;
+  /** shortest prefix shared with an idle cached sequence worth copying instead of decoding (0: off) */
+  prefixReuseMinTokens: number;
   /** CHAT_TEMPLATE: a file holding a Jinja chat template used instead of the model's own */
   chatTemplateFile: string | null;
   /** API_KEYS + API_KEYS_FILE: when any, every route but /health needs Authorization: Bearer <key> */
@@ -175,6 +177,7 @@ export function loadSettings(env: Env = process.env): Settings {
     pipelining: bool(env, "PIPELINING", true),
     parseSpecial: bool(env, "PARSE_SPECIAL", true),
     chatTemplateFile: env.CHAT_TEMPLATE || null,
+    prefixReuseMinTokens: int(env, "PREFIX_REUSE_MIN_TOKENS", 32, 0),
     apiKeys: apiKeys(env),
     metricsPublic: bool(env, "METRICS_PUBLIC", false),
     corsOrigins: list(env.CORS_ORIGINS),

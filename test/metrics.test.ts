@@ -29,7 +29,7 @@ const scrape = async (app = t) => {
 describe("/metrics", () => {
   test("parses, and has vLLM's names and the server's own", async () => {
     const m = await scrape();
-    for (const name of ["vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:prompt_tokens_total", "vllm:generation_tokens_total", "vllm:time_to_first_token_seconds_count", "vllm:inter_token_latency_seconds_count", "vllm:e2e_request_latency_seconds_count", "vllm:request_queue_time_seconds_count", 'llm_server:sessions{tier="kv"}', "process_resident_memory_bytes"]) {
+    for (const name of ["vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:prompt_tokens_total", "vllm:generation_tokens_total", "vllm:time_to_first_token_seconds_count", "vllm:inter_token_latency_seconds_count", "vllm:e2e_request_latency_seconds_count", "vllm:request_queue_time_seconds_count", "vllm:prefix_cache_hits_total", "llm_server:prefix_reuse_total", 'llm_server:sessions{tier="kv"}', "process_resident_memory_bytes"]) {
       expect(m.has(name)).toBe(true);
     }
     expect(m.get("process_resident_memory_bytes")!).toBeGreaterThan(1e6);

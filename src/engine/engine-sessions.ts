@@ -103,6 +103,7 @@ export class EngineSessions implements StateSink {
 
   async describe(requestId: string): Promise<CachedSequenceInfo | null> {
     const seq = this.#table.get(requestId);
+    if (seq?.ephemeral) return null; // one-off: not a session
     if (seq) return this.#info(seq);
     const found = await this.manager.find(requestId);
     if (!found) return null;
@@ -128,6 +129,7 @@ export class EngineSessions implements StateSink {
       rows.set(s.requestId, { request_id: s.requestId, state: "evicted", tier: "store", state_bytes: s.bytes, last_used: new Date(s.lastUsed).toISOString() });
     }
     for (const seq of this.#table.all()) {
+      if (seq.ephemeral) continue;
       const i = this.#info(seq);
       rows.set(seq.requestId, { request_id: i.request_id, state: i.state, tier: i.tier, state_bytes: i.state_bytes, last_used: i.last_used });
     }
@@ -166,7 +168,7 @@ export class EngineSessions implements StateSink {
     let written = 0, failed = 0;
     if (!this.manager.persistent) return { written, failed };
     for (const seq of [...this.#table.all()]) {
-      if (seq.busy || seq.seqId < 0 || seq.nPast === 0) continue;
+      if (seq.busy || seq.ephemeral || seq.seqId < 0 || seq.nPast === 0) continue;
       const ok = await this.manager.persistState(snapshot(seq), seq.nPast, runner.saveState(seq));
       ok ? written++ : failed++;
     }

@@ -60,7 +60,7 @@ export class Engine {
     this.#flush = opts.flush ?? (() => {});
     // Per-slot KV streams (not unified) hold CTX_SIZE cells each: only slots are scarce, not cells.
     const kvCells = settings.kvUnified ? settings.kvCells : Number.POSITIVE_INFINITY;
-    this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells, maxEntries: 4096, logEvictions: settings.logEvictions });
+    this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells, maxEntries: 4096, logEvictions: settings.logEvictions, minPrefixTokens: settings.prefixReuseMinTokens });
     this.scheduler = new Scheduler(this.table, settings.parallel, settings.batchSize);
     const manager = opts.sessions ?? new SessionManager(null, { model: "", llama: "", shape: "" }, { ramBytes: settings.sessions.ramBytes, storeBytes: 0, ttlS: 0 });
     this.sessions = new EngineSessions(manager, this.table, model.info.nVocab);
@@ -119,6 +119,7 @@ export class Engine {
         const job = makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens);
         job.fresh = fresh[i]!;
         job.ephemeral = items[i]!.ephemeral === true && fresh[i]!;
+        if (job.ephemeral) seq.ephemeral = true;
         if (fresh[i]) this.table.add(seq);
         else this.table.transition(seq, SeqState.Queued);
         jobs.push(job);
@@ -180,6 +181,7 @@ export class Engine {
     return {
       running: c.running, queued: c.queued, cachedSequences: c.entries - c.running - c.queued,
       kvCellsUsed: this.table.cellsUsed(), kvCells: this.settings.kvCells, evictions: this.table.evictions,
+      prefixHits: this.table.prefixHits, prefixTokens: this.table.prefixTokens,
       steps: this.steps, tokensGenerated: this.tokensGenerated, stepUs: Math.round(this.stepUs), postUs: Math.round(this.postUs),
       decodeUs: Math.round(this.runner.decodeUs), sequenceSteps: this.sequenceSteps,
       sessions: { ...m.counters, storeErrors: m.storeErrors, trimmedEntries: this.table.trimmed, ...m.ramStats(), store: m.storeName, degraded: m.degraded },
@@ -337,7 +339,7 @@ export class Engine {
   #settle(job: Job): boolean {
     const seq = job.seq;
     this.table.transition(seq, SeqState.Idle);
-    if (job.ephemeral) return !this.table.drop(seq.requestId); // a one-off request: nothing stays
+    if (job.ephemeral) return false; // one-off: stays in the KV cache for its prefix only, never persisted
     if (job.delivered === null) return true;
     if (job.fresh && job.delivered === 0) return !this.table.drop(seq.requestId); // the client saw nothing of it
     this.table.truncate(seq, job.startLen + job.delivered);

@@ -71,6 +71,9 @@ export interface EngineStats {
   kvCellsUsed: number;
   kvCells: number;
   evictions: number;
+  /** new sequences that started from an idle sequence's copied prefix, and the tokens they skipped */
+  prefixHits: number;
+  prefixTokens: number;
   steps: number;
   tokensGenerated: number;
   /** wall time of decode steps (schedule + run + postprocess + message flush), microseconds */

@@ -2,6 +2,7 @@
 // Pure bookkeeping: it never calls the model. KV work it decides on (freeing a slot's cells)
 // is queued in `kvOps` for the runner to perform before the next decode.
 import { logEvent } from "../log.ts";
+import { PrefixIndex } from "./prefix-index.ts";
 import { SeqState, Sequence } from "./sequence.ts";
 
 /**
@@ -32,6 +33,8 @@ export interface TableLimits {
   maxEntries: number;
   /** log each eviction (default true) */
   logEvictions?: boolean;
+  /** shortest shared prefix worth copying from an idle sequence into a new one (0: never) */
+  minPrefixTokens?: number;
 }
 
 export class SequenceTable {
@@ -45,6 +48,11 @@ export class SequenceTable {
   /** evicted entries dropped from the table by the maxEntries bound */
   trimmed = 0;
   logEvictions: boolean;
+  /** the KV-resident idle sequences by their tokens in the KV cache, for shared-prefix reuse */
+  readonly prefixes = new PrefixIndex<Sequence>();
+  /** new sequences that started from a copied prefix, and the tokens they did not decode */
+  prefixHits = 0;
+  prefixTokens = 0;
 
   constructor(limits: TableLimits) {
     this.limits = limits;
@@ -82,6 +90,16 @@ export class SequenceTable {
     if (to !== SeqState.Running) seq.reserve = 0;
     seq.state = to;
     this.touch(seq);
+    this.#reindex(seq);
+  }
+
+  /** An idle sequence with cells is findable by its KV tokens; any other is not. */
+  #reindex(seq: Sequence): void {
+    if (seq.state === SeqState.Idle && seq.seqId >= 0 && seq.nPast > 0 && this.#byId.get(seq.requestId) === seq) {
+      this.prefixes.insert(seq, seq.tokens.view().subarray(0, seq.nPast));
+    } else {
+      this.prefixes.remove(seq);
+    }
   }
 
   /** Removes an idle or evicted sequence; false if absent or busy. */
@@ -90,6 +108,7 @@ export class SequenceTable {
     if (!seq || seq.busy) return false;
     this.#releaseSlot(seq);
     this.#byId.delete(requestId);
+    this.prefixes.remove(seq);
     return true;
   }
 
@@ -114,6 +133,7 @@ export class SequenceTable {
       seq.nPast = keep;
       this.kvOps.push({ kind: "rm", seq: seq.seqId, from: keep });
     }
+    this.#reindex(seq);
   }
 
   /** KV cells held or reserved: running sequences count their reserve, idle ones their cells. */
@@ -169,9 +189,28 @@ export class SequenceTable {
     if (seq.seqId < 0) {
       seq.seqId = this.#takeSlot();
       if (seq.restore) this.kvOps.push({ kind: "restore", seq: seq.seqId, target: seq, keep: Math.min(seq.restore.kvTokens, seq.length - 1) });
+      else if (seq.nPast === 0) this.#reusePrefix(seq);
     }
     seq.reserve = reserve;
     return Array.from({ length: extraSlots }, () => this.#takeSlot());
+  }
+
+  /**
+   * A new sequence whose tokens begin with an idle sequence's KV tokens starts from a copy of that
+   * slot, trimmed to the shared length (at most all but its last token, which is decoded for the
+   * logits), instead of decoding the prefix again.
+   */
+  #reusePrefix(seq: Sequence): void {
+    const min = this.limits.minPrefixTokens ?? 0;
+    if (min <= 0) return;
+    const { key: src, length } = this.prefixes.longest(seq.tokens.view());
+    const keep = Math.min(length, seq.length - 1);
+    if (!src || keep < min) return;
+    this.copySlot(src.seqId, seq.seqId);
+    this.kvOps.push({ kind: "rm", seq: seq.seqId, from: keep });
+    seq.nPast = keep;
+    this.prefixHits++;
+    this.prefixTokens += keep;
   }
 
   /**
@@ -224,6 +263,14 @@ export class SequenceTable {
    * a restore); its tokens stay, so a continuation can always decode them again instead.
    */
   evict(seq: Sequence): void {
+    if (seq.ephemeral) {
+      // a one-off sequence has no session to keep: its cells are simply reused
+      this.#releaseSlot(seq);
+      this.#byId.delete(seq.requestId);
+      this.prefixes.remove(seq);
+      this.evictions++;
+      return;
+    }
     const cells = seq.nPast;
     if (cells > 0) this.kvOps.push({ kind: "save", seq: seq.seqId, target: seq, nPast: cells });
     this.transition(seq, SeqState.Evicted);
@@ -255,6 +302,7 @@ export class SequenceTable {
 
   #releaseSlot(seq: Sequence): void {
     if (seq.seqId < 0) return;
+    this.prefixes.remove(seq);
     this.releaseSlots([seq.seqId]);
     seq.seqId = -1;
     seq.nPast = 0;

@@ -34,6 +34,8 @@ export class Sequence {
   restore: Restore | null = null;
   /** the last restore was refused by llama.cpp (its tokens are decoded again instead) */
   restoreFailed = false;
+  /** a one-off sequence (PromptSpec.ephemeral): cached in the KV only, for its prefix; never listed, saved or persisted */
+  ephemeral = false;
 
   /** `promptLen`: leading prompt tokens when `tokens` already hold generated ones (a stored session) */
   constructor(requestId: string, tokens: ArrayLike<number>, vocabSize: number, promptLen = tokens.length) {

@@ -69,6 +69,8 @@ export class Metrics implements RequestObserver {
     gauge("vllm:num_requests_running", "Sequences decoding now", (s) => s.running);
     gauge("vllm:num_requests_waiting", "Sequences waiting for a slot", (s) => s.queued);
     gauge("vllm:kv_cache_usage_perc", "Share of KV cells in use (0..1)", (s) => (s.kvCells ? s.kvCellsUsed / s.kvCells : 0));
+    total("vllm:prefix_cache_hits_total", "Prompt tokens taken from a shared cached prefix instead of decoded", (s) => ({ all: s.prefixTokens }));
+    total("llm_server:prefix_reuse_total", "New sequences that started from a copied shared prefix", (s) => ({ all: s.prefixHits }));
     total("llm_server:kv_cache_evictions_total", "Cached sequences evicted from the KV cache", (s) => ({ all: s.evictions }));
     gaugeByTier("llm_server:sessions", "Sessions per tier", (s) => ({ kv: s.cachedSequences, ram: s.sessions.ramSessions, store: s.sessions.storeSessions }));
     gaugeByTier("llm_server:session_bytes", "Bytes of saved KV state per tier", (s) => ({ ram: s.sessions.ramBytes, store: s.sessions.storeBytes }));
