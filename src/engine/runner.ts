@@ -41,6 +41,7 @@ export class Runner {
         case "cp": this.ctx.seqCp(op.src, op.dst); break;
         case "save": this.#save(op.seq, op.target, op.nPast); break;
         case "restore": this.#restore(op.seq, op.target, op.keep); break;
+        case "fork": this.#fork(op.src, op.target, op.keep); break;
         default: {
           const never: never = op;
           throw new Error(`unknown KV op ${JSON.stringify(never)}`);
@@ -75,6 +76,26 @@ export class Runner {
     if (!ok) this.ctx.seqRm(seqId, -1, -1); // a failed restore may leave part of the cells
     this.#sink.restored(target, keep, ok);
   }
+
+  /**
+   * A shared prefix: the source slot's state (llama_state_seq_get_data, only its own cells) goes into
+   * the target's slot, trimmed to `keep` tokens. Not llama_memory_seq_cp: across per-sequence KV
+   * streams that copies the whole stream buffer and makes llama.cpp re-reserve its compute graph
+   * (~200 ms a copy on the bench model). If it fails the target simply decodes its whole prompt.
+   */
+  #fork(src: number, target: Sequence, keep: number): void {
+    const state = this.ctx.saveSequenceInto(src, (size) => (this.#scratch.length >= size ? this.#scratch : (this.#scratch = new Uint8Array(size))).subarray(0, size));
+    let ok = state.length > 0 && this.ctx.restoreSequence(target.seqId, state);
+    if (ok && this.ctx.seqPosMax(target.seqId) + 1 < keep) ok = false;
+    if (ok) ok = this.ctx.seqRm(target.seqId, keep, -1);
+    if (ok) return;
+    this.ctx.seqRm(target.seqId, -1, -1);
+    target.nPast = 0;
+    logEvent("warn", "prefix_copy_failed", { slot: target.seqId, from_slot: src, tokens: keep }, "engine");
+  }
+
+  /** scratch for prefix copies, grown to the largest state copied */
+  #scratch = new Uint8Array(0);
 
   /** Returns llama_decode's status (0 = ok). Sets each logits entry's `row`. */
   run(plan: Plan): number {

@@ -15,7 +15,9 @@ export type KvOp =
   /** serialise slot `seq` (its first `nPast` tokens) for `target`, which is leaving the KV cache */
   | { kind: "save"; seq: number; target: Sequence; nPast: number }
   /** load `target.restore` into slot `seq`, keeping its first `keep` tokens */
-  | { kind: "restore"; seq: number; target: Sequence; keep: number };
+  | { kind: "restore"; seq: number; target: Sequence; keep: number }
+  /** `target`'s slot gets the first `keep` tokens' state of slot `src` (a shared prefix) */
+  | { kind: "fork"; src: number; target: Sequence; keep: number };
 
 const allowed: Record<SeqState, readonly SeqState[]> = {
   [SeqState.Queued]: [SeqState.Running, SeqState.Idle, SeqState.Evicted],
@@ -206,8 +208,7 @@ export class SequenceTable {
     const { key: src, length } = this.prefixes.longest(seq.tokens.view());
     const keep = Math.min(length, seq.length - 1);
     if (!src || keep < min) return;
-    this.copySlot(src.seqId, seq.seqId);
-    this.kvOps.push({ kind: "rm", seq: seq.seqId, from: keep });
+    this.kvOps.push({ kind: "fork", src: src.seqId, target: seq, keep });
     seq.nPast = keep;
     this.prefixHits++;
     this.prefixTokens += keep;
