@@ -74,4 +74,29 @@ describe("shared-prefix reuse", () => {
       expect(text).toBe(await cold.generate(uid("uref"), ask("What is two plus two?"), { max_new_tokens: 8 }));
     });
   });
+
+  test("chat under a request_id follows the conversation: each turn continues the session, an edited history is honoured, an evicted one restores", async () => {
+    const id = uid("chat");
+    const chat = async (app: TestApp, messages: { role: string; content: string }[], requestId?: string) => {
+      const r = await app.post("/v1/chat/completions", { messages, max_tokens: 6, temperature: 0, ...(requestId ? { request_id: requestId } : {}) });
+      expect(r.status).toBe(200);
+      return ((await r.json()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content;
+    };
+    const turn1 = [{ role: "system", content: "Be brief." }, { role: "user", content: "Hello" }];
+    const r1 = await chat(t, turn1, id);
+    expect(r1).toBe(await chat(cold, turn1));
+    const cellsAfter1 = ((await t.engine.describe(id)) as { kv_cells: number }).kv_cells;
+    const turn2 = [...turn1, { role: "assistant", content: r1 }, { role: "user", content: "More please" }];
+    expect(await chat(t, turn2, id)).toBe(await chat(cold, turn2));
+    expect(((await t.engine.describe(id)) as { kv_cells: number }).kv_cells).toBeGreaterThan(cellsAfter1);
+    // the client rewrote the first message: the session keeps only what still agrees
+    const edited = [{ role: "system", content: "Be verbose." }, { role: "user", content: "Hello" }];
+    expect(await chat(t, edited, id)).toBe(await chat(cold, edited));
+    // pushed out of the KV cache by other sessions, then the next turn
+    for (let i = 0; i < 8; i++) await t.generate(uid("filler"), `filler ${i} ${"x ".repeat(20)}`, { max_new_tokens: 2 });
+    expect(((await t.engine.describe(id)) as { tier: string }).tier).not.toBe("kv");
+    const turn3 = [...edited, { role: "assistant", content: "Sure." }, { role: "user", content: "Go on" }];
+    expect(await chat(t, turn3, id)).toBe(await chat(cold, turn3));
+  });
 });
+

@@ -7,7 +7,7 @@ import { SessionManager } from "../sessions/manager.ts";
 import { EngineSessions } from "./engine-sessions.ts";
 import type { BeamJob, Job } from "./job.ts";
 import type { CachedSequenceInfo, EngineStats, FinishReason, FromEngine, GenerationConfig, PromptSpec, SessionList } from "./messages.ts";
-import { makeJob, RequestError, resolveSequences } from "./requests.ts";
+import { applySync, makeJob, RequestError, resolveSequences, type SyncEdit } from "./requests.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler, type Plan } from "./scheduler.ts";
 import { SequenceTable } from "./seq-table.ts";
@@ -111,7 +111,9 @@ export class Engine {
       throw new RequestError({ status: 503, code: "queue_full", message: `the request queue is full (${this.settings.maxQueue} waiting); retry later` });
     }
     return then(this.sessions.loadStored(items.filter((i) => !i.ephemeral).map((i) => i.requestId)), () => {
-      const seqs = resolveSequences(this.model, this.table, this.settings, items, config);
+      const syncs: SyncEdit[] = [];
+      const seqs = resolveSequences(this.model, this.table, this.settings, items, config, syncs);
+      for (const edit of syncs) applySync(this.table, edit); // only once every item is known to fit
       const fresh = seqs.map((seq) => this.table.get(seq.requestId) !== seq);
       const jobs: Job[] = [];
       this.#jobs.set(ticket, jobs); // registered first: a failure part-way can undo what was queued

@@ -28,6 +28,12 @@ export interface PromptSpec {
   pieces?: string[];
   /** no session: the sequence is dropped when the request ends (an OpenAI request without request_id) */
   ephemeral?: boolean;
+  /**
+   * An existing session is brought in line with this prompt instead of continued as it is: it keeps
+   * the tokens it shares with the prompt and takes the rest of the prompt after them (a chat that
+   * re-sends its whole conversation each turn, under one request_id). Absent: the seed API's way.
+   */
+  sync?: boolean;
 }
 
 /** A generated token's log-probability under the raw model output, and the most likely alternatives. */

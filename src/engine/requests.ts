@@ -19,8 +19,24 @@ const refuse = (status: number, code: string, message: string, field?: string): 
   throw new RequestError({ status, code, message, field });
 };
 
+/** An existing session to bring in line with a new prompt (PromptSpec.sync), once the whole request is checked. */
+export interface SyncEdit {
+  seq: Sequence;
+  tokens: Int32Array;
+}
+
+/** Keeps the session's tokens it shares with `tokens`, then appends the rest (at least the last token is decoded again). */
+export function applySync(table: SequenceTable, { seq, tokens }: SyncEdit): void {
+  const have = seq.tokens.view();
+  let shared = 0;
+  while (shared < have.length && shared < tokens.length && have[shared] === tokens[shared]) shared++;
+  if (shared === tokens.length && shared === have.length) return; // nothing new: it continues as it is
+  table.truncate(seq, Math.min(shared, tokens.length - 1));
+  for (let i = seq.length; i < tokens.length; i++) seq.tokens.push(tokens[i]!);
+}
+
 /** Checks the whole request first (all or nothing); returns each item's sequence, new ones not yet in the table. */
-export function resolveSequences(model: Model, table: SequenceTable, settings: Settings, items: PromptSpec[], config: GenerationConfig): Sequence[] {
+export function resolveSequences(model: Model, table: SequenceTable, settings: Settings, items: PromptSpec[], config: GenerationConfig, syncs?: SyncEdit[]): Sequence[] {
   if (config.num_beams > settings.parallel) {
     refuse(422, "too_many_beams", `num_beams ${config.num_beams} can never run: at most PARALLEL (${settings.parallel}) sequences decode at once`, "generation_config.num_beams");
   }
@@ -36,6 +52,17 @@ export function resolveSequences(model: Model, table: SequenceTable, settings: S
   return items.map((item, i) => {
     const field = (name: string) => (items.length > 1 ? `prompts[${i}].${name}` : name);
     const existing = table.get(item.requestId);
+    if (existing && item.sync) {
+      if (existing.busy) throw new RequestError(busyError(item.requestId, field("request_id")));
+      const tokens = promptTokens(model, item, settings.parseSpecial);
+      if (tokens.length === 0) refuse(422, "empty_prompt", "the prompt has no tokens", field("prompt"));
+      if (tokens.length + minNew > ctxSize) {
+        refuse(422, "context_exceeded", `prompt has ${tokens.length} tokens; with max_new_tokens ${minNew} that is ${tokens.length + minNew} > CTX_SIZE ${ctxSize}`, field("prompt"));
+      }
+      checkBeamCells(tokens.length);
+      syncs?.push({ seq: existing, tokens });
+      return existing;
+    }
     if (existing) {
       if (existing.busy) throw new RequestError(busyError(item.requestId, field("request_id")));
       if (existing.length + minNew > ctxSize) {

@@ -72,7 +72,7 @@ export class Runner {
     let ok = this.ctx.restoreSequence(seqId, r.payload);
     // llama.cpp may accept a state that holds fewer cells than its header said: then it did not restore
     if (ok && this.ctx.seqPosMax(seqId) + 1 < keep) ok = false;
-    if (ok && keep < r.kvTokens) ok = this.ctx.seqRm(seqId, keep, -1);
+    if (ok && this.ctx.seqPosMax(seqId) + 1 > keep) ok = this.ctx.seqRm(seqId, keep, -1); // cells past the shared tokens
     if (!ok) this.ctx.seqRm(seqId, -1, -1); // a failed restore may leave part of the cells
     this.#sink.restored(target, keep, ok);
   }

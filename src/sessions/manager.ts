@@ -199,16 +199,17 @@ export class SessionManager {
     if (!rec) return null;
     const why = rec.header.kind !== "kv" ? "not a KV record" : rec.header.requestId !== requestId ? "written for another request_id"
       : incompatibility(rec.header, this.#self);
-    // usable prefix: the blob's tokens must be the sequence's (a cut stream may have shortened it)
-    const n = Math.min(rec.header.kvTokens, tokens.length - 1);
-    let same = why === null && n > 0;
-    for (let i = 0; same && i < n; i++) same = rec.tokens[i] === tokens[i];
-    if (!same) {
+    // usable prefix: the tokens the blob shares with the sequence (a cut stream may have shortened
+    // it, a chat synced to a new prompt may have replaced its end); the cells past them are trimmed
+    const limit = Math.min(rec.header.kvTokens, tokens.length - 1);
+    let n = 0;
+    if (why === null) while (n < limit && rec.tokens[n] === tokens[n]) n++;
+    if (n === 0) {
       this.counters.rejectedBlobs++;
       logEvent("warn", "session_state_rejected", { request_id: requestId, from, reason: why ?? "its tokens are not a prefix of the session's" });
       return null;
     }
-    return { payload: rec.payload, kvTokens: rec.header.kvTokens, from, record: bytes };
+    return { payload: rec.payload, kvTokens: n, from, record: bytes };
   }
 
   /** A fetched restore was not used (its request went away while queued): RAM keeps it again. */

@@ -100,7 +100,6 @@ export class OpenAIService {
 
   async chat(body: ChatInput, signal: AbortSignal): Promise<Response | object> {
     if (body.top_logprobs != null && !body.logprobs) throw new HttpError(400, "invalid_field", "top_logprobs needs logprobs: true", "top_logprobs");
-    if (body.request_id) throw new HttpError(400, "unsupported", "request_id on chat completions is not supported yet: send the whole conversation", "request_id");
     const messages = body.messages.map((m, i) => {
       const content = typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join("");
       wellFormed(content, `messages[${i}].content`);
@@ -113,7 +112,8 @@ export class OpenAIService {
       if (err instanceof HttpError) throw err;
       throw new HttpError(400, "template_error", `the chat template refused these messages: ${(err as Error).message}`, "messages");
     }
-    const items = this.#items(body, [rendered]);
+    // with a request_id the session follows the conversation: it keeps what it shares with it
+    const items = this.#items(body, [{ ...rendered, sync: true }]);
     const config = this.#config(body, body.max_completion_tokens ?? body.max_tokens ?? undefined, body.logprobs ? body.top_logprobs ?? 0 : null);
     const lp = (entries: TokenLogprob[]) => (body.logprobs ? chatLogprobs(entries) : null);
     const meta = { id: newId("chatcmpl"), created: Math.floor(Date.now() / 1000), model: this.modelId };
@@ -133,7 +133,7 @@ export class OpenAIService {
   }
 
   /** n items per prompt: one-off sequences, or the client's request_id (one prompt, n = 1) */
-  #items(body: Common, prompts: { prompt: string; pieces?: string[] }[]): PromptSpec[] {
+  #items(body: Common, prompts: { prompt: string; pieces?: string[]; sync?: boolean }[]): PromptSpec[] {
     const n = body.n ?? 1;
     if (body.request_id && (n > 1 || prompts.length > 1)) {
       throw new HttpError(400, "invalid_field", "request_id names one session: it needs one prompt and n = 1", "request_id");
