@@ -15,6 +15,7 @@ import { healthRoutes } from "./health/index.ts";
 import { metricsRoutes } from "./metrics/index.ts";
 import { Metrics } from "./metrics/service.ts";
 import { openaiRoutes } from "./openai/index.ts";
+import { playgroundRoutes } from "./playground/index.ts";
 import { OpenAIService } from "./openai/service.ts";
 
 
@@ -92,7 +93,8 @@ export function createApp(engine: EngineClient, settings: Settings) {
     .use(generateRoutes(service))
     .use(cacheRoutes(engine))
     .use(openaiRoutes(openai))
-    .use(metricsRoutes(metrics));
+    .use(metricsRoutes(metrics))
+    .use(playgroundRoutes());
 }
 
 /** The methods the app's own routes (Elysia's table: "/api/cache/:request_id") take at `path`, for 405 + Allow. */

@@ -26,9 +26,9 @@ export class ApiKeys {
   }
 }
 
-/** Routes open without a key: health checks, and /metrics when METRICS_PUBLIC. */
+/** Routes open without a key: health checks, the playground page (static: it asks for the key), and /metrics when METRICS_PUBLIC. */
 export function needsKey(method: string, path: string, metricsPublic: boolean): boolean {
   if (method === "OPTIONS") return false; // CORS preflight carries no credentials
-  if (path === "/health") return false;
+  if (path === "/health" || (path === "/" && method === "GET")) return false;
   return !(path === "/metrics" && metricsPublic);
 }

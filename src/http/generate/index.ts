@@ -5,6 +5,7 @@ import type { GenerateService } from "./service.ts";
 
 export const generateRoutes = (service: GenerateService) =>
   new Elysia({ name: "generate" })
+    .get("/api/generation-defaults", () => service.defaults(), { detail: { summary: "generation_config's defaults (from the server's settings)" } })
     .post("/api/generate-one", ({ body, request }) => service.generateOne(body, request.signal), {
       body: GenerateOneBody,
       parse: "json", // for the OpenAPI description: the app's own onParse reads every body

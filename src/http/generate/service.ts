@@ -14,6 +14,11 @@ export class GenerateService {
     private readonly settings: Settings,
   ) {}
 
+  /** generation_config's defaults (from .env), for clients such as the playground */
+  defaults(): Settings["defaults"] {
+    return this.settings.defaults;
+  }
+
   /** Defaults from .env, overridden by the request; checks what the schema cannot. */
   config(input: GenerationConfigInput | undefined): GenerationConfig {
     const c: GenerationConfig = { ...this.settings.defaults, ...(input ?? {}) };
