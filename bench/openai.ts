@@ -1,10 +1,12 @@
-// `bun bench/openai.ts [--reps=3]`: /v1/chat/completions on our server and on llama-server, the same
-// model (bench preset, ~125M, no chat template: both use ChatML), threads, slots and context, both up
+// `bun bench/openai.ts [--reps=3] [--model=smollm2]`: /v1/chat/completions on our server and on
+// llama-server, the same model (the synthetic bench preset, ~125M F16, no chat template: both use
+// ChatML; or the default SmolLM2-135M-Instruct Q4_1 with its own template), threads, slots and context, both up
 // at once and measured alternately. Rows: one stream; 8 concurrent clients; 8 concurrent clients
 // sharing a ~500-token system prompt already cached by an earlier request (llama-server with
-// cache_prompt). Prints a table and writes bench/results-openai.md.
+// cache_prompt). Prints a table and writes bench/results-openai.md (-smollm2.md for the real model).
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ensureDefaultModel } from "../src/gguf/default-model.ts";
 import { ensureModel } from "../src/gguf/models.ts";
 import { closedLoop, type Timing } from "./client.ts";
 import { untilQuiet } from "./quiet.ts";
@@ -12,7 +14,8 @@ import { startOurs, startTheirs, type BenchServer } from "./servers.ts";
 import { median } from "./stats.ts";
 
 const reps = Math.max(1, Number(process.argv.find((a) => a.startsWith("--reps="))?.slice(7) ?? 3) | 0);
-const model = await ensureModel("bench");
+const real = process.argv.includes("--model=smollm2");
+const model = real ? await ensureDefaultModel() : await ensureModel("bench");
 const shape = { threads: 2, parallel: 8, ctx: 2048 };
 const servers: Record<"ours" | "theirs", BenchServer> = {
   theirs: await startTheirs(model, shape),
@@ -91,7 +94,7 @@ const rows: [string, keyof Row, string][] = [
   ["shared ~500-token system prompt, 8 clients: TTFT ms (median)", "sharedTtft", ""],
 ];
 const table = [
-  `/v1/chat/completions, ours vs llama-server (--kv-unified, cache_prompt): bench model, 2 threads, 8 slots × 2048 tokens, ${reps} alternating repetitions, medians, ${new Date().toISOString()}`,
+  `/v1/chat/completions, ours vs llama-server (--kv-unified, cache_prompt): ${real ? "SmolLM2-135M-Instruct Q4_1 (tokens counted from usage: it may stop early)" : "bench model"}, 2 threads, 8 slots × 2048 tokens, ${reps} alternating repetitions, medians, ${new Date().toISOString()}`,
   "",
   "| workload | ours | llama-server | ours / llama-server | target |",
   "|---|---|---|---|---|",
@@ -101,5 +104,5 @@ const table = [
   }),
 ].join("\n");
 console.log(table);
-writeFileSync(join(import.meta.dir, "results-openai.md"), table + "\n");
+writeFileSync(join(import.meta.dir, real ? "results-openai-smollm2.md" : "results-openai.md"), table + "\n");
 process.exit(0);
