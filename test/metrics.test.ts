@@ -48,6 +48,8 @@ describe("/metrics", () => {
     expect(delta("vllm:time_to_first_token_seconds_count")).toBe(2);
     expect(delta("vllm:inter_token_latency_seconds_count")).toBe(6 + 4);
     expect(delta("vllm:e2e_request_latency_seconds_count")).toBe(2);
+    // queue time ends at admission, before the prompt is decoded: less than the time to first token
+    expect(delta("vllm:request_queue_time_seconds_sum")).toBeLessThan(delta("vllm:time_to_first_token_seconds_sum"));
     expect(delta("vllm:prompt_tokens_total")).toBeGreaterThanOrEqual(usage.prompt_tokens + 2);
     expect(after.get('llm_server:sessions{tier="kv"}')!).toBeGreaterThanOrEqual(1); // the seed request's session
     expect(after.get("vllm:num_requests_running")).toBe(0);

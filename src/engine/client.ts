@@ -23,7 +23,8 @@ type Pending = { resolve: (v: unknown) => void };
 /** Sees every request's life on the HTTP thread (metrics); never called on the engine thread. */
 export interface RequestObserver {
   submitted(ticket: number, items: number): void;
-  started(ticket: number, index: number): void;
+  /** `at`: admission time, ms since the epoch (the message itself arrives after the first decode step) */
+  started(ticket: number, index: number, at: number): void;
   text(ticket: number, index: number): void;
   done(ticket: number, index: number, reason: FinishReason, generated: number, promptTokens: number): void;
   failed(ticket: number, items: number, status: number): void;
@@ -187,7 +188,7 @@ export class EngineClient {
         this.observer?.text(msg.ticket, msg.index);
         return this.#requests.get(msg.ticket)?.handlers.text(msg.index, msg.text, msg.delivered, msg.logprobs);
       case "started":
-        this.observer?.started(msg.ticket, msg.index);
+        this.observer?.started(msg.ticket, msg.index, msg.at);
         return this.#requests.get(msg.ticket)?.handlers.started?.(msg.index, msg.session);
       case "listed": return this.#settle(msg.ticket, msg.list);
       case "health": this.degraded = msg.degraded; return;

@@ -172,7 +172,8 @@ export type FromEngine =
   /** `sessions[index]`: what each item starts from */
   | { type: "accepted"; ticket: number; prefixes: string[]; sessions: SessionSource[] }
   /** the item got its slot: generation begins (a stream's response starts here); `session` corrects accepted's */
-  | { type: "started"; ticket: number; index: number; session?: SessionSource }
+  /** `at`: when it was admitted, ms since the epoch (performance.timeOrigin + now: comparable across threads) */
+  | { type: "started"; ticket: number; index: number; session?: SessionSource; at: number }
   /** `delivered`: tokens of the job whose text is complete in what was sent so far */
   | { type: "text"; ticket: number; index: number; text: string; delivered: number; logprobs?: TokenLogprob[] }
   /** `length`: the session's tokens now (a cut after the end needs it) */

@@ -95,21 +95,21 @@ export class Metrics implements RequestObserver {
   }
 
   submitted(ticket: number, items: number): void {
-    const now = performance.now();
+    const now = performance.timeOrigin + performance.now(); // epoch ms, as the engine stamps admission
     for (let i = 0; i < items; i++) this.#timings.set(`${ticket}:${i}`, { submitted: now, started: 0, last: 0 });
   }
 
-  started(ticket: number, index: number): void {
+  started(ticket: number, index: number, at: number): void {
     const t = this.#timings.get(`${ticket}:${index}`);
     if (!t) return;
-    t.started = performance.now();
-    this.#queue.observe((t.started - t.submitted) / 1000);
+    t.started = at;
+    this.#queue.observe(Math.max(0, at - t.submitted) / 1000);
   }
 
   text(ticket: number, index: number): void {
     const t = this.#timings.get(`${ticket}:${index}`);
     if (!t) return;
-    const now = performance.now();
+    const now = performance.timeOrigin + performance.now();
     if (t.last === 0) this.#ttft.observe((now - t.submitted) / 1000);
     else this.#itl.observe((now - t.last) / 1000);
     t.last = now;
@@ -119,7 +119,7 @@ export class Metrics implements RequestObserver {
     const key = `${ticket}:${index}`;
     const t = this.#timings.get(key);
     this.#timings.delete(key);
-    if (t && t.started > 0) this.#e2e.observe((performance.now() - t.submitted) / 1000);
+    if (t && t.started > 0) this.#e2e.observe((performance.timeOrigin + performance.now() - t.submitted) / 1000);
     this.#success.inc({ finished_reason: FINISHED[reason] });
     this.#prompt.inc(promptTokens);
     this.#generation.inc(generated);
