@@ -18,7 +18,7 @@ const real = process.argv.includes("--model=smollm2");
 const model = real ? await ensureDefaultModel() : await ensureModel("bench");
 const shape = { threads: 2, parallel: 8, ctx: 2048 };
 const servers: Record<"ours" | "theirs", BenchServer> = {
-  theirs: await startTheirs(model, shape),
+  theirs: await startTheirs(model, shape, ["--jinja"]), // the GGUF's own chat template, as ours renders it
   ours: await startOurs(model, shape, 180_000, { SESSION_STORE: "off" }),
 };
 
@@ -94,7 +94,7 @@ const rows: [string, keyof Row, string][] = [
   ["shared ~500-token system prompt, 8 clients: TTFT ms (median)", "sharedTtft", ""],
 ];
 const table = [
-  `/v1/chat/completions, ours vs llama-server (--kv-unified, cache_prompt): ${real ? "SmolLM2-135M-Instruct Q4_1 (tokens counted from usage: it may stop early)" : "bench model"}, 2 threads, 8 slots × 2048 tokens, ${reps} alternating repetitions, medians, ${new Date().toISOString()}`,
+  `/v1/chat/completions, ours vs llama-server (--kv-unified --jinja, cache_prompt): ${real ? "SmolLM2-135M-Instruct Q4_1 (tokens counted from usage: it may stop early)" : "bench model"}, 2 threads, 8 slots × 2048 tokens, ${reps} alternating repetitions, medians, ${new Date().toISOString()}`,
   "",
   "| workload | ours | llama-server | ours / llama-server | target |",
   "|---|---|---|---|---|",

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { ensureDefaultModel } from "../src/gguf/default-model.ts";
 import { Model } from "../src/native/index.ts";
 import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
+import { candidateCount, referenceBeamSearch, type LogitsFn } from "./helpers/beam-reference.ts";
 import { greedyAlone } from "./helpers/greedy.ts";
 import { serverGreedy, startLlamaServer, type LlamaServer } from "./helpers/llama-server.ts";
 
@@ -92,4 +93,59 @@ describe("real text through the engine", () => {
     expect(crowd[0]).toBe(alone);
     expect(crowd[2]).toBe(alone);
   });
+});
+
+/** Runs a synchronous reference over llama-server's log-probabilities: each history it asks for and
+ *  is not known yet stops the run, is fetched, and the run starts again (replays are cached). */
+async function overServer<T>(run: (logits: LogitsFn) => T, fetchRow: (history: number[]) => Promise<number[]>): Promise<T> {
+  const rows = new Map<string, number[]>();
+  const NEED = Symbol("need");
+  for (;;) {
+    let missing: number[] = [];
+    try {
+      return run((history) => rows.get(history.join(",")) ?? ((missing = history), (() => { throw NEED; })()));
+    } catch (err) {
+      if (err !== NEED) throw err;
+      rows.set(missing.join(","), await fetchRow(missing));
+    }
+  }
+}
+
+describe("beam search equals a Hugging Face-style reference over llama-server's log-probabilities", () => {
+  let server: LlamaServer;
+  beforeAll(async () => void (server = await startLlamaServer(path, { threads: 2, ctx: 1024, parallel: 1 })), 300_000);
+  afterAll(() => server?.stop());
+  // chat answers that end by EOS under length_penalty 0.5 and run on under 2.0 (different winners)
+  const cases = ["What is the capital of France?", "What is 2+2?"];
+  const numBeams = 3;
+  /** a full log-probability row: llama-server's top tokens, the rest of the mass spread thinly */
+  const rowFrom = (k: number) => async (history: number[]): Promise<number[]> => {
+    const r = await fetch(`${server.url}/completion`, {
+      method: "POST",
+      body: JSON.stringify({ prompt: history, n_predict: 1, n_probs: k, samplers: ["top_k"], top_k: 1, temperature: 0, cache_prompt: true }),
+    });
+    const top = ((await r.json()) as { completion_probabilities: { top_logprobs: { id: number; logprob: number }[] }[] }).completion_probabilities[0]!.top_logprobs;
+    const rest = Math.max(1e-12, 1 - top.reduce((p, t) => p + Math.exp(t.logprob), 0));
+    const row = new Array<number>(model.info.nVocab).fill(Math.log(rest / (model.info.nVocab - top.length)));
+    for (const t of top) row[t.id] = t.logprob;
+    return row;
+  };
+  for (const q of cases) {
+    test(`"${q}": the engine's beams pick the reference's winner at length_penalty 0.5 and 2.0, and they differ`, async () => {
+      const prompt = Array.from(model.tokenize(chatml(q), true, true));
+      const winners: string[] = [];
+      for (const lengthPenalty of [0.5, 2.0]) {
+        const o = { prompt, numBeams, lengthPenalty, eos: model.info.eogTokens, maxNewTokens: 24, repetitionPenalty: 1 };
+        const ref = await overServer((logits) => referenceBeamSearch(logits, o), rowFrom(candidateCount(o) + 2));
+        const id = uid("beam");
+        const text = await t.generate(id, chatml(q), { num_beams: numBeams, length_penalty: lengthPenalty, max_new_tokens: 24 });
+        expect(text).toBe(model.piecesText(ref.tokens));
+        const info = (await t.engine.describe(id)) as { generated_tokens: number };
+        expect(info.generated_tokens).toBe(ref.tokens.length + (ref.finishedByEos ? 1 : 0));
+        winners.push(`${ref.finishedByEos}:${text}`);
+      }
+      expect(winners[0]).toStartWith("true:"); // 0.5 prefers the short answer that ended by EOS
+      expect(winners[1]).not.toBe(winners[0]);
+    });
+  }
 });
