@@ -183,7 +183,7 @@ export function loadSettings(env: Env = process.env): Settings {
     pipelining: bool(env, "PIPELINING", true),
     parseSpecial: bool(env, "PARSE_SPECIAL", true),
     chatTemplateFile: env.CHAT_TEMPLATE || null,
-    prefixReuseMinTokens: int(env, "PREFIX_REUSE_MIN_TOKENS", 32, 0),
+    prefixReuseMinTokens: int(env, "PREFIX_REUSE_MIN_TOKENS", 8, 0),
     apiKeys: apiKeys(env),
     metricsPublic: bool(env, "METRICS_PUBLIC", false),
     corsOrigins: list(env.CORS_ORIGINS),

@@ -200,14 +200,16 @@ export class SequenceTable {
   /**
    * A new sequence whose tokens begin with an idle sequence's KV tokens starts from a copy of that
    * slot, trimmed to the shared length (at most all but its last token, which is decoded for the
-   * logits), instead of decoding the prefix again.
+   * logits), instead of decoding the prefix again: when at least minPrefixTokens are shared and
+   * they are at least an eighth of the source's cells (the copy moves all of them).
    */
   #reusePrefix(seq: Sequence): void {
     const min = this.limits.minPrefixTokens ?? 0;
     if (min <= 0) return;
     const { key: src, length } = this.prefixes.longest(seq.tokens.view());
     const keep = Math.min(length, seq.length - 1);
-    if (!src || keep < min) return;
+    // the copy moves all of the source's cells: worth it only while that is within 8x what it saves
+    if (!src || keep < min || keep * 8 < src.nPast) return;
     this.kvOps.push({ kind: "fork", src: src.seqId, target: seq, keep });
     seq.nPast = keep;
     this.prefixHits++;
