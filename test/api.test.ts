@@ -85,6 +85,20 @@ describe("generate-one", () => {
     expect(x).not.toBe(z);
   });
 
+  test("a seeded batch item draws the same text whatever its position in the batch, and alone", async () => {
+    const cfg = { do_sample: true, temperature: 1.5, top_k: 0, max_new_tokens: 12, seed: 11 };
+    const batch = async (order: string[]) => {
+      const r = await t.post("/api/generate-batch", { prompts: order.map((p) => ({ request_id: uid(), prompt: p })), generation_config: cfg });
+      const items = (await r.json()) as { response: string }[];
+      return Object.fromEntries(order.map((p, i) => [p, items[i]!.response]));
+    };
+    const ab = await batch([PROMPT, "Another prompt"]);
+    const ba = await batch(["Another prompt", PROMPT]);
+    expect(ab[PROMPT]).toBe(ba[PROMPT]!);
+    expect(ab["Another prompt"]).toBe(ba["Another prompt"]!);
+    expect(await t.generate(uid(), PROMPT, cfg)).toBe(ab[PROMPT]!);
+  });
+
   test("top_k 1 and a tiny top_p both equal greedy", async () => {
     const greedy = await t.generate(uid(), PROMPT, { max_new_tokens: 16 });
     expect(await t.generate(uid(), PROMPT, { do_sample: true, top_k: 1, max_new_tokens: 16 })).toBe(greedy);

@@ -118,7 +118,7 @@ export class Engine {
       const jobs: Job[] = [];
       this.#jobs.set(ticket, jobs); // registered first: a failure part-way can undo what was queued
       seqs.forEach((seq, i) => {
-        const job = makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens);
+        const job = makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens, items[i]!.seedOffset ?? 0);
         job.fresh = fresh[i]!;
         job.ephemeral = items[i]!.ephemeral === true && fresh[i]!;
         if (job.ephemeral) seq.ephemeral = true;

@@ -34,6 +34,8 @@ export interface PromptSpec {
    * re-sends its whole conversation each turn, under one request_id). Absent: the seed API's way.
    */
   sync?: boolean;
+  /** added to generation_config.seed for this item (OpenAI's n choices of one prompt draw differently); default 0 */
+  seedOffset?: number;
 }
 
 /** A generated token's log-probability under the raw model output, and the most likely alternatives. */

@@ -93,9 +93,10 @@ export function promptTokens(model: Model, item: PromptSpec, parseSpecial: boole
 }
 
 /** A job for the i-th item: sampling (num_beams 1) or beam search. */
-export function makeJob(ticket: number, i: number, seq: Sequence, config: GenerationConfig, settings: Settings, eos: number[]): Job {
+export function makeJob(ticket: number, i: number, seq: Sequence, config: GenerationConfig, settings: Settings, eos: number[], seedOffset = 0): Job {
   const maxNew = config.fitMaxNewTokens ? Math.min(config.max_new_tokens, settings.ctxSize - seq.length) : config.max_new_tokens;
-  const seed = config.seed === undefined ? undefined : config.seed + i;
+  // an item's draws depend on its own seed only, never on where it sits in the batch
+  const seed = config.seed === undefined ? undefined : config.seed + seedOffset;
   const sampling = { doSample: config.do_sample, temperature: config.temperature, topK: config.top_k, topP: config.top_p, repetitionPenalty: config.repetition_penalty };
   if (config.num_beams <= 1) {
     const bias = config.logit_bias?.length ? { ids: Int32Array.from(config.logit_bias, ([t]) => t), biases: Float32Array.from(config.logit_bias, ([, b]) => b) } : undefined;

@@ -146,7 +146,7 @@ export class OpenAIService {
       return [{ requestId: body.request_id, ...prompts[0]! }];
     }
     const base = newId("v1");
-    return prompts.flatMap((p, i) => Array.from({ length: n }, (_, j) => ({ requestId: `${base}-${i}-${j}`, ...p, ephemeral: true })));
+    return prompts.flatMap((p, i) => Array.from({ length: n }, (_, j) => ({ requestId: `${base}-${i}-${j}`, ...p, ephemeral: true, seedOffset: j })));
   }
 
   #config(body: Common, maxTokens: number | undefined, logprobs: number | null): GenerationConfig {
