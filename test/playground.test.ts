@@ -1,11 +1,13 @@
 // The playground page in a real browser: Debian's chromium driven by playwright-core (never a browser
-// download). Types a prompt, streams a generation, continues the session, deletes it, and saves a
-// screenshot under test-output/ (git-ignored).
+// download), on the default model (SmolLM2). Types a prompt, streams a generation, continues the
+// session, deletes it, and saves a screenshot under test-output/ (git-ignored; set
+// PLAYGROUND_SCREENSHOT=docs/playground.png to refresh the README's).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { ensureModel } from "../src/gguf/models.ts";
+import { copyFileSync } from "node:fs";
+import { ensureDefaultModel } from "../src/gguf/default-model.ts";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.ts";
 
 setDefaultTimeout(120_000);
@@ -20,7 +22,7 @@ let s: ServerProcess;
 let keyed: ServerProcess;
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
-  const model = await ensureModel("tiny");
+  const model = await ensureDefaultModel(); // real text in the screenshot, streamed slowly enough to watch
   [s, keyed] = await Promise.all([
     startServerProcess({ MODEL_PATH: model, SESSION_STORE: "off" }),
     startServerProcess({ MODEL_PATH: model, SESSION_STORE: "off", API_KEYS: "page-key" }),
@@ -49,8 +51,8 @@ describe("playground", () => {
     await page.waitForFunction(() => (document.getElementById("model")!.textContent ?? "").startsWith("Model:"));
     expect(await page.inputValue("#max_new_tokens")).not.toBe(""); // defaults came from the server
     const id = await page.inputValue("#request-id");
-    await page.fill("#prompt", "Once upon a time");
-    await page.fill("#max_new_tokens", "300");
+    await page.fill("#prompt", "<|im_start|>user\nWrite a short poem about cats.<|im_end|>\n<|im_start|>assistant\n");
+    await page.fill("#max_new_tokens", "60");
     await page.uncheck("#do_sample");
     // count how the output grows while it streams
     await page.evaluate(() => {
@@ -77,6 +79,8 @@ describe("playground", () => {
     await del.waitFor();
     mkdirSync(OUT, { recursive: true });
     await page.screenshot({ path: join(OUT, "playground.png"), fullPage: true });
+    // PLAYGROUND_SCREENSHOT=docs/playground.png refreshes the README's picture from this run
+    if (process.env.PLAYGROUND_SCREENSHOT) copyFileSync(join(OUT, "playground.png"), process.env.PLAYGROUND_SCREENSHOT);
     await del.click();
     await del.waitFor({ state: "detached" });
     expect((await fetch(`${s.url}/api/cache/${id}`)).status).toBe(404);
