@@ -120,8 +120,7 @@ export class Engine {
       seqs.forEach((seq, i) => {
         const job = makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens, items[i]!.seedOffset ?? 0);
         job.fresh = fresh[i]!;
-        job.ephemeral = items[i]!.ephemeral === true && fresh[i]!;
-        if (job.ephemeral) seq.ephemeral = true;
+        if (fresh[i] && items[i]!.ephemeral) seq.ephemeral = true; // an existing session stays one
         if (fresh[i]) this.table.add(seq);
         else this.table.transition(seq, SeqState.Queued);
         jobs.push(job);
@@ -341,7 +340,7 @@ export class Engine {
   #settle(job: Job): boolean {
     const seq = job.seq;
     this.table.transition(seq, SeqState.Idle);
-    if (job.ephemeral) return false; // one-off: stays in the KV cache for its prefix only, never persisted
+    if (seq.ephemeral) return false; // one-off: stays in the KV cache for its prefix only, never persisted
     if (job.delivered === null) return true;
     if (job.fresh && job.delivered === 0) return !this.table.drop(seq.requestId); // the client saw nothing of it
     this.table.truncate(seq, job.startLen + job.delivered);

@@ -17,8 +17,6 @@ abstract class JobBase {
   finish: FinishReason | null = null;
   /** the sequence was created by this request (nothing of it existed before) */
   fresh = false;
-  /** a one-off request (PromptSpec.ephemeral): its sequence is dropped when it ends, never persisted */
-  ephemeral = false;
   /** UTF-8 continuation bytes the text sent so far still owes (see utf8.ts) */
   utf8Need = 0;
   /** tokens produced whose pieces went through the decoder */

@@ -26,7 +26,7 @@ export interface PromptSpec {
    * cut wherever message content held control-token text, so that content can never forge a turn.
    */
   pieces?: string[];
-  /** no session: the sequence is dropped when the request ends (an OpenAI request without request_id) */
+  /** no session (an OpenAI request without request_id): never listed, saved or persisted; its cells stay cached for prefix reuse until evicted */
   ephemeral?: boolean;
   /**
    * An existing session is brought in line with this prompt instead of continued as it is: it keeps

@@ -30,10 +30,6 @@ export class PrefixIndex<K> {
     return this.#stored.size;
   }
 
-  has(key: K): boolean {
-    return this.#stored.has(key);
-  }
-
   /** Stores `tokens` (copied) under `key`, replacing what the key had. */
   insert(key: K, tokens: ArrayLike<number>): void {
     this.remove(key);

@@ -52,15 +52,19 @@ export function resolveSequences(model: Model, table: SequenceTable, settings: S
   return items.map((item, i) => {
     const field = (name: string) => (items.length > 1 ? `prompts[${i}].${name}` : name);
     const existing = table.get(item.requestId);
-    if (existing && item.sync) {
-      if (existing.busy) throw new RequestError(busyError(item.requestId, field("request_id")));
+    /** the item's prompt as tokens, checked to fit */
+    const prompt = () => {
       const tokens = promptTokens(model, item, settings.parseSpecial);
       if (tokens.length === 0) refuse(422, "empty_prompt", "the prompt has no tokens", field("prompt"));
       if (tokens.length + minNew > ctxSize) {
         refuse(422, "context_exceeded", `prompt has ${tokens.length} tokens; with max_new_tokens ${minNew} that is ${tokens.length + minNew} > CTX_SIZE ${ctxSize}`, field("prompt"));
       }
       checkBeamCells(tokens.length);
-      syncs?.push({ seq: existing, tokens });
+      return tokens;
+    };
+    if (existing && item.sync) {
+      if (existing.busy) throw new RequestError(busyError(item.requestId, field("request_id")));
+      syncs?.push({ seq: existing, tokens: prompt() });
       return existing;
     }
     if (existing) {
@@ -72,13 +76,7 @@ export function resolveSequences(model: Model, table: SequenceTable, settings: S
       return existing;
     }
     if (item.prompt === "") refuse(422, "empty_prompt", `the prompt is empty and request_id "${item.requestId}" has no session to continue`, field("prompt"));
-    const tokens = promptTokens(model, item, settings.parseSpecial);
-    if (tokens.length === 0) refuse(422, "empty_prompt", "the prompt has no tokens", field("prompt"));
-    if (tokens.length + minNew > ctxSize) {
-      refuse(422, "context_exceeded", `prompt has ${tokens.length} tokens; with max_new_tokens ${minNew} that is ${tokens.length + minNew} > CTX_SIZE ${ctxSize}`, field("prompt"));
-    }
-    checkBeamCells(tokens.length);
-    return new Sequence(item.requestId, tokens, model.info.nVocab);
+    return new Sequence(item.requestId, prompt(), model.info.nVocab);
   });
 }
 
@@ -88,7 +86,10 @@ export function promptTokens(model: Model, item: PromptSpec, parseSpecial: boole
   const parts = item.pieces.map((p) => model.tokenize(p, false, true));
   const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
-  for (const p of parts) out.set(p, (at += p.length) - p.length);
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 

@@ -68,13 +68,20 @@ export class Runner {
   }
 
   #restore(seqId: number, target: Sequence, keep: number): void {
-    const r = target.restore!;
-    let ok = this.ctx.restoreSequence(seqId, r.payload);
+    this.#sink.restored(target, keep, this.#load(seqId, target.restore!.payload, keep));
+  }
+
+  /**
+   * Loads a serialised sequence state into slot `seqId` and keeps its first `keep` tokens' cells.
+   * False, with the slot left empty, when llama.cpp refused it or it held fewer cells than that.
+   */
+  #load(seqId: number, state: Uint8Array, keep: number): boolean {
+    let ok = state.length > 0 && this.ctx.restoreSequence(seqId, state);
     // llama.cpp may accept a state that holds fewer cells than its header said: then it did not restore
     if (ok && this.ctx.seqPosMax(seqId) + 1 < keep) ok = false;
-    if (ok && this.ctx.seqPosMax(seqId) + 1 > keep) ok = this.ctx.seqRm(seqId, keep, -1); // cells past the shared tokens
+    if (ok && this.ctx.seqPosMax(seqId) + 1 > keep) ok = this.ctx.seqRm(seqId, keep, -1); // cells past the kept tokens
     if (!ok) this.ctx.seqRm(seqId, -1, -1); // a failed restore may leave part of the cells
-    this.#sink.restored(target, keep, ok);
+    return ok;
   }
 
   /**
@@ -85,11 +92,7 @@ export class Runner {
    */
   #fork(src: number, target: Sequence, keep: number): void {
     const state = this.ctx.saveSequenceInto(src, (size) => (this.#scratch.length >= size ? this.#scratch : (this.#scratch = new Uint8Array(size))).subarray(0, size));
-    let ok = state.length > 0 && this.ctx.restoreSequence(target.seqId, state);
-    if (ok && this.ctx.seqPosMax(target.seqId) + 1 < keep) ok = false;
-    if (ok) ok = this.ctx.seqRm(target.seqId, keep, -1);
-    if (ok) return;
-    this.ctx.seqRm(target.seqId, -1, -1);
+    if (this.#load(target.seqId, state, keep)) return;
     target.nPast = 0;
     logEvent("warn", "prefix_copy_failed", { slot: target.seqId, from_slot: src, tokens: keep }, "engine");
   }

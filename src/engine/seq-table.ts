@@ -108,9 +108,8 @@ export class SequenceTable {
   drop(requestId: string): boolean {
     const seq = this.#byId.get(requestId);
     if (!seq || seq.busy) return false;
-    this.#releaseSlot(seq);
+    this.#releaseSlot(seq); // (out of the prefix index with its cells)
     this.#byId.delete(requestId);
-    this.prefixes.remove(seq);
     return true;
   }
 
@@ -270,7 +269,6 @@ export class SequenceTable {
       // a one-off sequence has no session to keep: its cells are simply reused
       this.#releaseSlot(seq);
       this.#byId.delete(seq.requestId);
-      this.prefixes.remove(seq);
       this.evictions++;
       return;
     }
