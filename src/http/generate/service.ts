@@ -150,7 +150,10 @@ export class GenerateService {
   }
 }
 
-/** Text must be well-formed Unicode: a lone surrogate ("\ud800") has no UTF-8 form, and an id holding one could never be reached again. */
-function wellFormed(value: string, field: string): void {
+/**
+ * Text must be well-formed Unicode: a lone surrogate ("\ud800") has no UTF-8 form, and an id holding
+ * one could never be reached again. (422; on /v1 the error shape makes it OpenAI's 400.)
+ */
+export function wellFormed(value: string, field: string): void {
   if (!value.isWellFormed()) throw new HttpError(422, "invalid_unicode", `${field} is not well-formed Unicode (it holds a lone surrogate)`, field);
 }

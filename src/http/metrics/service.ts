@@ -22,7 +22,8 @@ interface Timing {
 
 export class Metrics implements RequestObserver {
   readonly registry = new Registry();
-  readonly #timings = new Map<string, Timing>();
+  /** per ticket, one timing per item (no per-token key strings), and how many items are still open */
+  readonly #timings = new Map<number, { items: Timing[]; open: number }>();
   readonly #ttft: Histogram;
   readonly #itl: Histogram;
   readonly #e2e: Histogram;
@@ -96,18 +97,18 @@ export class Metrics implements RequestObserver {
 
   submitted(ticket: number, items: number): void {
     const now = performance.timeOrigin + performance.now(); // epoch ms, as the engine stamps admission
-    for (let i = 0; i < items; i++) this.#timings.set(`${ticket}:${i}`, { submitted: now, started: 0, last: 0 });
+    this.#timings.set(ticket, { items: Array.from({ length: items }, () => ({ submitted: now, started: 0, last: 0 })), open: items });
   }
 
   started(ticket: number, index: number, at: number): void {
-    const t = this.#timings.get(`${ticket}:${index}`);
+    const t = this.#timings.get(ticket)?.items[index];
     if (!t) return;
     t.started = at;
     this.#queue.observe(Math.max(0, at - t.submitted) / 1000);
   }
 
   text(ticket: number, index: number): void {
-    const t = this.#timings.get(`${ticket}:${index}`);
+    const t = this.#timings.get(ticket)?.items[index];
     if (!t) return;
     const now = performance.timeOrigin + performance.now();
     if (t.last === 0) this.#ttft.observe((now - t.submitted) / 1000);
@@ -116,17 +117,17 @@ export class Metrics implements RequestObserver {
   }
 
   done(ticket: number, index: number, reason: FinishReason, generated: number, promptTokens: number): void {
-    const key = `${ticket}:${index}`;
-    const t = this.#timings.get(key);
-    this.#timings.delete(key);
+    const entry = this.#timings.get(ticket);
+    const t = entry?.items[index];
+    if (entry && --entry.open === 0) this.#timings.delete(ticket);
     if (t && t.started > 0) this.#e2e.observe((performance.timeOrigin + performance.now() - t.submitted) / 1000);
     this.#success.inc({ finished_reason: FINISHED[reason] });
     this.#prompt.inc(promptTokens);
     this.#generation.inc(generated);
   }
 
-  failed(ticket: number, items: number, status: number): void {
-    for (let i = 0; i < items; i++) this.#timings.delete(`${ticket}:${i}`);
+  failed(ticket: number, _items: number, status: number): void {
+    this.#timings.delete(ticket);
     this.#failed.inc({ status: String(status) });
   }
 }

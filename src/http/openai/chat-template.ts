@@ -60,12 +60,14 @@ export class ChatTemplate {
 
 /** `text` with CUT after the first character of every occurrence of a control token's text. */
 export function cutControlTokens(text: string, controlTokens: readonly string[]): string {
-  if (controlTokens.length === 0) return text;
+  const byFirst = firstChars(controlTokens);
+  if (byFirst.size === 0) return text;
   let out = "";
   let i = 0;
   outer: while (i < text.length) {
-    for (const tok of controlTokens) {
-      if (tok.length > 1 && text.startsWith(tok, i)) {
+    // only the tokens that start with this character are tried (a vocabulary may have hundreds)
+    for (const tok of byFirst.get(text[i]!) ?? []) {
+      if (text.startsWith(tok, i)) {
         out += tok[0] + CUT + tok.slice(1); // no control token can match across the cut
         i += tok.length;
         continue outer;
@@ -74,4 +76,16 @@ export function cutControlTokens(text: string, controlTokens: readonly string[])
     out += text[i++];
   }
   return out;
+}
+
+/** control tokens (of two characters or more) by their first character, longest first, memoised per list */
+const indexes = new WeakMap<readonly string[], Map<string, string[]>>();
+function firstChars(controlTokens: readonly string[]): Map<string, string[]> {
+  let m = indexes.get(controlTokens);
+  if (!m) {
+    m = new Map();
+    for (const tok of controlTokens) if (tok.length > 1) m.set(tok[0]!, [...(m.get(tok[0]!) ?? []), tok]);
+    indexes.set(controlTokens, m);
+  }
+  return m;
 }

@@ -27,9 +27,7 @@ export function openaiConfig(body: Common, maxTokens: number | undefined, logpro
       ...(maxTokens !== undefined ? { max_new_tokens: maxTokens } : {}), ...(body.seed != null ? { seed: body.seed } : {}),
     });
   } catch (err) {
-    if (!(err instanceof HttpError)) throw err;
-    const field = err.field?.replace("generation_config.max_new_tokens", "max_tokens").replace("generation_config.", "");
-    throw new HttpError(err.status, err.code, err.message.replace("max_new_tokens", "max_tokens"), field, err.headers);
+    throw err instanceof HttpError ? inOpenAITerms(err) : err;
   }
   if (bias.length) config.logit_bias = bias;
   if (presence) config.presence_penalty = presence;
@@ -48,4 +46,14 @@ function logitBias(map: Record<string, number> | null | undefined, nVocab: numbe
     if (!(id < nVocab)) throw new HttpError(400, "invalid_field", `logit_bias key "${k.slice(0, 40)}" is not a token id of this model (0..${nVocab - 1})`, "logit_bias");
     return [id, map[k]!] as [number, number];
   });
+}
+
+/**
+ * A refusal worded for the seed API (generation_config.max_new_tokens, from the config check or the
+ * engine) in /v1's terms: the field is max_tokens, the others lose their generation_config prefix.
+ */
+export function inOpenAITerms(err: HttpError): HttpError {
+  if (!err.field?.startsWith("generation_config.") && !err.message.includes("max_new_tokens")) return err;
+  const field = err.field?.replace("generation_config.max_new_tokens", "max_tokens").replace("generation_config.", "");
+  return new HttpError(err.status, err.code, err.message.replaceAll("max_new_tokens", "max_tokens"), field, err.headers);
 }

@@ -7,12 +7,12 @@ import type { Settings } from "../../config.ts";
 import type { EngineClient } from "../../engine/client.ts";
 import type { GenerationConfig, PromptSpec, TokenLogprob } from "../../engine/messages.ts";
 import { HttpError, requireModel } from "../errors.ts";
-import type { GenerateService } from "../generate/service.ts";
+import { wellFormed, type GenerateService } from "../generate/service.ts";
 import { TokenTextStream } from "../generate/text-stream.ts";
 import { ChatTemplate, DEFAULT_CHAT_TEMPLATE } from "./chat-template.ts";
 import { chatLogprobs, completionLogprobs } from "./logprobs.ts";
 import type { ChatInput, CompletionInput } from "./model.ts";
-import { openaiConfig } from "./sampling.ts";
+import { inOpenAITerms, openaiConfig } from "./sampling.ts";
 import { StopFilter } from "./stop.ts";
 
 export interface Choice {
@@ -238,7 +238,7 @@ export class OpenAIService {
         },
         error: (e) => {
           o.signal.removeEventListener("abort", onAbort);
-          reject(HttpError.from(e));
+          reject(inOpenAITerms(HttpError.from(e))); // the engine words its refusals for the seed API
         },
       });
     });
@@ -256,8 +256,4 @@ function usage(choices: Choice[], n: number) {
 function stopList(stop: string | string[] | null | undefined): string[] {
   if (stop == null) return [];
   return typeof stop === "string" ? [stop] : stop;
-}
-
-function wellFormed(value: string, field: string): void {
-  if (!value.isWellFormed()) throw new HttpError(400, "invalid_unicode", `${field} is not well-formed Unicode (it holds a lone surrogate)`, field);
 }
