@@ -1,6 +1,6 @@
 // Settings from the environment (Bun loads .env). Every name here is documented in .env.example.
 import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { homedir, hostname } from "node:os";
 import { join } from "node:path";
 
 export interface GenerationDefaults {
@@ -103,6 +103,12 @@ export interface SessionSettings {
   fsync: boolean;
   /** seconds one store operation may take before it counts as failed (a hung disk or NFS mount) */
   storeTimeoutS: number;
+  /** when KV states are written to the store: at eviction and shutdown only, or also after every request */
+  kvWrites: "evict" | "finish";
+  /** this replica's name (REPLICA_ID): the x-replica header, lease holder and session writer */
+  replicaId: string;
+  /** seconds a session lease lasts unless renewed (shared Redis store only; 0: no leases) */
+  leaseTtlS: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -223,7 +229,26 @@ function sessionSettings(env: Env): SessionSettings {
     ttlS: num(env, "SESSION_TTL_S", 0),
     fsync: bool(env, "SESSION_FSYNC", true),
     storeTimeoutS: seconds(env, "SESSION_STORE_TIMEOUT_S", 10),
+    kvWrites: kvWrites(env, typeof store === "object"),
+    replicaId: replicaId(env),
+    leaseTtlS: num(env, "SESSION_LEASE_TTL_S", 3),
   };
+}
+
+/** SESSION_KV_WRITES: "auto" is "finish" on a shared (Redis) store, so any replica restores the KV state, and "evict" on a directory. */
+function kvWrites(env: Env, shared: boolean): SessionSettings["kvWrites"] {
+  const v = (env.SESSION_KV_WRITES ?? "auto").trim().toLowerCase();
+  if (v === "auto" || v === "") return shared ? "finish" : "evict";
+  if (v === "finish" || v === "evict") return v;
+  throw new ConfigError(`SESSION_KV_WRITES must be "auto", "finish" or "evict", got "${env.SESSION_KV_WRITES}"`);
+}
+
+/** REPLICA_ID: letters, digits and ._- (it goes into a header and Redis); default host name and pid. */
+function replicaId(env: Env): string {
+  const v = (env.REPLICA_ID ?? "").trim();
+  if (v === "") return `${hostname()}-${process.pid}`;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(v)) throw new ConfigError(`REPLICA_ID must be 1-64 letters, digits, ".", "_" or "-", got "${env.REPLICA_ID}"`);
+  return v;
 }
 
 /** MODEL=synthetic or MODEL_PRESET=<name> keep the synthetic models; MODEL unset or "default": SmolLM2 */

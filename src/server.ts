@@ -16,7 +16,8 @@ export async function startServer(settings: Settings, opts: { quiet?: boolean; w
   const app = createApp(engine, settings);
   // Bun's own body limit is far above MAX_BODY_BYTES: the app enforces that one while reading, and
   // answers with its JSON 413 (Bun's own would be an empty one)
-  const serve = { maxRequestBodySize: 2 ** 40, idleTimeout: settings.idleTimeoutS };
+  // development: false, so an unexpected error is never answered with Bun's HTML error page (a stack trace)
+  const serve = { maxRequestBodySize: 2 ** 40, idleTimeout: settings.idleTimeoutS, development: false };
   let front: Front | null = null;
   if (settings.pipelining) {
     // Bun.serve on a private unix socket (a 0700 directory), the pipelining front on the port

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { readGguf, tensorDataRange } from "../src/gguf/reader.ts";
 import { ensureModel } from "../src/gguf/models.ts";
 import { withTestApp, uid, waitReleased } from "./helpers/app.ts";
+import { exchange } from "./helpers/raw-http.ts";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.ts";
 
 setDefaultTimeout(120_000);
@@ -66,6 +67,19 @@ describe("routes", () => {
     const bad = await fetch(`${s.url}/api/cache/%ZZ`);
     expect(bad.status).toBe(400);
     expect((await errorOf(bad)).code).toBe("invalid_path");
+  });
+
+  test("HTTP/1.0 without a Host header (HAProxy's health checks) is served, and no error is ever Bun's HTML page", async () => {
+    const port = Number(new URL(s.url).port);
+    const [health] = await exchange(port, "GET /health HTTP/1.0\r\n\r\n");
+    expect(health!.status).toBe(200);
+    expect(JSON.parse(health!.body).status).toBe("ok");
+    const [missing] = await exchange(port, "GET /api/nope HTTP/1.0\r\n\r\n");
+    expect(missing!.status).toBe(404);
+    expect(missing!.headers["content-type"]).toContain("application/json");
+    const body = '{"request_id":"h10","prompt":"hi","stream_response":false,"generation_config":{"max_new_tokens":2}}';
+    const [gen] = await exchange(port, `POST /api/generate-one HTTP/1.0\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    expect(gen!.status).toBe(200);
   });
 });
 

@@ -1,4 +1,5 @@
 // The HTTP thread's handle on the engine worker: tickets, per-request callbacks, readiness.
+import { SessionLeases } from "../cluster/leases.ts";
 import type { Settings } from "../config.ts";
 import { errorFields, logEvent } from "../log.ts";
 import {
@@ -20,6 +21,16 @@ export interface RequestHandlers {
 
 type Pending = { resolve: (v: unknown) => void };
 
+interface Active {
+  handlers: RequestHandlers;
+  open: number;
+  ids: string[];
+  /** its leases' token, once granted */
+  lease?: string;
+  /** waiting for its leases: an abort that came meanwhile is sent right after the submit */
+  leasing?: { aborted: boolean; delivered?: number[] };
+}
+
 /** Sees every request's life on the HTTP thread (metrics); never called on the engine thread. */
 export interface RequestObserver {
   submitted(ticket: number, items: number): void;
@@ -33,7 +44,7 @@ export interface RequestObserver {
 export class EngineClient {
   readonly #worker: Worker;
   #nextTicket = 1;
-  readonly #requests = new Map<number, { handlers: RequestHandlers; open: number; ids: string[] }>();
+  readonly #requests = new Map<number, Active>();
   readonly #calls = new Map<number, Pending>();
   /** request_id -> the ticket generating it; a second submit for it is answered 409 here */
   readonly active = new Map<string, number>();
@@ -47,6 +58,8 @@ export class EngineClient {
   /** shutting down: new generations are refused with 503 */
   draining = false;
   observer: RequestObserver | null = null;
+  /** session leases in the shared Redis store (null: one server, or SESSION_LEASE_TTL_S=0) */
+  readonly leases: SessionLeases | null;
   #closed: Promise<{ written: number; failed: number } | null> | null = null;
   #closedResolve: (v: { written: number; failed: number } | null) => void = () => {};
   readonly ready: Promise<ModelFacts>;
@@ -56,6 +69,8 @@ export class EngineClient {
   /** `workerUrl`: the compiled binary names its embedded worker entry; otherwise the file beside this one. */
   constructor(settings: Settings, workerUrl = new URL("./worker.ts", import.meta.url).href) {
     this.#worker = new Worker(workerUrl);
+    const { store, leaseTtlS, replicaId } = settings.sessions;
+    this.leases = typeof store === "object" && leaseTtlS > 0 ? new SessionLeases(store.redis, { owner: replicaId, ttlMs: leaseTtlS * 1000 }) : null;
     this.ready = new Promise((resolve, reject) => ((this.#readyResolve = resolve), (this.#readyReject = reject)));
     this.#worker.onmessage = (ev: MessageEvent<FromEngine[]>) => {
       for (const msg of ev.data) this.#safeDispatch(msg);
@@ -71,7 +86,10 @@ export class EngineClient {
     this.model = null;
     this.#readyReject(new Error(message));
     this.#closedResolve(null);
-    for (const [, r] of this.#requests) r.handlers.error({ status: 500, code: "engine_crashed", message });
+    for (const [, r] of this.#requests) {
+      if (r.lease) this.leases?.release(r.lease);
+      r.handlers.error({ status: 500, code: "engine_crashed", message });
+    }
     this.#requests.clear();
     this.active.clear();
     for (const [, c] of this.#calls) c.resolve(null);
@@ -103,15 +121,42 @@ export class EngineClient {
     }
     const ids = items.map((i) => i.requestId);
     for (const id of ids) this.active.set(id, ticket);
-    this.#requests.set(ticket, { handlers, open: items.length, ids });
+    const r: Active = { handlers, open: items.length, ids };
+    this.#requests.set(ticket, r);
     this.observer?.submitted(ticket, items.length);
-    this.#send({ type: "submit", ticket, items, onlyNewTokens, config });
+    const sessions = items.filter((i) => !i.ephemeral);
+    if (!this.leases || sessions.length === 0) {
+      this.#send({ type: "submit", ticket, items, onlyNewTokens, config });
+      return ticket;
+    }
+    r.leasing = { aborted: false };
+    void this.leases.acquire(sessions.map((i) => i.requestId)).then(({ token, grant }) => {
+      const leasing = r.leasing!;
+      r.leasing = undefined;
+      if (this.#requests.get(ticket) !== r) return this.leases!.release(token); // the engine died meanwhile
+      if (!grant.ok) {
+        this.#end(ticket);
+        this.observer?.failed(ticket, items.length, 409);
+        const id = sessions[grant.index]!.requestId;
+        const at = items.indexOf(sessions[grant.index]!);
+        return handlers.error(busyError(id, items.length > 1 ? `prompts[${at}].request_id` : "request_id", grant.holder));
+      }
+      r.lease = token;
+      // a session another replica wrote since this one did: the engine forgets its own copy first
+      const stale = new Set(sessions.filter((_, i) => grant.stale[i]));
+      const marked = stale.size === 0 ? items : items.map((i) => (stale.has(i) ? { ...i, stale: true } : i));
+      this.#send({ type: "submit", ticket, items: marked, onlyNewTokens, config });
+      if (leasing.aborted) this.#send({ type: "abort", ticket, delivered: leasing.delivered });
+    });
     return ticket;
   }
 
   /** `delivered[index]`: tokens of that item the client received (the session is cut there). */
   abort(ticket: number, delivered?: number[]): void {
-    if (this.#requests.has(ticket)) this.#send({ type: "abort", ticket, delivered });
+    const r = this.#requests.get(ticket);
+    if (!r) return;
+    if (r.leasing) r.leasing = { aborted: true, delivered };
+    else this.#send({ type: "abort", ticket, delivered });
   }
 
   /** Stops every generation in flight (the drain's deadline): what was generated stays cached. */
@@ -150,7 +195,7 @@ export class EngineClient {
     this.#send({ type: "shutdown" });
     const timer = setTimeout(() => this.#closedResolve(null), timeoutMs);
     timer.unref?.();
-    void this.#closed.then(() => (clearTimeout(timer), this.#worker.terminate()));
+    void this.#closed.then(() => (clearTimeout(timer), this.#worker.terminate(), void this.leases?.close()));
     return this.#closed;
   }
 
@@ -225,6 +270,7 @@ export class EngineClient {
     if (!r) return;
     this.#requests.delete(ticket);
     for (const id of r.ids) if (this.active.get(id) === ticket) this.active.delete(id);
+    if (r.lease) this.leases?.release(r.lease);
   }
 
   #settle(ticket: number, value: unknown): void {

@@ -19,6 +19,8 @@ export class EngineSessions implements StateSink {
   #sweeping = false;
   /** meta writes in flight (shutdown waits for them) */
   readonly #writes = new Set<Promise<void>>();
+  /** SESSION_KV_WRITES=finish: a finished request's KV state is written too, through this runner */
+  kvOnFinish: Runner | null = null;
 
   constructor(manager: SessionManager, table: SequenceTable, nVocab: number) {
     this.manager = manager;
@@ -87,11 +89,38 @@ export class EngineSessions implements StateSink {
     seq.restore = null;
   }
 
-  /** Makes the session's tokens durable; resolves when written (never rejects). */
+  /**
+   * Another replica wrote these sessions since this one did (their leases said so): the copies
+   * held here, in the KV cache or RAM, are out of date. They are forgotten, so that the store's
+   * current version is loaded instead (the store itself is left alone).
+   */
+  forgetLocal(requestIds: string[]): void {
+    for (const id of requestIds) {
+      const seq = this.#table.get(id);
+      if (seq?.busy) continue; // cannot be: this replica holds its lease now
+      const inTable = this.#table.drop(id);
+      if (this.manager.forgetRam(id) || inTable) logEvent("info", "session_superseded", { request_id: id, reason: "another replica continued it since; loading its current version from the store" });
+    }
+  }
+
+  /** Makes the session's tokens durable (and, with kvOnFinish, its KV state); resolves when written (never rejects). */
   persist(seq: Sequence): Promise<void> {
-    const p = this.manager.persist(snapshot(seq));
+    const writes = [this.manager.persist(snapshot(seq))];
+    if (this.kvOnFinish && seq.seqId >= 0 && seq.nPast > 0) writes.push(this.#persistKv(seq, this.kvOnFinish));
+    const p = writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => {});
     this.#writes.add(p);
     return p.finally(() => this.#writes.delete(p));
+  }
+
+  async #persistKv(seq: Sequence, runner: Runner): Promise<void> {
+    let state: Uint8Array;
+    try {
+      state = runner.saveState(seq);
+    } catch (err) {
+      return void logEvent("error", "state_save_failed", { request_id: seq.requestId, reason: (err as Error).message }, "engine");
+    }
+    const write = this.manager.persistState(snapshot(seq), seq.nPast, state).then(() => {});
+    if (!this.manager.degraded) await write; // a degraded store must not hold the response
   }
 
   async drop(requestId: string): Promise<boolean> {

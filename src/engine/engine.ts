@@ -65,6 +65,7 @@ export class Engine {
     const manager = opts.sessions ?? new SessionManager(null, { model: "", llama: "", shape: "" }, { ramBytes: settings.sessions.ramBytes, storeBytes: 0, ttlS: 0 });
     this.sessions = new EngineSessions(manager, this.table, model.info.nVocab);
     this.runner = new Runner(ctx, settings.batchSize, this.table.kvOps, this.sessions);
+    if (settings.sessions.kvWrites === "finish" && manager.persistent) this.sessions.kvOnFinish = this.runner;
   }
 
   get busy(): boolean {
@@ -110,6 +111,7 @@ export class Engine {
     if (waiting + items.length > this.settings.maxQueue + this.settings.parallel) {
       throw new RequestError({ status: 503, code: "queue_full", message: `the request queue is full (${this.settings.maxQueue} waiting); retry later` });
     }
+    this.sessions.forgetLocal(items.filter((i) => i.stale).map((i) => i.requestId));
     return then(this.sessions.loadStored(items.filter((i) => !i.ephemeral).map((i) => i.requestId)), () => {
       const syncs: SyncEdit[] = [];
       const seqs = resolveSequences(this.model, this.table, this.settings, items, config, syncs);

@@ -34,6 +34,8 @@ export interface PromptSpec {
    * re-sends its whole conversation each turn, under one request_id). Absent: the seed API's way.
    */
   sync?: boolean;
+  /** another replica wrote this session since this one did (its lease said so): forget the local copy, load the store's */
+  stale?: boolean;
   /** added to generation_config.seed for this item (OpenAI's n choices of one prompt draw differently); default 0 */
   seedOffset?: number;
 }
@@ -68,8 +70,9 @@ export interface ErrorInfo {
 }
 
 /** 409 for a request_id that is already generating (`field` names it in the request body). */
-export function busyError(requestId: string, field: string): ErrorInfo {
-  return { status: 409, code: "busy", message: `request_id "${requestId}" is already generating; wait for it to finish or abort it`, field };
+export function busyError(requestId: string, field: string, replica?: string): ErrorInfo {
+  const where = replica ? ` on replica ${replica}` : "";
+  return { status: 409, code: "busy", message: `request_id "${requestId}" is already generating${where}; wait for it to finish or abort it`, field };
 }
 
 export interface EngineStats {

@@ -29,7 +29,7 @@ export function createApp(engine: EngineClient, settings: Settings) {
     const any = settings.corsOrigins.includes("*");
     app.use(cors({
       origin: any ? true : settings.corsOrigins, credentials: !any, maxAge: 600,
-      allowedHeaders: ["authorization", "content-type"], exposeHeaders: ["x-session", "retry-after"],
+      allowedHeaders: ["authorization", "content-type", "x-request-id"], exposeHeaders: ["x-session", "x-replica", "retry-after"],
     }));
   }
   app.use(openapi({
@@ -43,8 +43,9 @@ export function createApp(engine: EngineClient, settings: Settings) {
   return app
     // Malformed percent-escapes in the path are a bad request, not an unknown route; past
     // MAX_CONNECTIONS requests in flight, new ones get 503 (health checks always get through).
-    .onRequest(({ request }) => {
-      const path = new URL(request.url).pathname;
+    .onRequest(({ request, set }) => {
+      set.headers["x-replica"] = settings.sessions.replicaId; // which replica answered, behind a load balancer
+      const path = pathOf(request);
       const inFlight = app.server?.pendingRequests ?? 0;
       if (inFlight > settings.maxConnections && path !== "/health") {
         return new HttpError(503, "too_many_connections", `more than MAX_CONNECTIONS (${settings.maxConnections}) requests in flight; retry later`, undefined, { "retry-after": "1" }).toResponse(errorShapeOf(path));
@@ -64,7 +65,7 @@ export function createApp(engine: EngineClient, settings: Settings) {
       return readJsonObject(request, settings);
     })
     .onError(({ code, error, request }) => {
-      const shape = errorShapeOf(new URL(request.url).pathname);
+      const shape = errorShapeOf(pathOf(request));
       if (error instanceof HttpError) return error.toResponse(shape);
       const cause = (error as { cause?: unknown }).cause; // errors thrown by onParse arrive wrapped
       if (cause instanceof HttpError) return cause.toResponse(shape);
@@ -80,7 +81,7 @@ export function createApp(engine: EngineClient, settings: Settings) {
         case "PARSE":
           return fail(400, "invalid_json", "the request body could not be parsed");
         case "NOT_FOUND": {
-          const allow = allowedMethods(app.routes, new URL(request.url).pathname);
+          const allow = allowedMethods(app.routes, pathOf(request));
           if (allow.length === 0) return fail(404, "not_found", "no such route");
           return fail(405, "method_not_allowed", `${request.method} is not allowed here; use ${allow.join(" or ")}`, undefined, { allow: allow.join(", ") });
         }
@@ -96,6 +97,9 @@ export function createApp(engine: EngineClient, settings: Settings) {
     .use(metricsRoutes(metrics))
     .use(playgroundRoutes());
 }
+
+/** The request's path. Bun's request.url is only the path when the request had no Host header (HTTP/1.0, as HAProxy's health checks send). */
+const pathOf = (request: Request): string => new URL(request.url, "http://localhost").pathname;
 
 /** The methods the app's own routes (Elysia's table: "/api/cache/:request_id") take at `path`, for 405 + Allow. */
 function allowedMethods(routes: readonly { method: string; path: string }[], path: string): string[] {

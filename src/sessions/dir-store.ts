@@ -95,13 +95,16 @@ export class DirectoryStore implements SessionStore {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string): Promise<boolean> {
     const paths = [this.#path(key, "meta"), this.#path(key, "kv")];
+    let found = false;
     for (const p of paths) {
-      await unlink(p).catch((e) => {
+      found = (await unlink(p).then(() => true, (e) => {
         if (!isNotFound(e)) throw e;
-      });
+        return false;
+      })) || found;
     }
+    return found;
   }
 
   async list(): Promise<StoredRecord[]> {

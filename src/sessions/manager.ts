@@ -267,15 +267,20 @@ export class SessionManager {
     return n;
   }
 
-  /** Removes a session from RAM and the store. */
+  /** Forgets this process's copy of a session's KV state (another replica has a newer one); true if there was one. */
+  forgetRam(requestId: string): boolean {
+    const record = this.#ram.take(requestId);
+    if (record) this.#reclaimer.released(record.length);
+    return record !== undefined || this.#spilling.delete(requestId);
+  }
+
+  /** Removes a session from RAM and the store; true if any tier had it. */
   async drop(requestId: string): Promise<boolean> {
     if (this.#spilling.has(requestId)) this.#tombstones.add(requestId);
     const inRam = this.#ram.delete(requestId) || this.#spilling.delete(requestId);
     if (!this.#store) return inRam;
-    const key = sessionKey(requestId);
-    const known = this.index.has(key, "meta") || this.index.has(key, "kv");
-    const ok = await this.#delete(key);
-    return inRam || (known && ok);
+    const found = await this.#delete(sessionKey(requestId));
+    return inRam || found;
   }
 
   /** Where a session lives below the KV cache, and its bytes there. */
@@ -343,11 +348,13 @@ export class SessionManager {
     }
   }
 
-  /** Deletes a key's records; the index forgets them only once the store did (true then). */
+  /** Deletes a key's records; the index forgets them only once the store did. True if the store had any. */
   async #delete(key: string): Promise<boolean> {
-    const ok = (await this.#health.run("delete", () => this.#store!.delete(key).then(() => true))) === true;
-    if (ok) this.index.forget(key);
-    return ok;
+    const known = this.index.has(key, "meta") || this.index.has(key, "kv");
+    const found = await this.#health.run("delete", () => this.#store!.delete(key).then((had) => ({ had })));
+    if (!found) return false;
+    this.index.forget(key);
+    return found.had || known;
   }
 
 }

@@ -19,7 +19,7 @@ export function openStore(settings: Settings): SessionStore | null {
   const { store } = settings.sessions;
   if (store === "off") return null;
   if (store === "dir") return new DirectoryStore(settings.sessions.dir, { fsync: settings.sessions.fsync });
-  return new RedisStore(store.redis);
+  return new RedisStore(store.redis, { owner: settings.sessions.replicaId });
 }
 
 /**

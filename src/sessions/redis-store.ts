@@ -1,100 +1,54 @@
 // The persistent session tier in Redis (Bun's built-in client): one binary string per record plus an
 // index for list(): a sorted set of `<key>:<kind>` scored by last use and a hash of byte lengths.
 // Writes go through Lua scripts, so value and index change together; every call has a deadline.
-import { RedisClient } from "bun";
+// With an `owner` (the replica's name), a meta write also records who wrote the session last, and
+// a delete leaves a tombstone there: replicas holding an older copy of it learn so when they lease
+// it (src/cluster/leases.ts).
 import { checkKey } from "./dir-store.ts";
+import { RedisConnection, redactUrl } from "./redis-connection.ts";
 import type { RecordKind, SessionStore, StoredRecord } from "./store.ts";
+
+export { redactUrl };
 
 export interface RedisStoreOptions {
   /** prefix of every Redis key this store touches (default "llm:sess:") */
   prefix?: string;
   /** deadline of one operation, connecting included (default 2000 ms) */
   timeoutMs?: number;
+  /** this replica's name, written beside each meta record it writes */
+  owner?: string;
 }
 
-// KEYS: value, index, bytes. ARGV: data, member, now (ms).
+/** The owner value a delete leaves (kept a week): no replica's older copy of the session is current. */
+export const DELETED_OWNER = "!deleted";
+const TOMBSTONE_MS = 7 * 24 * 3600 * 1000;
+
+// KEYS: value, index, bytes, owner. ARGV: data, member, now (ms), owner ("" for none).
 const PUT = `redis.call('SET', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], string.len(ARGV[1]))
+if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4]) end
 return 1`;
-// KEYS: meta value, kv value, index, bytes. ARGV: meta member, kv member.
-const DELETE = `redis.call('DEL', KEYS[1], KEYS[2])
+// KEYS: meta value, kv value, index, bytes, owner. ARGV: meta member, kv member, tombstone, ms.
+const DELETE = `local n = redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1], ARGV[2])
 redis.call('HDEL', KEYS[4], ARGV[1], ARGV[2])
-return 1`;
-
-/** The URL without its user name and password, for logs. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, "$1");
-}
+redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[4])
+return n`;
 
 export class RedisStore implements SessionStore {
   readonly description: string;
   /** replicas share it: a record this process never wrote may exist */
   readonly shared = true;
-  readonly #url: string;
+  readonly #redis: RedisConnection;
   readonly #prefix: string;
-  readonly #timeoutMs: number;
-  #client: RedisClient | null = null;
-  #connecting: Promise<RedisClient> | null = null;
-  #closed = false;
+  readonly #owner: string;
 
   constructor(url: string, opts: RedisStoreOptions = {}) {
-    this.#url = url;
+    this.#redis = new RedisConnection(url, opts.timeoutMs ?? 2000);
     this.#prefix = opts.prefix ?? "llm:sess:";
-    this.#timeoutMs = opts.timeoutMs ?? 2000;
-    this.description = redactUrl(url);
-  }
-
-  // Reconnection is ours, not the client's: its own retries give up for good after maxRetries, and
-  // its offline queue would run a command we already reported as failed. So commands fail at once
-  // while disconnected, and the next operation dials again.
-  #connect(): Promise<RedisClient> {
-    if (this.#closed) return Promise.reject(new Error(`session store ${this.description} is closed`));
-    const c = this.#client;
-    if (c?.connected) return Promise.resolve(c);
-    if (this.#connecting) return this.#connecting;
-    c?.close();
-    const client = new RedisClient(this.#url, {
-      connectionTimeout: this.#timeoutMs,
-      autoReconnect: false,
-      enableOfflineQueue: false,
-    });
-    this.#client = client;
-    const p = client.connect().then(
-      () => client,
-      (e) => {
-        client.close();
-        throw e;
-      },
-    );
-    this.#connecting = p;
-    const done = () => {
-      if (this.#connecting === p) this.#connecting = null;
-    };
-    p.then(done, done);
-    return p;
-  }
-
-  /** Runs `op` on a connected client within the deadline; a timed-out client is dropped (it may be wedged). */
-  async #run<T>(what: string, op: (c: RedisClient) => Promise<T>): Promise<T> {
-    let timer: Timer | undefined;
-    const work = this.#connect().then(op);
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        work.catch(() => {});
-        const c = this.#client;
-        this.#client = null;
-        this.#connecting = null;
-        c?.close();
-        reject(Object.assign(new Error(`${this.description}: ${what} timed out after ${this.#timeoutMs} ms`), { code: "ETIMEDOUT" }));
-      }, this.#timeoutMs);
-    });
-    try {
-      return await Promise.race([work, deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+    this.#owner = opts.owner ?? "";
+    this.description = this.#redis.description;
   }
 
   #member(key: string, kind: RecordKind): string {
@@ -105,26 +59,25 @@ export class RedisStore implements SessionStore {
   async put(key: string, kind: RecordKind, data: Uint8Array): Promise<void> {
     const member = this.#member(key, kind);
     const p = this.#prefix;
-    const args = [PUT, "3", p + member, `${p}index`, `${p}bytes`, data, member, String(Date.now())];
-    // send() is typed string[] but passes Uint8Array arguments through as raw bulk strings
-    await this.#run("put", (c) => c.send("EVAL", args as string[]));
+    const owner = kind === "meta" ? this.#owner : "";
+    await this.#redis.eval("put", PUT, [p + member, `${p}index`, `${p}bytes`, `${p}${key}:owner`], [data, member, String(Date.now()), owner]);
   }
 
   async get(key: string, kind: RecordKind): Promise<Uint8Array | null> {
     const name = this.#prefix + this.#member(key, kind);
-    const buf = await this.#run("get", (c) => c.getBuffer(name));
+    const buf = await this.#redis.run("get", (c) => c.getBuffer(name));
     return buf === null ? null : new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string): Promise<boolean> {
     const [m, k] = [this.#member(key, "meta"), this.#member(key, "kv")];
     const p = this.#prefix;
-    await this.#run("delete", (c) => c.send("EVAL", [DELETE, "4", p + m, p + k, `${p}index`, `${p}bytes`, m, k]));
+    return 0 < (await this.#redis.eval("delete", DELETE, [p + m, p + k, `${p}index`, `${p}bytes`, `${p}${key}:owner`], [m, k, DELETED_OWNER, String(TOMBSTONE_MS)]) as number);
   }
 
   async list(): Promise<StoredRecord[]> {
     const p = this.#prefix;
-    const [scored, sizes] = await this.#run("list", (c) =>
+    const [scored, sizes] = await this.#redis.run("list", (c) =>
       Promise.all([c.send("ZRANGE", [`${p}index`, "0", "-1", "WITHSCORES"]), c.send("HGETALL", [`${p}bytes`])]),
     );
     // RESP3 answers [[member, score], ...]; RESP2 a flat [member, score, ...]
@@ -144,10 +97,6 @@ export class RedisStore implements SessionStore {
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#client?.close();
-    this.#client = null;
-    this.#connecting = null;
+    this.#redis.close();
   }
 }

@@ -28,8 +28,8 @@ export interface SessionStore {
   put(key: string, kind: RecordKind, data: Uint8Array): Promise<void>;
   /** null when absent */
   get(key: string, kind: RecordKind): Promise<Uint8Array | null>;
-  /** Removes both kinds of a key; absent is fine. */
-  delete(key: string): Promise<void>;
+  /** Removes both kinds of a key; resolves with whether there was any (absent is fine). */
+  delete(key: string): Promise<boolean>;
   /** Every record held, for the startup index, the byte cap and TTL sweeps. */
   list(): Promise<StoredRecord[]>;
   close(): void;

@@ -1,0 +1,105 @@
+// A local cluster on loopback: one Redis, N replicas sharing it as their session store, and HAProxy
+// in front routing by request_id. Used by `bun run cluster`, the cluster test and bench/cluster.ts.
+// Replica slots can be declared beyond those started: a slot started later joins once its health
+// check passes, and takes over its share of the ids (restoring those sessions from Redis).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { haproxyConfig, type Replica } from "./haproxy-config.ts";
+import { freePort, startHaproxy, startReplica, type Child } from "./processes.ts";
+import { startRedis, type RedisServer } from "./redis-process.ts";
+
+export interface ClusterOptions {
+  /** replicas started now */
+  replicas: number;
+  /** replica slots in HAProxy's configuration (default: replicas); the rest start with startSlot() */
+  slots?: number;
+  /** HAProxy's front port on 127.0.0.1 (default: a free one) */
+  port?: number;
+  /** settings every replica gets (MODEL_PATH, LLM_LIB_PATH, …) */
+  env?: Record<string, string>;
+  /** milliseconds between HAProxy's health checks (default 1000) */
+  checkIntervalMs?: number;
+}
+
+export type ReplicaProcess = Child & { url: string };
+
+export class LocalCluster {
+  readonly dir: string;
+  readonly front: string;
+  readonly slots: Replica[];
+  readonly redis: RedisServer;
+  haproxy: Child | null = null;
+  /** by slot name; absent: not running */
+  readonly replicas = new Map<string, ReplicaProcess>();
+  readonly #env: Record<string, string>;
+
+  private constructor(dir: string, port: number, slots: Replica[], redis: RedisServer, env: Record<string, string>) {
+    this.dir = dir;
+    this.front = `http://127.0.0.1:${port}`;
+    this.slots = slots;
+    this.redis = redis;
+    this.#env = env;
+  }
+
+  static async start(o: ClusterOptions): Promise<LocalCluster> {
+    const dir = mkdtempSync(join(tmpdir(), "llm-cluster-"));
+    const port = o.port ?? freePort();
+    const slots = Array.from({ length: Math.max(o.slots ?? o.replicas, o.replicas) }, (_, i) => ({ name: `r${i + 1}`, address: `127.0.0.1:${freePort()}` }));
+    mkdirSync(join(dir, "redis"));
+    const redis = await startRedis({ dir: join(dir, "redis") }).catch((err) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    });
+    const c = new LocalCluster(dir, port, slots, redis, o.env ?? {});
+    try {
+      await Promise.all(slots.slice(0, o.replicas).map((s) => c.startSlot(s.name)));
+      const config = join(dir, "haproxy.cfg");
+      writeFileSync(config, haproxyConfig({ bind: `127.0.0.1:${port}`, replicas: slots, checkIntervalMs: o.checkIntervalMs }));
+      c.haproxy = await startHaproxy(config, port);
+      await c.waitRouted(slots.slice(0, o.replicas).map((s) => s.name));
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
+    return c;
+  }
+
+  /** Starts the replica of a declared slot and waits for its /health. */
+  async startSlot(name: string, env: Record<string, string> = {}): Promise<ReplicaProcess> {
+    const slot = this.slots.find((s) => s.name === name);
+    if (!slot) throw new Error(`no replica slot named ${name}`);
+    if (this.replicas.has(name)) throw new Error(`replica ${name} is already running`);
+    const port = Number(slot.address.split(":")[1]);
+    const r = await startReplica({ name, port, redisUrl: this.redis.url, env: { ...this.#env, ...env } });
+    this.replicas.set(name, r);
+    void r.exited.then(() => this.replicas.get(name) === r && this.replicas.delete(name));
+    return r;
+  }
+
+  /**
+   * Waits until HAProxy sends requests to each named replica (their health checks passed): probes
+   * /health through the front until every name has answered.
+   */
+  async waitRouted(names: string[], timeoutMs = 30_000): Promise<void> {
+    const want = new Set(names);
+    const deadline = Date.now() + timeoutMs;
+    while (want.size > 0) {
+      if (Date.now() > deadline) throw new Error(`HAProxy did not route to ${[...want].join(", ")} within ${timeoutMs / 1000} s:\n${this.haproxy?.log() ?? ""}`);
+      // x-request-id spreads probes over the hash ring; a fresh one each time
+      const r = await fetch(`${this.front}/health`, { headers: { "x-request-id": crypto.randomUUID() } }).catch(() => null);
+      const who = r?.headers.get("x-replica");
+      await r?.body?.cancel();
+      if (r?.status === 200 && who) want.delete(who);
+      else await Bun.sleep(50);
+    }
+  }
+
+  /** Stops HAProxy, every replica (SIGTERM: they drain and write their sessions) and Redis; removes the directory. */
+  async stop(): Promise<void> {
+    await this.haproxy?.stop(5000);
+    await Promise.all([...this.replicas.values()].map((r) => r.stop()));
+    await this.redis.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,94 @@
+// Session leases on a real redis-server: all or nothing, renewed while held, released only by
+// their holder, expiring after a crash, and never in the way while Redis is unreachable.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { RedisClient } from "bun";
+import { SessionLeases } from "../src/cluster/leases.ts";
+import { RedisStore } from "../src/sessions/redis-store.ts";
+import { sessionKey } from "../src/sessions/store.ts";
+import { encodeRecord } from "../src/sessions/blob.ts";
+import { hasRedis, startRedis, type RedisServer } from "./helpers/redis.ts";
+
+let redis: RedisServer;
+beforeAll(async () => {
+  if (hasRedis()) redis = await startRedis();
+});
+afterAll(() => redis?.stop());
+
+const leases = (owner: string, ttlMs = 600) => new SessionLeases(redis.url, { owner, ttlMs, prefix: "test:lease:" });
+const meta = (requestId: string) =>
+  encodeRecord({ model: "m", llama: "l", shape: "s", kind: "meta", requestId, promptLen: 1, kvTokens: 0, lastUsed: Date.now() }, Int32Array.of(1, 2));
+
+describe.skipIf(!hasRedis())("session leases", () => {
+  test("one holder at a time: a batch is all or nothing and names the holder; release frees it", async () => {
+    const [a, b] = [leases("ra"), leases("rb")];
+    const first = await a.acquire(["x1", "x2"]);
+    expect(first.grant).toEqual({ ok: true, stale: [false, false], leased: true });
+    expect(a.held).toBe(2);
+    const refused = await b.acquire(["y1", "x2"]);
+    expect(refused.grant).toEqual({ ok: false, index: 1, holder: "ra" });
+    expect((await b.acquire(["y1"])).grant.ok).toBe(true); // y1 was not taken by the refused batch
+    a.release(first.token);
+    await Bun.sleep(50);
+    expect((await b.acquire(["x1", "x2"])).grant.ok).toBe(true);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  test("renewed while held (past its ttl); a crashed holder's lease expires; a leftover of one's own is taken over", async () => {
+    const [a, b] = [leases("ra2", 300), leases("rb2", 300)];
+    await a.acquire(["renewed"]);
+    await Bun.sleep(900); // three ttls: only renewal keeps it
+    expect((await b.acquire(["renewed"])).grant.ok).toBe(false);
+    // what a replica killed while holding a lease leaves behind: nobody renews it
+    const raw = new RedisClient(redis.url);
+    await raw.send("SET", [`test:lease:${sessionKey("orphan")}:lease`, "dead 7", "PX", "300"]);
+    raw.close();
+    expect((await b.acquire(["orphan"])).grant).toEqual({ ok: false, index: 0, holder: "dead" });
+    const t0 = Date.now();
+    while (!(await b.acquire(["orphan"])).grant.ok) await Bun.sleep(50);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    // the same replica asking again for an id whose release has not landed yet
+    const again = leases("ra2", 300);
+    expect((await again.acquire(["renewed"])).grant.ok).toBe(true);
+    await Promise.all([a.close(), b.close(), again.close()]);
+  });
+
+  test("stale: another replica wrote the session since (the store's owner key), or deleted it", async () => {
+    const storeA = new RedisStore(redis.url, { prefix: "test:lease:", owner: "wa" });
+    const storeB = new RedisStore(redis.url, { prefix: "test:lease:", owner: "wb" });
+    const [a, b] = [leases("wa"), leases("wb")];
+    const ask = async (l: SessionLeases, id: string) => {
+      const { token, grant } = await l.acquire([id]);
+      l.release(token);
+      await Bun.sleep(20);
+      return grant.ok && grant.stale[0];
+    };
+    expect(await ask(a, "s1")).toBe(false); // nobody wrote it
+    await storeA.put(sessionKey("s1"), "meta", meta("s1"));
+    expect(await ask(a, "s1")).toBe(false); // a wrote it last
+    expect(await ask(b, "s1")).toBe(true);
+    await storeB.put(sessionKey("s1"), "meta", meta("s1"));
+    expect(await ask(a, "s1")).toBe(true);
+    expect(await ask(b, "s1")).toBe(false);
+    expect(await storeA.delete(sessionKey("s1"))).toBe(true);
+    expect(await storeA.delete(sessionKey("s1"))).toBe(false);
+    expect(await ask(b, "s1")).toBe(true); // deleted: no replica's copy is current
+    storeA.close();
+    storeB.close();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  test("Redis unreachable: requests go on without leases, at once, and it is counted", async () => {
+    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = l.port;
+    l.stop(true);
+    const down = new SessionLeases(`redis://127.0.0.1:${port}`, { owner: "x", ttlMs: 3000 });
+    const t0 = performance.now();
+    const first = await down.acquire(["a"]);
+    const second = await down.acquire(["b"]); // within the back-off: Redis is not asked again
+    expect(first.grant).toEqual({ ok: true, stale: [false], leased: false });
+    expect(second.grant).toEqual({ ok: true, stale: [false], leased: false });
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(down.counters.unavailable).toBe(2);
+    await down.close();
+  });
+});
