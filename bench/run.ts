@@ -12,7 +12,7 @@ import { llamaServerCounter, PromptSet } from "./prompts.ts";
 import { buildRows, type EngineAlone, type Results } from "./rows.ts";
 import { untilQuiet, waits } from "./quiet.ts";
 import { memoryOf, ROOT, startOurs, startTheirs, type BenchServer, type Memory, type OurServer } from "./servers.ts";
-import { coreCount, cpuBusy, cpuModel, fmt, llamaVersion, loadAverage, renderReport } from "./table.ts";
+import { coreCount, cpuBusy, cpuModel, fmt, llamaVersion, loadAverage, renderReport, sectionsOf } from "./table.ts";
 import { beamSearch, concurrencyRun, continuation, findings, freshId, hooks, singleStream, verified } from "./workloads.ts";
 
 const plan = planFromArgs(process.argv.slice(2));
@@ -202,5 +202,6 @@ const report = renderReport({
   notes,
 });
 console.log(report);
-writeFileSync(join(import.meta.dir, "results.md"), report);
+const kept = sectionsOf(join(import.meta.dir, "results.md")); // e.g. bench/cluster.ts's
+writeFileSync(join(import.meta.dir, "results.md"), kept ? `${report.trimEnd()}\n\n${kept}` : report);
 say(`wrote bench/results.md (${totalS.toFixed(0)} s)`);

@@ -1,5 +1,5 @@
 // Markdown rendering of the results: an environment header, the comparison table, notes.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 
@@ -97,4 +97,23 @@ export function renderReport(r: Report): string {
   const facts = r.facts.map(([k, v]) => `- **${k}:** ${v}`).join("\n");
   const notes = r.notes.length > 0 ? `\n\n## Notes\n\n${r.notes.map((n) => `- ${n}`).join("\n")}` : "";
   return `# ${r.title}\n\n${facts}\n\n${renderTable(r.rows)}${notes}\n`;
+}
+
+const marks = (name: string) => [`<!-- section:${name} -->`, `<!-- /section:${name} -->`] as const;
+
+/** Writes `text` as the named section of a results file, replacing that section and keeping the rest. */
+export function writeSection(file: string, name: string, text: string): void {
+  const [open, close] = marks(name);
+  const old = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const block = `${open}\n${text.trimEnd()}\n${close}\n`;
+  const at = old.indexOf(open), end = old.indexOf(close);
+  const next = at >= 0 && end > at ? old.slice(0, at) + block + old.slice(end + close.length + 1) : `${old.trimEnd()}\n\n${block}`;
+  writeFileSync(file, next);
+}
+
+/** The sections other scripts wrote into a results file (bench/run.ts rewrites the file and keeps them). */
+export function sectionsOf(file: string): string {
+  if (!existsSync(file)) return "";
+  const all = readFileSync(file, "utf8").match(/<!-- section:([\w-]+) -->[\s\S]*?<!-- \/section:\1 -->\n?/g);
+  return all ? all.join("\n") : "";
 }

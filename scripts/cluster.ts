@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { LocalCluster } from "../src/cluster/cluster.ts";
-import { haproxyConfig } from "../src/cluster/haproxy-config.ts";
+import { exampleConfig } from "../src/cluster/haproxy-config.ts";
 import { missingCommands } from "../src/cluster/processes.ts";
 import { loadSettings } from "../src/config.ts";
 import { resolveModelPath } from "../src/engine/model-path.ts";
@@ -15,10 +15,6 @@ const { values } = parseArgs({
   args: Bun.argv.slice(2),
   options: { replicas: { type: "string", default: "2" }, slots: { type: "string" }, port: { type: "string" }, "print-config": { type: "boolean", default: false } },
 });
-
-/** deploy/haproxy.cfg: the generated configuration for two replicas on private addresses. */
-export const exampleConfig = () =>
-  haproxyConfig({ bind: "0.0.0.0:8080", replicas: [{ name: "r1", address: "10.0.0.11:8080" }, { name: "r2", address: "10.0.0.12:8080" }] });
 
 if (values["print-config"]) {
   process.stdout.write(exampleConfig());

@@ -3,7 +3,10 @@
 // HAProxy's configuration and started later. Greedy texts are compared with one uninterrupted
 // server (in-process, same model and settings) doing the same turns.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { exampleConfig } from "../src/cluster/haproxy-config.ts";
 import { LocalCluster, type ReplicaProcess } from "../src/cluster/cluster.ts";
 import { missingCommands } from "../src/cluster/processes.ts";
 import { ensureModel } from "../src/gguf/models.ts";
@@ -79,6 +82,26 @@ async function startStream(base: string, id: string, n: number) {
 
 const TURNS = ["The quick brown fox", " jumps over", ""];
 
+describe("deployment files", () => {
+  test("deploy/haproxy.cfg is the generator's example, and HAProxy accepts it", () => {
+    const file = join(import.meta.dir, "../deploy/haproxy.cfg");
+    expect(readFileSync(file, "utf8")).toBe(exampleConfig());
+    if (Bun.which("haproxy")) {
+      const r = Bun.spawnSync(["haproxy", "-c", "-f", file]);
+      expect(r.stdout.toString() + r.stderr.toString()).toContain("Configuration file is valid");
+    }
+  });
+
+  test("bun run cluster names the missing package and exits 1", () => {
+    const bin = mkdtempSync(join(tmpdir(), "only-bun-"));
+    symlinkSync(process.execPath, join(bin, "bun"));
+    const r = Bun.spawnSync([process.execPath, join(import.meta.dir, "../scripts/cluster.ts"), "--replicas", "2"], { env: { ...process.env, PATH: bin } });
+    rmSync(bin, { recursive: true, force: true });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.toString()).toContain("missing redis-server and haproxy: install with `apt-get install -y redis-server haproxy`");
+  });
+});
+
 describe.skipIf(missing.length > 0)(`cluster (2 replicas, HAProxy, Redis)${missing.length ? `: needs ${missing.join(", ")}` : ""}`, () => {
   test("the same request_id keeps landing on one replica; ids spread over both; each response names its replica", async () => {
     const seen = new Map<string, Set<string>>();
@@ -113,6 +136,8 @@ describe.skipIf(missing.length > 0)(`cluster (2 replicas, HAProxy, Redis)${missi
     expect(err.field).toBe("request_id");
     expect(err.message).toContain("on replica r1");
     expect((await gen(cluster.replicas.get("r1")!.url, id!, " more", 4)).status).toBe(409); // the holder itself, as one server
+    const metrics = await (await fetch(`${cluster.replicas.get("r2")!.url}/metrics`)).text();
+    expect(Number(/llm_server:session_lease_events_total\{event="conflicts"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     await stream.rest;
     const after = await gen(cluster.replicas.get("r2")!.url, id!, " more", 4);
     expect(after.status).toBe(200);

@@ -85,3 +85,7 @@ backend anyone
 ${servers((r) => `track sessions/${r.name}`)}
 `;
 }
+
+/** deploy/haproxy.cfg: the configuration for two replicas on private addresses (`bun run cluster -- --print-config`). */
+export const exampleConfig = (): string =>
+  haproxyConfig({ bind: "0.0.0.0:8080", replicas: [{ name: "r1", address: "10.0.0.11:8080" }, { name: "r2", address: "10.0.0.12:8080" }] });

@@ -78,6 +78,21 @@ export class Metrics implements RequestObserver {
     total("llm_server:session_restores_total", "KV states restored, by the tier they came from", (s) => ({ ram: s.sessions.restoredFromRam, store: s.sessions.restoredFromStore }), ["tier"]);
     total("llm_server:session_recomputed_total", "Continuations that decoded their tokens again", (s) => ({ all: s.sessions.recomputed }));
     total("llm_server:session_drops_total", "Sessions or states dropped, by cause", (s) => ({ ram_full: s.sessions.droppedRam, store_full: s.sessions.droppedStore, expired: s.sessions.expired }), ["cause"]);
+    total("llm_server:session_store_errors_total", "Failed or timed-out operations on the session store", (s) => ({ all: s.sessions.storeErrors }));
+    gauge("llm_server:session_store_degraded", "1 while the session store is unusable (generation goes on from RAM)", (s) => (s.sessions.degraded ? 1 : 0));
+    // leases live on this thread: read directly, no engine call
+    const leases = engine.leases;
+    if (leases) {
+      new Gauge({ name: "llm_server:session_leases_held", help: "request_ids this replica holds a Redis lease on (generating now)", registers, collect() { this.set(leases.held); } });
+      new Counter({
+        name: "llm_server:session_lease_events_total", help: "Lease outcomes: acquired, conflicts (409: another replica generates the id), lost (expired while held), unavailable (Redis unreachable: went on without)",
+        labelNames: ["event"], registers,
+        collect() {
+          this.reset();
+          for (const [event, v] of Object.entries(leases.counters)) this.inc({ event }, v);
+        },
+      });
+    }
     engine.observer = this;
   }
 
