@@ -1,23 +1,24 @@
 // `bun run cluster -- --replicas N [--port P] [--slots M]`: N replicas of the server, one Redis
 // (their shared session store) and HAProxy in front routing by request_id, all on loopback. Prints
 // the front's URL; Ctrl-C stops everything (the replicas drain first). Settings in the environment
-// (MODEL_PATH, PARALLEL, …) apply to every replica. `--print-config` writes deploy/haproxy.cfg's example.
+// (MODEL_PATH, PARALLEL, …) apply to every replica. `--print-config=example|k8s` prints
+// deploy/haproxy.cfg or deploy/k8s/haproxy.cfg (the generator's output for those layouts).
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { LocalCluster } from "../src/cluster/cluster.ts";
-import { exampleConfig } from "../src/cluster/haproxy-config.ts";
+import { exampleConfig, kubernetesConfig } from "../src/cluster/haproxy-config.ts";
 import { missingCommands } from "../src/cluster/processes.ts";
 import { loadSettings } from "../src/config.ts";
 import { resolveModelPath } from "../src/engine/model-path.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
-  options: { replicas: { type: "string", default: "2" }, slots: { type: "string" }, port: { type: "string" }, "print-config": { type: "boolean", default: false } },
+  options: { replicas: { type: "string", default: "2" }, slots: { type: "string" }, port: { type: "string" }, "print-config": { type: "string" } },
 });
 
-if (values["print-config"]) {
-  process.stdout.write(exampleConfig());
+if (values["print-config"] !== undefined) {
+  process.stdout.write(values["print-config"] === "k8s" ? kubernetesConfig() : exampleConfig());
   process.exit(0);
 }
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { exampleConfig } from "../src/cluster/haproxy-config.ts";
+import { exampleConfig, kubernetesConfig } from "../src/cluster/haproxy-config.ts";
 import { LocalCluster, type ReplicaProcess } from "../src/cluster/cluster.ts";
 import { missingCommands } from "../src/cluster/processes.ts";
 import { ensureModel } from "../src/gguf/models.ts";
@@ -83,13 +83,30 @@ async function startStream(base: string, id: string, n: number) {
 const TURNS = ["The quick brown fox", " jumps over", ""];
 
 describe("deployment files", () => {
-  test("deploy/haproxy.cfg is the generator's example, and HAProxy accepts it", () => {
-    const file = join(import.meta.dir, "../deploy/haproxy.cfg");
-    expect(readFileSync(file, "utf8")).toBe(exampleConfig());
-    if (Bun.which("haproxy")) {
-      const r = Bun.spawnSync(["haproxy", "-c", "-f", file]);
-      expect(r.stdout.toString() + r.stderr.toString()).toContain("Configuration file is valid");
+  test("deploy/haproxy.cfg and deploy/k8s/haproxy.cfg are the generator's, and HAProxy accepts them", () => {
+    for (const [path, make] of [["../deploy/haproxy.cfg", exampleConfig], ["../deploy/k8s/haproxy.cfg", kubernetesConfig]] as const) {
+      const file = join(import.meta.dir, path);
+      expect(readFileSync(file, "utf8")).toBe(make());
+      if (Bun.which("haproxy")) {
+        const r = Bun.spawnSync(["haproxy", "-c", "-f", file]);
+        expect(r.stdout.toString() + r.stderr.toString()).toContain("Configuration file is valid");
+      }
     }
+  });
+
+  test("the Kubernetes manifests parse, and the replicas' settings are real settings", () => {
+    const dir = join(import.meta.dir, "../deploy/k8s");
+    const kustomization = Bun.YAML.parse(readFileSync(join(dir, "kustomization.yaml"), "utf8")) as { resources: string[] };
+    const docs = kustomization.resources.flatMap((f) => {
+      const parsed = Bun.YAML.parse(readFileSync(join(dir, f), "utf8"));
+      return (Array.isArray(parsed) ? parsed : [parsed]) as { kind: string; metadata: { name: string }; spec?: any }[];
+    });
+    expect(docs.map((d) => `${d.kind}/${d.metadata.name}`).sort()).toEqual(
+      ["Deployment/haproxy", "Namespace/llm", "Service/llm", "Service/llm-replicas", "Service/redis", "StatefulSet/llm", "StatefulSet/redis"],
+    );
+    const server = docs.find((d) => d.kind === "StatefulSet" && d.metadata.name === "llm")!.spec.template.spec.containers[0];
+    const documented = readFileSync(join(import.meta.dir, "../.env.example"), "utf8");
+    for (const e of server.env as { name: string }[]) expect(documented).toMatch(new RegExp(`^${e.name}=`, "m"));
   });
 
   test("bun run cluster names the missing package and exits 1", () => {

@@ -24,6 +24,12 @@ export interface HaproxyOptions {
   checkIntervalMs?: number;
   /** optional admin socket for the runtime API (`show servers state`, `set server`) */
   statsSocket?: string;
+  /**
+   * Resolve the replicas' names at run time with the name servers of /etc/resolv.conf (Kubernetes:
+   * kube-dns). Replicas whose names do not resolve yet (slots beyond the StatefulSet's size) wait
+   * in maintenance instead of failing HAProxy's start, and join once they resolve.
+   */
+  dns?: boolean;
 }
 
 export const HAPROXY_BUFSIZE = 64 * 1024;
@@ -48,6 +54,8 @@ defaults
   timeout connect 2s
   timeout http-request 30s
   timeout queue 30s
+  # tokens are forwarded as they come, not held back to fill packets
+  option http-no-delay
   # generations stream for minutes: client and server timeouts are idle times between bytes
   timeout client 10m
   timeout server 10m
@@ -56,8 +64,13 @@ defaults
   retries 3
   option redispatch 1
   retry-on conn-failure empty-response 503
-  default-server inter ${inter}ms fastinter ${fast}ms downinter ${inter}ms rise 2 fall 2
-
+  default-server inter ${inter}ms fastinter ${fast}ms downinter ${inter}ms rise 2 fall 2${o.dns ? " resolvers dns init-addr none" : ""}
+${o.dns ? `
+resolvers dns
+  parse-resolv-conf
+  hold valid 5s
+  hold nx 5s
+` : ""}
 frontend llm
   bind ${o.bind}
   option http-buffer-request
@@ -89,3 +102,10 @@ ${servers((r) => `track sessions/${r.name}`)}
 /** deploy/haproxy.cfg: the configuration for two replicas on private addresses (`bun run cluster -- --print-config`). */
 export const exampleConfig = (): string =>
   haproxyConfig({ bind: "0.0.0.0:8080", replicas: [{ name: "r1", address: "10.0.0.11:8080" }, { name: "r2", address: "10.0.0.12:8080" }] });
+
+/** deploy/k8s/haproxy.cfg: up to 8 StatefulSet pods (llm-0 … llm-7) through the headless service, resolved by kube-dns. */
+export const kubernetesConfig = (): string =>
+  haproxyConfig({
+    bind: "0.0.0.0:8080", dns: true,
+    replicas: Array.from({ length: 8 }, (_, i) => ({ name: `llm-${i}`, address: `llm-${i}.llm-replicas.llm.svc.cluster.local:8080` })),
+  });
