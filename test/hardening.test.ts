@@ -172,8 +172,8 @@ describe("logs", () => {
     await Bun.sleep(100);
     const lines = s.log().split("\n");
     expect(lines.some((l) => l.startsWith("X-Injected"))).toBe(false);
-    const eviction = lines.find((l) => l.includes('"event":"evicted"'));
-    expect(JSON.parse(eviction!).request_id).toBe(evil);
+    const evicted = lines.filter((l) => l.includes('"event":"evicted"')).map((l) => JSON.parse(l).request_id);
+    expect(evicted).toContain(evil); // pushed out by other-1 (earlier tests' sessions went before it)
   });
 });
 
