@@ -76,6 +76,8 @@ export interface Settings {
   metricsPublic: boolean;
   /** CORS_ORIGINS: origins allowed to call from a browser ("*": any); empty: no CORS headers */
   corsOrigins: string[];
+  /** SESSION_HEADER: a request header that names the session on /v1 when the body has no request_id ("" for none) */
+  sessionHeader: string;
   /** true: the public port is the pipelining front (src/http/front/), Bun.serve behind it on a unix socket */
   pipelining: boolean;
   /** bytes of pipelined requests a connection may have waiting in the front before it is no longer read */
@@ -193,6 +195,7 @@ export function loadSettings(env: Env = process.env): Settings {
     apiKeys: apiKeys(env),
     metricsPublic: bool(env, "METRICS_PUBLIC", false),
     corsOrigins: list(env.CORS_ORIGINS),
+    sessionHeader: sessionHeader(env),
     maxPipelinedBytes: int(env, "MAX_PIPELINED_BYTES", 1024 * 1024, 1024),
     logEvictions: bool(env, "LOG_EVICTIONS", true),
     sessions: sessionSettings(env),
@@ -233,6 +236,13 @@ function sessionSettings(env: Env): SessionSettings {
     replicaId: replicaId(env),
     leaseTtlS: num(env, "SESSION_LEASE_TTL_S", 3),
   };
+}
+
+/** SESSION_HEADER: an HTTP header name (default x-request-id), or empty for none. */
+function sessionHeader(env: Env): string {
+  const v = (env.SESSION_HEADER ?? "x-request-id").trim().toLowerCase();
+  if (v !== "" && !/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(v)) throw new ConfigError(`SESSION_HEADER must be an HTTP header name, got "${env.SESSION_HEADER}"`);
+  return v;
 }
 
 /** SESSION_KV_WRITES: "auto" is "finish" on a shared (Redis) store, so any replica restores the KV state, and "evict" on a directory. */

@@ -140,6 +140,33 @@ describe.skipIf(missing.length > 0)(`cluster (2 replicas, HAProxy, Redis)${missi
     expect(v1.status).toBe(200);
     expect(v1.headers.get("x-replica")).toBe([...seen.get("sticky-3")!][0]!);
     await v1.text();
+    // a batch goes where its first prompt's session is
+    for (const id of ["sticky-4", "sticky-7"]) {
+      const batch = await fetch(`${cluster.front}/api/generate-batch`, {
+        method: "POST", body: JSON.stringify({ prompts: [{ request_id: id, prompt: " again" }], generation_config: { do_sample: false, max_new_tokens: 2 } }),
+      });
+      expect(batch.status).toBe(200);
+      expect(batch.headers.get("x-replica")).toBe([...seen.get(id)!][0]!);
+      await batch.text();
+    }
+  });
+
+  test("beam-search turns, continued on another replica, continue from the winning beam's KV state", async () => {
+    // the winner's slot may be one a copy was queued into at the last step: its state must include it
+    const ids = await idsOn("r1", 6, "beams");
+    for (const [i, id] of ids.entries()) {
+      const beams = { do_sample: false, num_beams: 2 + (i % 3), max_new_tokens: 6 + i };
+      const prompt = ["The quick brown fox", "Once upon a time", "In the beginning", "Hello", "A B C", "Numbers: 1 2 3"][i]!;
+      const want = [await reference.generate(id, prompt, beams), await reference.generate(id, " and then", { max_new_tokens: 8 })];
+      const first = await fetch(`${cluster.front}/api/generate-one`, {
+        method: "POST", body: JSON.stringify({ request_id: id, prompt, stream_response: false, generation_config: beams }),
+      });
+      const text = await first.text();
+      expect(first.headers.get("x-replica")).toBe("r1");
+      const second = await gen(cluster.replicas.get("r2")!.url, id, " and then", 8);
+      expect(second.session).toBe("restored");
+      expect([text, second.text]).toEqual(want);
+    }
   });
 
   test("a request_id generating on one replica is refused with 409 by the other, which continues it once it is free", async () => {

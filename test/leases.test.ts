@@ -1,11 +1,13 @@
 // Session leases on a real redis-server: all or nothing, renewed while held, released only by
-// their holder, expiring after a crash, and never in the way while Redis is unreachable.
+// their holder, expiring after a crash, and never in the way while Redis is unreachable. Plus the
+// store policies (expiry, byte cap) that replicas sharing one Redis must apply together.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { SessionLeases } from "../src/cluster/leases.ts";
 import { RedisStore } from "../src/sessions/redis-store.ts";
 import { sessionKey } from "../src/sessions/store.ts";
 import { encodeRecord } from "../src/sessions/blob.ts";
+import { SessionManager } from "../src/sessions/manager.ts";
 import { hasRedis, startRedis, type RedisServer } from "./helpers/redis.ts";
 
 let redis: RedisServer;
@@ -46,10 +48,12 @@ describe.skipIf(!hasRedis())("session leases", () => {
     const t0 = Date.now();
     while (!(await b.acquire(["orphan"])).grant.ok) await Bun.sleep(50);
     expect(Date.now() - t0).toBeLessThan(1500);
-    // the same replica asking again for an id whose release has not landed yet
-    const again = leases("ra2", 300);
-    expect((await again.acquire(["renewed"])).grant.ok).toBe(true);
-    await Promise.all([a.close(), b.close(), again.close()]);
+    // the same process asking again for an id whose release has not landed yet takes it over; another
+    // process under the same REPLICA_ID (a misconfiguration) does not
+    expect((await a.acquire(["renewed"])).grant.ok).toBe(true);
+    const twin = leases("ra2", 300);
+    expect((await twin.acquire(["renewed"])).grant).toEqual({ ok: false, index: 0, holder: "ra2" });
+    await Promise.all([a.close(), b.close(), twin.close()]);
   });
 
   test("stale: another replica wrote the session since (the store's owner key), or deleted it", async () => {
@@ -90,5 +94,52 @@ describe.skipIf(!hasRedis())("session leases", () => {
     expect(performance.now() - t0).toBeLessThan(1500);
     expect(down.counters.unavailable).toBe(2);
     await down.close();
+  });
+});
+
+// Expiry and the byte cap on a store every replica writes go by every replica's use, not by what
+// one replica saw: two SessionManagers on one Redis model two replicas.
+describe.skipIf(!hasRedis())("shared store policies", () => {
+  const self = { model: "m", llama: "l", shape: "s" };
+  const tokens = Int32Array.of(1, 2, 3);
+  const replicas = async (prefix: string, limits: { ttlS: number; storeBytes: number }) => {
+    const make = async (owner: string) => {
+      const m = new SessionManager(new RedisStore(redis.url, { prefix, owner }), self, { ramBytes: 1 << 20, ...limits });
+      await m.init();
+      return m;
+    };
+    return [await make("a"), await make("b")] as const;
+  };
+  const snap = (requestId: string) => ({ requestId, tokens, promptLen: 2, lastUsed: Date.now() });
+
+  test("SESSION_TTL_S: a replica's sweep spares a session another replica used since", async () => {
+    const [a, b] = await replicas("test:ttl:", { ttlS: 10, storeBytes: 0 });
+    await a.persist(snap("used-again"));
+    await a.persist(snap("idle"));
+    await Bun.sleep(30);
+    await b.persist(snap("used-again")); // b continued it later
+    const tB = Date.now();
+    // a's clock: both of its own writes are past the TTL, b's is not
+    await a.sweep(tB + 10_000 - 5);
+    expect(await b.find("idle")).toBeNull();
+    expect(await b.find("used-again")).not.toBeNull();
+    expect(a.counters.expired).toBe(1);
+    a.close();
+    b.close();
+  });
+
+  test("SESSION_STORE_BYTES: counted over every replica's records, least recently used first", async () => {
+    const [a, b] = await replicas("test:cap:", { ttlS: 0, storeBytes: 1 });
+    await a.persist(snap("first"));
+    await Bun.sleep(5);
+    await a.persist(snap("second")); // a alone: over the cap too, so "first" went already
+    expect(await a.find("first")).toBeNull();
+    await Bun.sleep(5);
+    await b.persist(snap("third")); // b never wrote "second", yet it is the oldest of the store
+    expect(await b.find("second")).toBeNull();
+    expect(await a.find("third")).not.toBeNull();
+    expect(b.counters.droppedStore).toBe(1);
+    a.close();
+    b.close();
   });
 });

@@ -33,6 +33,8 @@ export class LocalCluster {
   /** by slot name; absent: not running */
   readonly replicas = new Map<string, ReplicaProcess>();
   readonly #env: Record<string, string>;
+  /** SESSION_HEADER of the replicas: HAProxy routes on it too */
+  readonly sessionHeader: string;
 
   private constructor(dir: string, port: number, slots: Replica[], redis: RedisServer, env: Record<string, string>) {
     this.dir = dir;
@@ -40,6 +42,7 @@ export class LocalCluster {
     this.slots = slots;
     this.redis = redis;
     this.#env = env;
+    this.sessionHeader = (env.SESSION_HEADER ?? process.env.SESSION_HEADER ?? "x-request-id").toLowerCase();
   }
 
   static async start(o: ClusterOptions): Promise<LocalCluster> {
@@ -55,8 +58,12 @@ export class LocalCluster {
     try {
       await Promise.all(slots.slice(0, o.replicas).map((s) => c.startSlot(s.name)));
       const config = join(dir, "haproxy.cfg");
-      writeFileSync(config, haproxyConfig({ bind: `127.0.0.1:${port}`, replicas: slots, checkIntervalMs: o.checkIntervalMs }));
+      writeFileSync(config, haproxyConfig({
+        bind: `127.0.0.1:${port}`, replicas: slots, checkIntervalMs: o.checkIntervalMs, sessionHeader: c.sessionHeader, statsSocket: c.#socket,
+      }));
       c.haproxy = await startHaproxy(config, port);
+      // HAProxy starts every server as up: until a slot's checks fail, its ids would be redispatched
+      await c.waitStates(Object.fromEntries(slots.map((s, i) => [s.name, i < o.replicas])));
       await c.waitRouted(slots.slice(0, o.replicas).map((s) => s.name));
     } catch (err) {
       await c.stop();
@@ -77,6 +84,38 @@ export class LocalCluster {
     return r;
   }
 
+  get #socket(): string {
+    return join(this.dir, "haproxy.sock");
+  }
+
+  /** Each slot's state by HAProxy's health checks (true: up), from its admin socket. */
+  async serverStates(): Promise<Map<string, boolean>> {
+    let text = "";
+    await new Promise<void>((resolve, reject) => {
+      Bun.connect({
+        unix: this.#socket,
+        socket: { open: (s) => void s.write("show servers state sessions\n"), data: (_s, d) => void (text += d.toString()), close: () => resolve(), error: (_s, e) => reject(e) },
+      }).catch(reject);
+    });
+    const states = new Map<string, boolean>();
+    for (const line of text.split("\n")) {
+      const f = line.split(" "); // be_id be_name srv_id srv_name srv_addr srv_op_state ...
+      if (f[1] === "sessions" && f.length > 5) states.set(f[3]!, f[5] === "2");
+    }
+    return states;
+  }
+
+  /** Waits until HAProxy sees each named slot up (true) or down (false). */
+  async waitStates(want: Record<string, boolean>, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = await this.serverStates().catch(() => new Map<string, boolean>());
+      if (Object.entries(want).every(([name, up]) => now.get(name) === up)) return;
+      if (Date.now() > deadline) throw new Error(`HAProxy's servers did not reach ${JSON.stringify(want)} within ${timeoutMs / 1000} s (now ${JSON.stringify([...now])})`);
+      await Bun.sleep(50);
+    }
+  }
+
   /**
    * Waits until HAProxy sends requests to each named replica (their health checks passed): probes
    * /health through the front until every name has answered.
@@ -86,8 +125,9 @@ export class LocalCluster {
     const deadline = Date.now() + timeoutMs;
     while (want.size > 0) {
       if (Date.now() > deadline) throw new Error(`HAProxy did not route to ${[...want].join(", ")} within ${timeoutMs / 1000} s:\n${this.haproxy?.log() ?? ""}`);
-      // x-request-id spreads probes over the hash ring; a fresh one each time
-      const r = await fetch(`${this.front}/health`, { headers: { "x-request-id": crypto.randomUUID() } }).catch(() => null);
+      // the session header spreads probes over the hash ring (a fresh id each time); without one, leastconn does
+      const headers: Record<string, string> = this.sessionHeader ? { [this.sessionHeader]: crypto.randomUUID() } : {};
+      const r = await fetch(`${this.front}/health`, { headers }).catch(() => null);
       const who = r?.headers.get("x-replica");
       await r?.body?.cancel();
       if (r?.status === 200 && who) want.delete(who);

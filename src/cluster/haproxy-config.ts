@@ -22,6 +22,8 @@ export interface HaproxyOptions {
   bufsize?: number;
   /** milliseconds between health checks (default 1000; 250 while a replica changes state) */
   checkIntervalMs?: number;
+  /** the header naming a session when the body does not (SESSION_HEADER; default x-request-id) */
+  sessionHeader?: string;
   /** optional admin socket for the runtime API (`show servers state`, `set server`) */
   statsSocket?: string;
   /**
@@ -35,6 +37,7 @@ export interface HaproxyOptions {
 export const HAPROXY_BUFSIZE = 64 * 1024;
 
 export function haproxyConfig(o: HaproxyOptions): string {
+  const header = o.sessionHeader ?? "x-request-id";
   const inter = o.checkIntervalMs ?? 1000;
   const fast = Math.max(100, Math.floor(inter / 4));
   const servers = (extra: (r: Replica) => string) => o.replicas.map((r) => `  server ${r.name} ${r.address} ${extra(r)}`).join("\n");
@@ -75,13 +78,13 @@ frontend llm
   bind ${o.bind}
   option http-buffer-request
   # the session a request belongs to: the body's request_id (the first prompt's in a batch),
-  # the request_id in /api/cache/<id>, else an x-request-id header
+  # the request_id in /api/cache/<id>${header ? `, else the ${header} header` : ""}
   acl has_session var(txn.session) -m found
   http-request set-var(txn.session) req.body,json_query('$.request_id') if METH_POST { path /api/generate-one /v1/completions /v1/chat/completions }
-  http-request set-var(txn.session) req.body,json_query('$[0].request_id') if METH_POST { path /api/generate-batch }
+  http-request set-var(txn.session) req.body,json_query('$.prompts[0].request_id') if METH_POST { path /api/generate-batch }
   http-request set-var(txn.session) path,field(4,/),url_dec if { path_beg /api/cache/ }
-  http-request set-var(txn.session) req.hdr(x-request-id) if !has_session { req.hdr(x-request-id) -m found }
-  # each response names the replica that served it (the replica sends its REPLICA_ID; this is the fallback)
+${header ? `  http-request set-var(txn.session) req.hdr(${header}) if !has_session { req.hdr(${header}) -m found }
+` : ""}  # each response names the replica that served it (the replica sends its REPLICA_ID; this is the fallback)
   http-response set-header x-replica %[srv_name] unless { res.hdr(x-replica) -m found }
   use_backend sessions if has_session
   default_backend anyone
@@ -103,9 +106,13 @@ ${servers((r) => `track sessions/${r.name}`)}
 export const exampleConfig = (): string =>
   haproxyConfig({ bind: "0.0.0.0:8080", replicas: [{ name: "r1", address: "10.0.0.11:8080" }, { name: "r2", address: "10.0.0.12:8080" }] });
 
-/** deploy/k8s/haproxy.cfg: up to 8 StatefulSet pods (llm-0 … llm-7) through the headless service, resolved by kube-dns. */
+/**
+ * deploy/k8s/haproxy.cfg: up to 8 StatefulSet pods (llm-0 … llm-7) through the headless service,
+ * resolved by kube-dns. Sessions travel in x-session-id (the replicas' SESSION_HEADER): proxies in a
+ * cluster invent X-Request-IDs, which would make every /v1 request a new session.
+ */
 export const kubernetesConfig = (): string =>
   haproxyConfig({
-    bind: "0.0.0.0:8080", dns: true,
+    bind: "0.0.0.0:8080", dns: true, sessionHeader: "x-session-id",
     replicas: Array.from({ length: 8 }, (_, i) => ({ name: `llm-${i}`, address: `llm-${i}.llm-replicas.llm.svc.cluster.local:8080` })),
   });

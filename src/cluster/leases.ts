@@ -25,10 +25,11 @@ export type LeaseGrant =
   /** ids[index] is generating on replica `holder` */
   | { ok: false; index: number; holder: string };
 
-// KEYS: lease, owner pairs. ARGV: lease value, ttl ms, owner name. All or nothing: nothing is taken
-// when any id is leased by another replica. A lease under this replica's own name that the caller
-// asks for again is a leftover (its release is on its way, or a restart): taken over.
-const ACQUIRE = `local mine = ARGV[3] .. ' '
+// KEYS: lease, owner pairs. ARGV: lease value, ttl ms, owner name, this process's lease prefix.
+// All or nothing: nothing is taken when any id is leased by someone else. A lease of this very
+// process that the caller asks for again is a leftover (its release is on its way): taken over.
+// (SET NX PX, except for that takeover.)
+const ACQUIRE = `local mine = ARGV[4]
 for i = 1, #KEYS, 2 do
   local cur = redis.call('GET', KEYS[i])
   if cur and string.sub(cur, 1, #mine) ~= mine then return {0, (i + 1) / 2, cur} end
@@ -66,6 +67,8 @@ export class SessionLeases {
   readonly #ttlMs: number;
   /** by lease token (one per request) */
   readonly #held = new Map<string, Held>();
+  /** lease values are "<owner> <boot>:<n>": another process under the same REPLICA_ID is someone else */
+  readonly #boot = crypto.randomUUID().slice(0, 8);
   #timer: Timer | null = null;
   #serial = 0;
   /** Redis unreachable until then: requests go on without leases, no waiting on each */
@@ -98,12 +101,13 @@ export class SessionLeases {
       if (ids.length > 0) this.counters.unavailable++;
       return none;
     }
-    const value = `${this.owner} ${token}`;
+    const mine = `${this.owner} ${this.#boot}:`;
+    const value = mine + token;
     const keys = ids.map((id) => this.#key(id, "lease"));
     const pairs = ids.flatMap((id, i) => [keys[i]!, this.#key(id, "owner")]);
     let answer: unknown;
     try {
-      answer = await this.#redis.eval("lease", ACQUIRE, pairs, [value, String(this.#ttlMs), this.owner]);
+      answer = await this.#redis.eval("lease", ACQUIRE, pairs, [value, String(this.#ttlMs), this.owner, mine]);
     } catch (err) {
       this.#down(err);
       this.counters.unavailable++;
@@ -152,10 +156,14 @@ export class SessionLeases {
     } catch (err) {
       return this.#down(err);
     }
-    const ids = held.flatMap((h) => h.ids);
+    const owners = held.flatMap((h) => h.ids.map((id) => ({ h, id })));
     for (const i of lost ?? []) {
+      const { h, id } = owners[i - 1]!;
       this.counters.lost++;
-      logEvent("warn", "lease_lost", { request_id: ids[i - 1], reason: "it expired (Redis unreachable for longer than SESSION_LEASE_TTL_S) and may be held by another replica" });
+      logEvent("warn", "lease_lost", { request_id: id, reason: "it expired (Redis unreachable for longer than SESSION_LEASE_TTL_S) and may be held by another replica" });
+      // not renewed again (nor released: it may be someone else's now)
+      const at = h.ids.indexOf(id);
+      if (at >= 0) (h.ids.splice(at, 1), h.keys.splice(at, 1));
     }
   }
 

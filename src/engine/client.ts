@@ -25,8 +25,6 @@ interface Active {
   handlers: RequestHandlers;
   open: number;
   ids: string[];
-  /** its leases' token, once granted */
-  lease?: string;
   /** waiting for its leases: an abort that came meanwhile is sent right after the submit */
   leasing?: { aborted: boolean; delivered?: number[] };
 }
@@ -48,6 +46,8 @@ export class EngineClient {
   readonly #calls = new Map<number, Pending>();
   /** request_id -> the ticket generating it; a second submit for it is answered 409 here */
   readonly active = new Map<string, number>();
+  /** ticket -> its leases' token, until the engine says the ticket's session writes have landed */
+  readonly #leased = new Map<number, string>();
   model: ModelFacts | null = null;
   #loadProgress: Float32Array | null = null;
   fatal: string | null = null;
@@ -86,10 +86,9 @@ export class EngineClient {
     this.model = null;
     this.#readyReject(new Error(message));
     this.#closedResolve(null);
-    for (const [, r] of this.#requests) {
-      if (r.lease) this.leases?.release(r.lease);
-      r.handlers.error({ status: 500, code: "engine_crashed", message });
-    }
+    for (const token of this.#leased.values()) this.leases?.release(token);
+    this.#leased.clear();
+    for (const [, r] of this.#requests) r.handlers.error({ status: 500, code: "engine_crashed", message });
     this.#requests.clear();
     this.active.clear();
     for (const [, c] of this.#calls) c.resolve(null);
@@ -139,9 +138,9 @@ export class EngineClient {
         this.observer?.failed(ticket, items.length, 409);
         const id = sessions[grant.index]!.requestId;
         const at = items.indexOf(sessions[grant.index]!);
-        return handlers.error(busyError(id, items.length > 1 ? `prompts[${at}].request_id` : "request_id", grant.holder));
+        return this.#safely(() => handlers.error(busyError(id, items.length > 1 ? `prompts[${at}].request_id` : "request_id", grant.holder)));
       }
-      r.lease = token;
+      this.#leased.set(ticket, token);
       // a session another replica wrote since this one did: the engine forgets its own copy first
       const stale = new Set(sessions.filter((_, i) => grant.stale[i]));
       const marked = stale.size === 0 ? items : items.map((i) => (stale.has(i) ? { ...i, stale: true } : i));
@@ -213,10 +212,14 @@ export class EngineClient {
 
   /** A failing request handler (e.g. a stream the client closed) must never disturb the others. */
   #safeDispatch(msg: FromEngine): void {
+    this.#safely(() => this.#dispatch(msg), msg.type);
+  }
+
+  #safely(f: () => void, what = "lease"): void {
     try {
-      this.#dispatch(msg);
+      f();
     } catch (err) {
-      logEvent("error", "handler_failed", { message_type: msg.type, ...errorFields(err) }, "engine-client");
+      logEvent("error", "handler_failed", { message_type: what, ...errorFields(err) }, "engine-client");
     }
   }
 
@@ -239,6 +242,7 @@ export class EngineClient {
       case "health": this.degraded = msg.degraded; return;
       case "broken": this.broken = msg.message; return;
       case "closed": return this.#closedResolve({ written: msg.written, failed: msg.failed });
+      case "settled": return this.#settled(msg.ticket);
       case "done": {
         const r = this.#requests.get(msg.ticket);
         if (!r) return;
@@ -270,7 +274,14 @@ export class EngineClient {
     if (!r) return;
     this.#requests.delete(ticket);
     for (const id of r.ids) if (this.active.get(id) === ticket) this.active.delete(id);
-    if (r.lease) this.leases?.release(r.lease);
+  }
+
+  /** The engine wrote what the ticket's sessions became: their leases go (another replica may continue them now). */
+  #settled(ticket: number): void {
+    const token = this.#leased.get(ticket);
+    if (token === undefined) return;
+    this.#leased.delete(ticket);
+    this.leases?.release(token);
   }
 
   #settle(ticket: number, value: unknown): void {

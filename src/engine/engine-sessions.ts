@@ -19,8 +19,8 @@ export class EngineSessions implements StateSink {
   #sweeping = false;
   /** meta writes in flight (shutdown waits for them) */
   readonly #writes = new Set<Promise<void>>();
-  /** SESSION_KV_WRITES=finish: a finished request's KV state is written too, through this runner */
-  kvOnFinish: Runner | null = null;
+  /** SESSION_KV_WRITES=finish: a finished request's KV state is written too */
+  kvOnFinish = false;
 
   constructor(manager: SessionManager, table: SequenceTable, nVocab: number) {
     this.manager = manager;
@@ -104,9 +104,9 @@ export class EngineSessions implements StateSink {
   }
 
   /** Makes the session's tokens durable (and, with kvOnFinish, its KV state); resolves when written (never rejects). */
-  persist(seq: Sequence): Promise<void> {
+  persist(seq: Sequence, runner: Runner): Promise<void> {
     const writes = [this.manager.persist(snapshot(seq))];
-    if (this.kvOnFinish && seq.seqId >= 0 && seq.nPast > 0) writes.push(this.#persistKv(seq, this.kvOnFinish));
+    if (this.kvOnFinish && seq.seqId >= 0 && seq.nPast > 0) writes.push(this.#persistKv(seq, runner));
     const p = writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => {});
     this.#writes.add(p);
     return p.finally(() => this.#writes.delete(p));
@@ -115,6 +115,9 @@ export class EngineSessions implements StateSink {
   async #persistKv(seq: Sequence, runner: Runner): Promise<void> {
     let state: Uint8Array;
     try {
+      // edits still queued for the cache (a beam's copy into its slot, a truncation) land first:
+      // the state must hold exactly the sequence's cells
+      runner.applyKvOps();
       state = runner.saveState(seq);
     } catch (err) {
       return void logEvent("error", "state_save_failed", { request_id: seq.requestId, reason: (err as Error).message }, "engine");
@@ -186,7 +189,7 @@ export class EngineSessions implements StateSink {
       logEvent("info", "session_expired", { request_id: seq.requestId, idle_s: Math.round((now - seq.lastUsed) / 1000) });
       this.manager.counters.expired++;
       this.#table.drop(seq.requestId);
-      await this.manager.drop(seq.requestId); // RAM and store
+      await this.manager.expire(seq.requestId); // RAM, and a store only this process writes
     }
     await this.manager.sweep(now, (id) => this.#table.get(id) !== undefined);
   }

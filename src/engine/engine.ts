@@ -65,7 +65,7 @@ export class Engine {
     const manager = opts.sessions ?? new SessionManager(null, { model: "", llama: "", shape: "" }, { ramBytes: settings.sessions.ramBytes, storeBytes: 0, ttlS: 0 });
     this.sessions = new EngineSessions(manager, this.table, model.info.nVocab);
     this.runner = new Runner(ctx, settings.batchSize, this.table.kvOps, this.sessions);
-    if (settings.sessions.kvWrites === "finish" && manager.persistent) this.sessions.kvOnFinish = this.runner;
+    this.sessions.kvOnFinish = settings.sessions.kvWrites === "finish" && manager.persistent;
   }
 
   get busy(): boolean {
@@ -89,6 +89,7 @@ export class Engine {
         err = new RequestError({ status: 500, code: "engine_error", message: `internal engine error: ${err instanceof Error ? err.message : String(err)}` });
       }
       this.#emit({ type: "error", ticket, error: (err as RequestError).info });
+      if (!this.#jobs.has(ticket)) this.#emit({ type: "settled", ticket }); // nothing was queued
     };
     const end = () => {
       const abort = this.#preparing.get(ticket);
@@ -156,7 +157,7 @@ export class Engine {
     const seq = this.table.get(requestId);
     if (!seq || seq.busy || seq.length !== expect || length >= expect) return;
     this.table.truncate(seq, length);
-    void this.sessions.persist(seq);
+    void this.sessions.persist(seq, this.runner);
   }
 
   drop(requestId: string): Promise<boolean> {
@@ -308,6 +309,7 @@ export class Engine {
     this.#fail([...this.scheduler.running], 500, "engine_error", `internal engine error: ${err.message}`);
   }
 
+  /** Fails these jobs' requests, each as a whole: an item's error ends its request, so its other items stop too. */
   #fail(jobs: Job[], status: number, code: string, message: string): void {
     logEvent("error", "generation_failed", { code, message, requests: jobs.length }, "engine");
     for (const job of new Set(jobs)) {
@@ -318,6 +320,7 @@ export class Engine {
       }
       this.#emit({ type: "error", ticket: job.ticket, error: { status, code, message } });
       this.#finish(job, "aborted", false);
+      for (const other of this.#jobs.get(job.ticket) ?? []) if (!other.finish) this.#finish(other, "aborted", false);
     }
   }
 
@@ -332,10 +335,14 @@ export class Engine {
     const done: FromEngine = { type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced, length: seq.length, promptTokens: job.startLen };
     if (notify) this.#out.text(job, job.decoder.decode()); // bytes held back for an incomplete character
     // the response ends only once the session's tokens are durable
-    if (kept) void this.sessions.persist(seq).then(() => notify && (this.#emit(done), this.#flush()));
+    if (kept) job.persisted = this.sessions.persist(seq, this.runner).then(() => void (notify && (this.#emit(done), this.#flush())));
     else if (notify) this.#emit(done);
     const jobs = this.#jobs.get(job.ticket);
-    if (jobs && jobs.every((j) => j.finish)) this.#jobs.delete(job.ticket);
+    if (jobs && jobs.every((j) => j.finish)) {
+      this.#jobs.delete(job.ticket);
+      // its leases (src/cluster/leases.ts) are released on this: after the last write of its sessions
+      void Promise.all(jobs.map((j) => j.persisted)).then(() => (this.#emit({ type: "settled", ticket: job.ticket }), this.#flush()));
+    }
   }
 
   /** A job that ran ends: the session keeps what its client received. Returns whether a session remains. */

@@ -27,6 +27,8 @@ abstract class JobBase {
   readonly queuedAt = performance.now();
   /** set by an abort: tokens the client received; later ones are cut from the session */
   delivered: number | null = null;
+  /** the session's writes after it ended (resolved when durable, or when there was nothing to write) */
+  persisted: Promise<void> | null = null;
 
   constructor(ticket: number, index: number, seq: Sequence, maxNew: number) {
     this.ticket = ticket;

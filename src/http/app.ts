@@ -29,7 +29,7 @@ export function createApp(engine: EngineClient, settings: Settings) {
     const any = settings.corsOrigins.includes("*");
     app.use(cors({
       origin: any ? true : settings.corsOrigins, credentials: !any, maxAge: 600,
-      allowedHeaders: ["authorization", "content-type", "x-request-id"], exposeHeaders: ["x-session", "x-replica", "retry-after"],
+      allowedHeaders: ["authorization", "content-type", ...(settings.sessionHeader ? [settings.sessionHeader] : [])], exposeHeaders: ["x-session", "x-replica", "retry-after"],
     }));
   }
   app.use(openapi({

@@ -292,15 +292,42 @@ export class SessionManager {
     return { tier: null, bytes: 0 };
   }
 
-  /** Drops what has been idle longer than SESSION_TTL_S (RAM and store); returns how many store sessions went. */
+  /**
+   * A session idle past SESSION_TTL_S by this process's clock of it leaves RAM, and the store too
+   * unless the store is shared: there another replica may have used it since, and the store's own
+   * sweep (sweep()) decides by every replica's use.
+   */
+  async expire(requestId: string): Promise<void> {
+    if (this.#store?.shared) this.forgetRam(requestId);
+    else await this.drop(requestId);
+  }
+
+  /** Drops from the store what has been idle longer than SESSION_TTL_S (by any writer's use, for a shared store). */
   async sweep(now: number, isLive: (requestId: string) => boolean = () => false): Promise<void> {
-    if (this.#store && this.#limits.ttlS > 0) {
-      for (const { key, requestId } of this.index.olderThan(now - this.#limits.ttlS * 1000)) {
+    if (!this.#store || this.#limits.ttlS <= 0) return;
+    const cutoff = now - this.#limits.ttlS * 1000;
+    const expired = async (key: string) => {
+      const requestId = this.index.requestIdOf(key);
+      this.counters.expired++;
+      logEvent("info", "session_expired", { request_id: requestId, key });
+    };
+    const store = this.#store;
+    if (store.oldest && store.deleteIfIdle) {
+      // the oldest records across every replica; one that was used again meanwhile keeps its key
+      const batch = (await this.#health.run("sweep", () => store.oldest!(100, cutoff))) ?? [];
+      for (const { key } of batch) {
+        const requestId = this.index.requestIdOf(key);
         if (requestId && isLive(requestId)) continue;
-        this.counters.expired++;
-        logEvent("info", "session_expired", { request_id: requestId ?? null, key });
-        await this.#delete(key);
+        if (!(await this.#health.run("delete", () => store.deleteIfIdle!(key, cutoff)))) continue;
+        this.index.forget(key);
+        await expired(key);
       }
+      return;
+    }
+    for (const { key, requestId } of this.index.olderThan(cutoff)) {
+      if (requestId && isLive(requestId)) continue;
+      await expired(key);
+      await this.#delete(key);
     }
   }
 
@@ -327,23 +354,38 @@ export class SessionManager {
   /** Writes one record; on failure the store is marked degraded (generation goes on). */
   async #put(requestId: string, kind: RecordKind, record: Uint8Array): Promise<boolean> {
     const key = sessionKey(requestId);
-    const ok = await this.#health.run(`put ${kind}`, () => this.#store!.put(key, kind, record).then(() => true));
-    if (!ok) return false;
+    const written = await this.#health.run(`put ${kind}`, () => this.#store!.put(key, kind, record).then((total) => ({ total })));
+    if (!written) return false;
     this.index.note(key, kind, record.length, Date.now(), requestId);
-    await this.#enforceCap(key);
+    await this.#enforceCap(key, typeof written.total === "number" ? written.total : this.index.totalBytes);
     return true;
   }
 
   /** SESSION_STORE_BYTES: least recently used sessions go first (never the one just written). */
-  async #enforceCap(keep: string): Promise<void> {
+  async #enforceCap(keep: string, total: number): Promise<void> {
     const cap = this.#limits.storeBytes;
-    if (cap <= 0) return;
+    if (cap <= 0 || total <= cap) return;
+    const dropped = (requestId: string | null) => {
+      this.counters.droppedStore++;
+      logEvent("warn", "session_dropped", { request_id: requestId, reason: `SESSION_STORE_BYTES (${cap}) exceeded` });
+    };
+    const store = this.#store!;
+    if (store.oldest && store.deleteIfIdle) {
+      // a shared store counts and orders every replica's records; a session used since it was listed keeps its key
+      for (const v of (await this.#health.run("cap", () => store.oldest!(32))) ?? []) {
+        if (total <= cap) break;
+        if (v.key === keep || !(await this.#health.run("delete", () => store.deleteIfIdle!(v.key, v.lastUsed + 1)))) continue;
+        dropped(this.index.requestIdOf(v.key));
+        this.index.forget(v.key);
+        total -= v.bytes;
+      }
+      return;
+    }
     for (const { key, requestId, lastUsed } of this.index.overCap(cap, keep)) {
       // another write may have run meanwhile: stop once within the cap, skip a victim used since
       if (this.index.totalBytes <= cap) break;
       if (this.index.lastUsedOf(key) !== lastUsed) continue;
-      this.counters.droppedStore++;
-      logEvent("warn", "session_dropped", { request_id: requestId ?? null, reason: `SESSION_STORE_BYTES (${cap}) exceeded` });
+      dropped(requestId);
       await this.#delete(key);
     }
   }

@@ -69,6 +69,10 @@ export class StoreIndex {
     return out;
   }
 
+  requestIdOf(key: string): string | null {
+    return this.#byKey.get(key)?.requestId ?? null;
+  }
+
   lastUsedOf(key: string): number | undefined {
     return this.#byKey.get(key)?.lastUsed;
   }

@@ -24,14 +24,25 @@ export interface SessionStore {
    * answers "is there a record" without I/O.
    */
   readonly shared: boolean;
-  /** Durable when it resolves: atomic replace (temp file, fsync, rename) or Redis' own durability. */
-  put(key: string, kind: RecordKind, data: Uint8Array): Promise<void>;
+  /**
+   * Durable when it resolves: atomic replace (temp file, fsync, rename) or Redis' own durability.
+   * A shared store resolves with its total bytes (every writer's), for SESSION_STORE_BYTES.
+   */
+  put(key: string, kind: RecordKind, data: Uint8Array): Promise<number | void>;
   /** null when absent */
   get(key: string, kind: RecordKind): Promise<Uint8Array | null>;
   /** Removes both kinds of a key; resolves with whether there was any (absent is fine). */
   delete(key: string): Promise<boolean>;
   /** Every record held, for the startup index, the byte cap and TTL sweeps. */
   list(): Promise<StoredRecord[]>;
+  /**
+   * Shared stores decide expiry and the byte cap on their own records, since every replica writes
+   * them: the least recently used keys by any writer, oldest first (only those used before
+   * `before`, when given)...
+   */
+  oldest?(limit: number, before?: number): Promise<{ key: string; lastUsed: number; bytes: number }[]>;
+  /** ...and a delete that does not happen if a record of the key was used at or after `cutoff` (true: deleted). */
+  deleteIfIdle?(key: string, cutoff: number): Promise<boolean>;
   close(): void;
 }
 

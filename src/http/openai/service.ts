@@ -45,7 +45,7 @@ export class OpenAIService {
 
   constructor(
     private readonly engine: EngineClient,
-    private readonly settings: Settings,
+    readonly settings: Settings,
     private readonly generate: GenerateService,
   ) {}
 
