@@ -8,6 +8,7 @@ import { RamTier, Reclaimer } from "./ram-tier.ts";
 import { sessionKey, type RecordKind, type SessionStore } from "./store.ts";
 import { StoreHealth } from "./store-health.ts";
 import { StoreIndex } from "./store-index.ts";
+import { StoreTier } from "./store-tier.ts";
 
 /** bytes of KV records that may be on their way to the store at once, at least (else SESSION_RAM_BYTES) */
 const MIN_IN_FLIGHT = 256 << 20;
@@ -56,7 +57,10 @@ export class SessionManager {
   readonly #ram: RamTier;
   /** records on their way from RAM to the store (still restorable from here meanwhile) */
   readonly #spilling = new Map<string, Uint8Array>();
-  readonly index = new StoreIndex();
+  /** the persistent tier's writes, deletes, sweeps and cap (null: no store) */
+  readonly #tier: StoreTier | null;
+  /** what this process knows the store holds */
+  readonly index: StoreIndex;
   /** sessions dropped while their KV record was being written: deleted again once it lands */
   readonly #tombstones = new Set<string>();
   #spillingBytes = 0;
@@ -75,7 +79,9 @@ export class SessionManager {
     this.#limits = limits;
     this.#ram = new RamTier(limits.ramBytes);
     this.#reclaimer = new Reclaimer(limits.ramBytes);
-    this.#health = new StoreHealth(store?.description ?? "no store", (limits.storeTimeoutS ?? 0) * 1000);
+    this.#tier = store ? new StoreTier(store, limits, this.counters) : null;
+    this.#health = this.#tier?.health ?? new StoreHealth("no store", 0);
+    this.index = this.#tier?.index ?? new StoreIndex();
   }
 
   /** why the store is not usable now (null: healthy); generation goes on from RAM */
@@ -304,31 +310,7 @@ export class SessionManager {
 
   /** Drops from the store what has been idle longer than SESSION_TTL_S (by any writer's use, for a shared store). */
   async sweep(now: number, isLive: (requestId: string) => boolean = () => false): Promise<void> {
-    if (!this.#store || this.#limits.ttlS <= 0) return;
-    const cutoff = now - this.#limits.ttlS * 1000;
-    const expired = async (key: string) => {
-      const requestId = this.index.requestIdOf(key);
-      this.counters.expired++;
-      logEvent("info", "session_expired", { request_id: requestId, key });
-    };
-    const store = this.#store;
-    if (store.oldest && store.deleteIfIdle) {
-      // the oldest records across every replica; one that was used again meanwhile keeps its key
-      const batch = (await this.#health.run("sweep", () => store.oldest!(100, cutoff))) ?? [];
-      for (const { key } of batch) {
-        const requestId = this.index.requestIdOf(key);
-        if (requestId && isLive(requestId)) continue;
-        if (!(await this.#health.run("delete", () => store.deleteIfIdle!(key, cutoff)))) continue;
-        this.index.forget(key);
-        await expired(key);
-      }
-      return;
-    }
-    for (const { key, requestId } of this.index.olderThan(cutoff)) {
-      if (requestId && isLive(requestId)) continue;
-      await expired(key);
-      await this.#delete(key);
-    }
+    await this.#tier?.sweep(now, isLive);
   }
 
   ramStats(): { ramSessions: number; ramBytes: number; storeSessions: number; storeBytes: number } {
@@ -352,51 +334,11 @@ export class SessionManager {
   }
 
   /** Writes one record; on failure the store is marked degraded (generation goes on). */
-  async #put(requestId: string, kind: RecordKind, record: Uint8Array): Promise<boolean> {
-    const key = sessionKey(requestId);
-    const written = await this.#health.run(`put ${kind}`, () => this.#store!.put(key, kind, record).then((total) => ({ total })));
-    if (!written) return false;
-    this.index.note(key, kind, record.length, Date.now(), requestId);
-    await this.#enforceCap(key, typeof written.total === "number" ? written.total : this.index.totalBytes);
-    return true;
+  #put(requestId: string, kind: RecordKind, record: Uint8Array): Promise<boolean> {
+    return this.#tier!.put(requestId, kind, record);
   }
 
-  /** SESSION_STORE_BYTES: least recently used sessions go first (never the one just written). */
-  async #enforceCap(keep: string, total: number): Promise<void> {
-    const cap = this.#limits.storeBytes;
-    if (cap <= 0 || total <= cap) return;
-    const dropped = (requestId: string | null) => {
-      this.counters.droppedStore++;
-      logEvent("warn", "session_dropped", { request_id: requestId, reason: `SESSION_STORE_BYTES (${cap}) exceeded` });
-    };
-    const store = this.#store!;
-    if (store.oldest && store.deleteIfIdle) {
-      // a shared store counts and orders every replica's records; a session used since it was listed keeps its key
-      for (const v of (await this.#health.run("cap", () => store.oldest!(32))) ?? []) {
-        if (total <= cap) break;
-        if (v.key === keep || !(await this.#health.run("delete", () => store.deleteIfIdle!(v.key, v.lastUsed + 1)))) continue;
-        dropped(this.index.requestIdOf(v.key));
-        this.index.forget(v.key);
-        total -= v.bytes;
-      }
-      return;
-    }
-    for (const { key, requestId, lastUsed } of this.index.overCap(cap, keep)) {
-      // another write may have run meanwhile: stop once within the cap, skip a victim used since
-      if (this.index.totalBytes <= cap) break;
-      if (this.index.lastUsedOf(key) !== lastUsed) continue;
-      dropped(requestId);
-      await this.#delete(key);
-    }
+  #delete(key: string): Promise<boolean> {
+    return this.#tier!.delete(key);
   }
-
-  /** Deletes a key's records; the index forgets them only once the store did. True if the store had any. */
-  async #delete(key: string): Promise<boolean> {
-    const known = this.index.has(key, "meta") || this.index.has(key, "kv");
-    const found = await this.#health.run("delete", () => this.#store!.delete(key).then((had) => ({ had })));
-    if (!found) return false;
-    this.index.forget(key);
-    return found.had || known;
-  }
-
 }
