@@ -83,14 +83,15 @@ async function startStream(base: string, id: string, n: number) {
 const TURNS = ["The quick brown fox", " jumps over", ""];
 
 describe("deployment files", () => {
-  test("deploy/haproxy.cfg and deploy/k8s/haproxy.cfg are the generator's, and HAProxy accepts them", () => {
-    for (const [path, make] of [["../deploy/haproxy.cfg", exampleConfig], ["../deploy/k8s/haproxy.cfg", kubernetesConfig]] as const) {
-      const file = join(import.meta.dir, path);
-      expect(readFileSync(file, "utf8")).toBe(make());
-      if (Bun.which("haproxy")) {
-        const r = Bun.spawnSync(["haproxy", "-c", "-f", file]);
-        expect(r.stdout.toString() + r.stderr.toString()).toContain("Configuration file is valid");
-      }
+  const configs = [["../deploy/haproxy.cfg", exampleConfig], ["../deploy/k8s/haproxy.cfg", kubernetesConfig]] as const;
+  test("deploy/haproxy.cfg and deploy/k8s/haproxy.cfg are the generator's output", () => {
+    for (const [path, make] of configs) expect(readFileSync(join(import.meta.dir, path), "utf8")).toBe(make());
+  });
+
+  test.skipIf(!Bun.which("haproxy"))("HAProxy accepts both configurations (haproxy -c)", () => {
+    for (const [path] of configs) {
+      const r = Bun.spawnSync(["haproxy", "-c", "-f", join(import.meta.dir, path)]);
+      expect(r.stdout.toString() + r.stderr.toString()).toContain("Configuration file is valid");
     }
   });
 
