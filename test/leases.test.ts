@@ -8,6 +8,7 @@ import { RedisStore } from "../src/sessions/redis-store.ts";
 import { sessionKey } from "../src/sessions/store.ts";
 import { encodeRecord } from "../src/sessions/blob.ts";
 import { SessionManager } from "../src/sessions/manager.ts";
+import { startTestApp } from "./helpers/app.ts";
 import { hasRedis, startRedis, type RedisServer } from "./helpers/redis.ts";
 
 let redis: RedisServer;
@@ -141,5 +142,40 @@ describe.skipIf(!hasRedis())("shared store policies", () => {
     expect(b.counters.droppedStore).toBe(1);
     a.close();
     b.close();
+  });
+});
+
+describe.skipIf(!hasRedis())("leases of a running request (engine client)", () => {
+  test("released once the session is written; a held stream's only once its end (or its cut) is known too", async () => {
+    const t = await startTestApp({ SESSION_STORE: redis.url, REPLICA_ID: "holder" });
+    try {
+      const config = { ...t.settings.defaults, do_sample: false, max_new_tokens: 2 };
+      const run = async (id: string, hold: boolean) => {
+        const done = Promise.withResolvers<void>();
+        const ticket = t.engine.submit([{ requestId: id, prompt: "Hello" }], true, config, {
+          accepted() {}, text() {}, done: () => done.resolve(), error: (e) => done.reject(new Error(e.message)),
+        }, hold);
+        await done.promise;
+        await Bun.sleep(100); // the engine's "settled" follows the session's writes
+        return ticket;
+      };
+      await run("plain-1", false);
+      expect(t.engine.leases!.held).toBe(0);
+      const held = await run("held-1", true);
+      expect(t.engine.leases!.held).toBe(1); // its client may still be reading: the session may yet be cut
+      t.engine.letGo(held);
+      expect(t.engine.leases!.held).toBe(0);
+      const cut = await run("held-2", true);
+      const before = (await t.engine.describe("held-2"))!;
+      const length = before.prompt_tokens + before.generated_tokens;
+      expect(before.generated_tokens).toBe(2);
+      expect(t.engine.leases!.held).toBe(1);
+      t.engine.cut("held-2", length - 1, length, cut); // the client had one token of two: written, then released
+      await Bun.sleep(100);
+      expect(t.engine.leases!.held).toBe(0);
+      expect((await t.engine.describe("held-2"))?.generated_tokens).toBe(1);
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -46,8 +46,13 @@ export class EngineClient {
   readonly #calls = new Map<number, Pending>();
   /** request_id -> the ticket generating it; a second submit for it is answered 409 here */
   readonly active = new Map<string, number>();
-  /** ticket -> its leases' token, until the engine says the ticket's session writes have landed */
-  readonly #leased = new Map<number, string>();
+  /**
+   * ticket -> its leases' token and what they still wait for: the engine's word that the ticket's
+   * session writes landed, and, for a held stream, its end (or its cut, written)
+   */
+  readonly #leased = new Map<number, { token: string; waits: number }>();
+  /** held tickets let go before their leases were granted */
+  readonly #letGoEarly = new Set<number>();
   model: ModelFacts | null = null;
   #loadProgress: Float32Array | null = null;
   fatal: string | null = null;
@@ -86,7 +91,7 @@ export class EngineClient {
     this.model = null;
     this.#readyReject(new Error(message));
     this.#closedResolve(null);
-    for (const token of this.#leased.values()) this.leases?.release(token);
+    for (const { token } of this.#leased.values()) this.leases?.release(token);
     this.#leased.clear();
     for (const [, r] of this.#requests) r.handlers.error({ status: 500, code: "engine_crashed", message });
     this.#requests.clear();
@@ -104,8 +109,12 @@ export class EngineClient {
     return this.#requests.size;
   }
 
-  /** Starts a generation; returns its ticket. Handlers get accepted|error first, then text/done. */
-  submit(items: PromptSpec[], onlyNewTokens: boolean, config: GenerationConfig, handlers: RequestHandlers): number {
+  /**
+   * Starts a generation; returns its ticket. Handlers get accepted|error first, then text/done.
+   * `hold`: a stream whose session may still be cut to what its client received: its leases also
+   * wait for letGo(ticket) or cut(…, ticket).
+   */
+  submit(items: PromptSpec[], onlyNewTokens: boolean, config: GenerationConfig, handlers: RequestHandlers, hold = false): number {
     const ticket = this.#nextTicket++;
     if (this.draining) {
       this.observer?.failed(ticket, items.length, 503);
@@ -140,7 +149,8 @@ export class EngineClient {
         const at = items.indexOf(sessions[grant.index]!);
         return this.#safely(() => handlers.error(busyError(id, items.length > 1 ? `prompts[${at}].request_id` : "request_id", grant.holder)));
       }
-      this.#leased.set(ticket, token);
+      const early = this.#letGoEarly.delete(ticket);
+      this.#leased.set(ticket, { token, waits: hold && !early ? 2 : 1 });
       // a session another replica wrote since this one did: the engine forgets its own copy first
       const stale = new Set(sessions.filter((_, i) => grant.stale[i]));
       const marked = stale.size === 0 ? items : items.map((i) => (stale.has(i) ? { ...i, stale: true } : i));
@@ -164,8 +174,14 @@ export class EngineClient {
   }
 
   /** After a stream ended: its client received only part of it; the session keeps `length` of its `expect` tokens. */
-  cut(requestId: string, length: number, expect: number): void {
-    this.#send({ type: "cut", requestId, length, expect });
+  cut(requestId: string, length: number, expect: number, ticket?: number): void {
+    this.#send({ type: "cut", requestId, length, expect, ticket });
+  }
+
+  /** A held stream ended with nothing to cut: its leases no longer wait for it. */
+  letGo(ticket: number): void {
+    if (this.#leased.has(ticket)) this.#settled(ticket);
+    else if (this.#requests.get(ticket)?.leasing) this.#letGoEarly.add(ticket);
   }
 
   list(after: string, limit: number): Promise<SessionList> {
@@ -278,10 +294,10 @@ export class EngineClient {
 
   /** The engine wrote what the ticket's sessions became: their leases go (another replica may continue them now). */
   #settled(ticket: number): void {
-    const token = this.#leased.get(ticket);
-    if (token === undefined) return;
+    const held = this.#leased.get(ticket);
+    if (!held || --held.waits > 0) return;
     this.#leased.delete(ticket);
-    this.leases?.release(token);
+    this.leases?.release(held.token);
   }
 
   #settle(ticket: number, value: unknown): void {

@@ -153,11 +153,12 @@ export class Engine {
    * A stream ended, but its client left before all of its text was sent: the session keeps what
    * was. Only if nothing happened to it since (`expect` tokens, idle): a newer request wins.
    */
-  cut(requestId: string, length: number, expect: number): void {
+  cut(requestId: string, length: number, expect: number, ticket?: number): void {
+    const settled = () => ticket !== undefined && (this.#emit({ type: "settled", ticket }), this.#flush());
     const seq = this.table.get(requestId);
-    if (!seq || seq.busy || seq.length !== expect || length >= expect) return;
+    if (!seq || seq.busy || seq.length !== expect || length >= expect) return void settled();
     this.table.truncate(seq, length);
-    void this.sessions.persist(seq, this.runner);
+    void this.sessions.persist(seq, this.runner).then(settled);
   }
 
   drop(requestId: string): Promise<boolean> {

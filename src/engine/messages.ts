@@ -57,8 +57,11 @@ export type ToEngine =
   | { type: "drop"; ticket: number; requestId: string }
   | { type: "describe"; ticket: number; requestId: string }
   | { type: "list"; ticket: number; after: string; limit: number }
-  /** a finished stream's client left before all of it was sent: keep `length` tokens, if the session still has `expect` */
-  | { type: "cut"; requestId: string; length: number; expect: number }
+  /**
+   * a finished stream's client left before all of it was sent: keep `length` tokens, if the session
+   * still has `expect`; then `settled` for `ticket` (its last lease hold) once that is written
+   */
+  | { type: "cut"; requestId: string; length: number; expect: number; ticket?: number }
   | { type: "stats"; ticket: number }
   | { type: "shutdown" };
 

@@ -78,12 +78,18 @@ export class GenerateService {
   #stream(item: PromptSpec, onlyNew: boolean, config: GenerationConfig, signal: AbortSignal): Promise<Response> {
     return new Promise<Response>((resolve, reject) => {
       let finished: { generated: number; length: number } | null = null;
+      // the session's leases (replicas) wait until what the client received is known: let go once
+      let held = true;
+      const letGo = () => held && ((held = false), this.engine.letGo(ticket));
       const stop = (delivered: number) => {
-        if (!finished) return this.engine.abort(ticket, [delivered]);
+        if (!finished) return this.engine.abort(ticket, [delivered]), letGo();
         // the generation was over, but not all of its text reached the client
-        if (delivered < finished.generated) this.engine.cut(item.requestId, finished.length - finished.generated + delivered, finished.length);
+        if (delivered < finished.generated && held) {
+          held = false;
+          this.engine.cut(item.requestId, finished.length - finished.generated + delivered, finished.length, ticket);
+        } else letGo();
       };
-      const out = new TokenTextStream(stop, this.settings.stallTimeoutS * 1000);
+      const out = new TokenTextStream(stop, this.settings.stallTimeoutS * 1000, letGo);
       const onAbort = () => this.engine.abort(ticket, [out.delivered]);
       signal.addEventListener("abort", onAbort, { once: true }); // before submit: a refusal comes back synchronously
       let session = "new";
@@ -115,8 +121,9 @@ export class GenerateService {
           signal.removeEventListener("abort", onAbort);
           reject(HttpError.from(e)); // no effect once accepted: the stream then just ends
           out.fail(new Error(e.message));
+          letGo();
         },
-      });
+      }, true);
     });
   }
 

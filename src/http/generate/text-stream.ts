@@ -19,10 +19,15 @@ export class TokenTextStream {
   #begun = false;
   readonly #stallMs: number;
   readonly #onStop: (delivered: number) => void;
+  readonly #onDone: () => void;
 
-  /** `onStop(delivered)`: the client went away, or stopped reading for `stallMs` (0: never) */
-  constructor(onStop: (delivered: number) => void, stallMs = 0) {
+  /**
+   * `onStop(delivered)`: the client went away, or stopped reading for `stallMs` (0: never);
+   * `onDone()`: the body ended with everything handed on (or failed)
+   */
+  constructor(onStop: (delivered: number) => void, stallMs = 0, onDone: () => void = () => {}) {
     this.#onStop = onStop;
+    this.#onDone = onDone;
     this.#stallMs = stallMs;
     this.body = new ReadableStream<Uint8Array>(
       {
@@ -32,6 +37,7 @@ export class TokenTextStream {
           this.#ended = true;
           this.#clearStall();
           if (lost) onStop(this.delivered);
+          else this.#onDone();
         },
       },
       { highWaterMark: 0 },
@@ -91,7 +97,10 @@ export class TokenTextStream {
       c.enqueue(encoder.encode(this.#pending.join("")));
       this.#pending = [];
       this.delivered = this.#pendingDelivered;
-    } else if (this.#error) c.error(this.#error);
-    else c.close();
+    } else {
+      if (this.#error) c.error(this.#error);
+      else c.close();
+      this.#onDone();
+    }
   }
 }
