@@ -238,6 +238,11 @@ function sessionSettings(env: Env): SessionSettings {
   };
 }
 
+/** Requests lease their request_ids in Redis (src/cluster/leases.ts): a shared store and SESSION_LEASE_TTL_S > 0. */
+export function leasesEnabled(settings: Settings): boolean {
+  return typeof settings.sessions.store === "object" && settings.sessions.leaseTtlS > 0;
+}
+
 /** SESSION_HEADER: an HTTP header name (default x-request-id), or empty for none. */
 function sessionHeader(env: Env): string {
   const v = (env.SESSION_HEADER ?? "x-request-id").trim().toLowerCase();

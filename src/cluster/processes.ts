@@ -78,24 +78,19 @@ export async function startHaproxy(configPath: string, frontPort: number): Promi
   return c;
 }
 
-export interface ReplicaOptions {
-  name: string;
-  port: number;
-  /** the shared session store */
-  redisUrl: string;
-  /** MODEL_PATH and any other setting */
-  env?: Record<string, string>;
-  /** wait for /health 200 (default 10 minutes: the first start may fetch the default model) */
-  timeoutMs?: number;
+/**
+ * Our server as a child process (`bun scripts/serve.ts`) on 127.0.0.1:`port` with `env` over this
+ * process's; resolves once /health answers 200 (default wait 10 minutes: a first start may fetch
+ * the default model). The replicas here and the tests' restart and crash servers are this.
+ */
+export async function startServer(name: string, port: number, env: Record<string, string>, timeoutMs = 600_000): Promise<Child & { url: string }> {
+  const c = child(name, process.execPath, [join(root, "scripts/serve.ts")], { ...process.env, HOST: "127.0.0.1", PORT: String(port), LOG_EVICTIONS: "false", ...env });
+  const url = `http://127.0.0.1:${port}`;
+  await until(c, async () => (await fetch(`${url}/health`)).status === 200, timeoutMs, "become healthy");
+  return Object.assign(c, { url });
 }
 
-/** One replica: our server (`bun scripts/serve.ts`) with REPLICA_ID and the shared Redis store. */
-export async function startReplica(o: ReplicaOptions): Promise<Child & { url: string }> {
-  const env = {
-    ...process.env, HOST: "127.0.0.1", PORT: String(o.port), REPLICA_ID: o.name, SESSION_STORE: o.redisUrl, LOG_EVICTIONS: "false", ...o.env,
-  };
-  const c = child(o.name, process.execPath, [join(root, "scripts/serve.ts")], env);
-  const url = `http://127.0.0.1:${o.port}`;
-  await until(c, async () => (await fetch(`${url}/health`)).status === 200, o.timeoutMs ?? 600_000, "become healthy");
-  return Object.assign(c, { url });
+/** One replica: our server with REPLICA_ID and the shared Redis store. */
+export function startReplica(o: { name: string; port: number; redisUrl: string; env?: Record<string, string> }): Promise<Child & { url: string }> {
+  return startServer(o.name, o.port, { REPLICA_ID: o.name, SESSION_STORE: o.redisUrl, ...o.env });
 }

@@ -1,6 +1,6 @@
 // The HTTP thread's handle on the engine worker: tickets, per-request callbacks, readiness.
 import { SessionLeases } from "../cluster/leases.ts";
-import type { Settings } from "../config.ts";
+import { leasesEnabled, type Settings } from "../config.ts";
 import { errorFields, logEvent } from "../log.ts";
 import {
   busyError, type CachedSequenceInfo, type EngineStats, type ErrorInfo, type FinishReason, type FromEngine, type GenerationConfig, type ModelFacts,
@@ -47,12 +47,10 @@ export class EngineClient {
   /** request_id -> the ticket generating it; a second submit for it is answered 409 here */
   readonly active = new Map<string, number>();
   /**
-   * ticket -> its leases' token and what they still wait for: the engine's word that the ticket's
-   * session writes landed, and, for a held stream, its end (or its cut, written)
+   * ticket -> its leases (the token once granted) until both are known: the engine wrote what its
+   * sessions became, and its stream ended (or was cut, written); a ticket without a stream has ended
    */
-  readonly #leased = new Map<number, { token: string; waits: number }>();
-  /** held tickets let go before their leases were granted */
-  readonly #letGoEarly = new Set<number>();
+  readonly #leased = new Map<number, { token: string | null; written: boolean; ended: boolean }>();
   model: ModelFacts | null = null;
   #loadProgress: Float32Array | null = null;
   fatal: string | null = null;
@@ -75,7 +73,7 @@ export class EngineClient {
   constructor(settings: Settings, workerUrl = new URL("./worker.ts", import.meta.url).href) {
     this.#worker = new Worker(workerUrl);
     const { store, leaseTtlS, replicaId } = settings.sessions;
-    this.leases = typeof store === "object" && leaseTtlS > 0 ? new SessionLeases(store.redis, { owner: replicaId, ttlMs: leaseTtlS * 1000 }) : null;
+    this.leases = leasesEnabled(settings) && typeof store === "object" ? new SessionLeases(store.redis, { owner: replicaId, ttlMs: leaseTtlS * 1000 }) : null;
     this.ready = new Promise((resolve, reject) => ((this.#readyResolve = resolve), (this.#readyReject = reject)));
     this.#worker.onmessage = (ev: MessageEvent<FromEngine[]>) => {
       for (const msg of ev.data) this.#safeDispatch(msg);
@@ -91,7 +89,7 @@ export class EngineClient {
     this.model = null;
     this.#readyReject(new Error(message));
     this.#closedResolve(null);
-    for (const { token } of this.#leased.values()) this.leases?.release(token);
+    for (const { token } of this.#leased.values()) if (token) this.leases?.release(token);
     this.#leased.clear();
     for (const [, r] of this.#requests) r.handlers.error({ status: 500, code: "engine_crashed", message });
     this.#requests.clear();
@@ -138,19 +136,21 @@ export class EngineClient {
       return ticket;
     }
     r.leasing = { aborted: false };
+    this.#leased.set(ticket, { token: null, written: false, ended: !hold });
     void this.leases.acquire(sessions.map((i) => i.requestId)).then(({ token, grant }) => {
       const leasing = r.leasing!;
       r.leasing = undefined;
-      if (this.#requests.get(ticket) !== r) return this.leases!.release(token); // the engine died meanwhile
+      const held = this.#leased.get(ticket);
+      if (this.#requests.get(ticket) !== r || !held) return this.leases!.release(token); // the engine died meanwhile
       if (!grant.ok) {
+        this.#leased.delete(ticket);
         this.#end(ticket);
         this.observer?.failed(ticket, items.length, 409);
         const id = sessions[grant.index]!.requestId;
         const at = items.indexOf(sessions[grant.index]!);
-        return this.#safely(() => handlers.error(busyError(id, items.length > 1 ? `prompts[${at}].request_id` : "request_id", grant.holder)));
+        return this.#safely(() => handlers.error(busyError(id, items.length > 1 ? `prompts[${at}].request_id` : "request_id", grant.holder)), "lease");
       }
-      const early = this.#letGoEarly.delete(ticket);
-      this.#leased.set(ticket, { token, waits: hold && !early ? 2 : 1 });
+      held.token = token;
       // a session another replica wrote since this one did: the engine forgets its own copy first
       const stale = new Set(sessions.filter((_, i) => grant.stale[i]));
       const marked = stale.size === 0 ? items : items.map((i) => (stale.has(i) ? { ...i, stale: true } : i));
@@ -180,8 +180,7 @@ export class EngineClient {
 
   /** A held stream ended with nothing to cut: its leases no longer wait for it. */
   letGo(ticket: number): void {
-    if (this.#leased.has(ticket)) this.#settled(ticket);
-    else if (this.#requests.get(ticket)?.leasing) this.#letGoEarly.add(ticket);
+    this.#settled(ticket, "stream");
   }
 
   list(after: string, limit: number): Promise<SessionList> {
@@ -231,7 +230,7 @@ export class EngineClient {
     this.#safely(() => this.#dispatch(msg), msg.type);
   }
 
-  #safely(f: () => void, what = "lease"): void {
+  #safely(f: () => void, what: string): void {
     try {
       f();
     } catch (err) {
@@ -258,7 +257,7 @@ export class EngineClient {
       case "health": this.degraded = msg.degraded; return;
       case "broken": this.broken = msg.message; return;
       case "closed": return this.#closedResolve({ written: msg.written, failed: msg.failed });
-      case "settled": return this.#settled(msg.ticket);
+      case "settled": return this.#settled(msg.ticket, msg.of);
       case "done": {
         const r = this.#requests.get(msg.ticket);
         if (!r) return;
@@ -292,10 +291,16 @@ export class EngineClient {
     for (const id of r.ids) if (this.active.get(id) === ticket) this.active.delete(id);
   }
 
-  /** The engine wrote what the ticket's sessions became: their leases go (another replica may continue them now). */
-  #settled(ticket: number): void {
+  /**
+   * One of the two things a ticket's leases wait for is known (idempotent): once the engine wrote
+   * what its sessions became and its stream is over, they go (another replica may continue them now).
+   */
+  #settled(ticket: number, what: "request" | "stream"): void {
     const held = this.#leased.get(ticket);
-    if (!held || --held.waits > 0) return;
+    if (!held) return;
+    if (what === "request") held.written = true;
+    else held.ended = true;
+    if (!held.written || !held.ended || !held.token) return;
     this.#leased.delete(ticket);
     this.leases?.release(held.token);
   }

@@ -1,5 +1,5 @@
 // The engine: owns the table, scheduler and runner; one step = schedule, run, postprocess.
-import type { Settings } from "../config.ts";
+import { leasesEnabled, type Settings } from "../config.ts";
 import { DecodeStatus, type Context, type Model } from "../native/index.ts";
 import { advanceBeams, concludeBeams, startBeams } from "./beam-slots.ts";
 import { errorFields, logEvent } from "../log.ts";
@@ -40,6 +40,8 @@ export class Engine {
   readonly #out: TextOut;
   readonly #flush: () => void;
   readonly #jobs = new Map<number, Job[]>();
+  /** requests hold Redis leases on their ids: the HTTP thread waits for "settled" to release them */
+  readonly #leases: boolean;
   /** tickets between submit and accepted (waiting on the store); value: an abort that came meanwhile */
   readonly #preparing = new Map<number, { delivered?: number[] } | null>();
   steps = 0;
@@ -66,6 +68,7 @@ export class Engine {
     this.sessions = new EngineSessions(manager, this.table, model.info.nVocab);
     this.runner = new Runner(ctx, settings.batchSize, this.table.kvOps, this.sessions);
     this.sessions.kvOnFinish = settings.sessions.kvWrites === "finish" && manager.persistent;
+    this.#leases = leasesEnabled(settings);
   }
 
   get busy(): boolean {
@@ -89,7 +92,7 @@ export class Engine {
         err = new RequestError({ status: 500, code: "engine_error", message: `internal engine error: ${err instanceof Error ? err.message : String(err)}` });
       }
       this.#emit({ type: "error", ticket, error: (err as RequestError).info });
-      if (!this.#jobs.has(ticket)) this.#emit({ type: "settled", ticket }); // nothing was queued
+      if (!this.#jobs.has(ticket)) this.#settled(ticket, "request"); // nothing was queued
     };
     const end = () => {
       const abort = this.#preparing.get(ticket);
@@ -154,7 +157,7 @@ export class Engine {
    * was. Only if nothing happened to it since (`expect` tokens, idle): a newer request wins.
    */
   cut(requestId: string, length: number, expect: number, ticket?: number): void {
-    const settled = () => ticket !== undefined && (this.#emit({ type: "settled", ticket }), this.#flush());
+    const settled = () => ticket !== undefined && this.#settled(ticket, "stream");
     const seq = this.table.get(requestId);
     if (!seq || seq.busy || seq.length !== expect || length >= expect) return void settled();
     this.table.truncate(seq, length);
@@ -341,9 +344,15 @@ export class Engine {
     const jobs = this.#jobs.get(job.ticket);
     if (jobs && jobs.every((j) => j.finish)) {
       this.#jobs.delete(job.ticket);
-      // its leases (src/cluster/leases.ts) are released on this: after the last write of its sessions
-      void Promise.all(jobs.map((j) => j.persisted)).then(() => (this.#emit({ type: "settled", ticket: job.ticket }), this.#flush()));
+      if (this.#leases) void Promise.all(jobs.map((j) => j.persisted)).then(() => this.#settled(job.ticket, "request"));
     }
+  }
+
+  /** With session leases: tells the HTTP thread a ticket's writes landed, so its leases may go (src/cluster/leases.ts). */
+  #settled(ticket: number, of: "request" | "stream"): void {
+    if (!this.#leases) return;
+    this.#emit({ type: "settled", ticket, of });
+    this.#flush();
   }
 
   /** A job that ran ends: the session keeps what its client received. Returns whether a session remains. */

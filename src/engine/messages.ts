@@ -187,8 +187,11 @@ export type FromEngine =
   /** `length`: the session's tokens now (a cut after the end needs it) */
   | { type: "done"; ticket: number; index: number; reason: FinishReason; generated: number; length: number; promptTokens: number }
   | { type: "error"; ticket: number; error: ErrorInfo }
-  /** every job of the ticket has ended and its session writes have landed (its leases may go); at least once per submit */
-  | { type: "settled"; ticket: number }
+  /**
+   * With session leases: every job of the ticket ended and its session writes landed ("request"),
+   * or a held stream's cut was written ("stream"); at least once each (receivers are idempotent)
+   */
+  | { type: "settled"; ticket: number; of: "request" | "stream" }
   | { type: "dropped"; ticket: number; found: boolean }
   | { type: "described"; ticket: number; info: CachedSequenceInfo | null }
   | { type: "stats"; ticket: number; stats: EngineStats }

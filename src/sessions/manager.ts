@@ -166,11 +166,11 @@ export class SessionManager {
     }
     this.#spilling.set(requestId, record);
     this.#spillingBytes += record.length;
-    void this.#put(requestId, "kv", record).then(async (ok) => {
+    void this.#tier!.put(requestId, "kv", record).then(async (ok) => {
       this.#spillingBytes -= record.length;
       if (this.#spilling.get(requestId) === record) this.#spilling.delete(requestId);
       // DELETEd while this write was in flight, and not written again since (persist clears it)
-      if (this.#tombstones.delete(requestId) && ok) await this.#delete(sessionKey(requestId));
+      if (this.#tombstones.delete(requestId) && ok) await this.#tier!.delete(sessionKey(requestId));
       if (!ok) return this.#dropState(requestId, record, "the store write failed");
       this.counters.spilledToStore++;
       this.#reclaimer.released(record.length);
@@ -251,7 +251,7 @@ export class SessionManager {
     if (!this.#store) return;
     this.#tombstones.delete(s.requestId); // written again after a DELETE: a late KV write must not erase it
     const record = encodeRecord(this.#header(s, "meta", 0), s.tokens);
-    const write = this.#put(s.requestId, "meta", record).then((ok) => void (ok && this.counters.metaWrites++));
+    const write = this.#tier!.put(s.requestId, "meta", record).then((ok) => void (ok && this.counters.metaWrites++));
     // a degraded store must not hold every response for its timeout: the write goes on behind it
     // (and heals the store when it succeeds)
     if (!this.degraded) await write;
@@ -260,7 +260,7 @@ export class SessionManager {
   /** Shutdown: one resident session's KV state (from stateBuffer()) straight to the store; true when durable. */
   async persistState(s: SessionSnapshot, kvTokens: number, state: Uint8Array): Promise<boolean> {
     const record = this.#kvRecord(s, kvTokens, state);
-    return this.#store ? this.#put(s.requestId, "kv", record) : false;
+    return this.#tier ? this.#tier.put(s.requestId, "kv", record) : false;
   }
 
   /** Shutdown: every KV record still in RAM goes to the store; returns how many were written. */
@@ -268,7 +268,7 @@ export class SessionManager {
     if (!this.#store) return 0;
     let n = 0;
     for (const e of [...this.#ram.entries(), ...[...this.#spilling].map(([requestId, record]) => ({ requestId, record }))]) {
-      if (await this.#put(e.requestId, "kv", e.record)) n++;
+      if (await this.#tier!.put(e.requestId, "kv", e.record)) n++;
     }
     return n;
   }
@@ -285,7 +285,7 @@ export class SessionManager {
     if (this.#spilling.has(requestId)) this.#tombstones.add(requestId);
     const inRam = this.#ram.delete(requestId) || this.#spilling.delete(requestId);
     if (!this.#store) return inRam;
-    const found = await this.#delete(sessionKey(requestId));
+    const found = await this.#tier!.delete(sessionKey(requestId));
     return inRam || found;
   }
 
@@ -331,14 +331,5 @@ export class SessionManager {
       logEvent("warn", "session_record_skipped", { what, reason: err.message });
       return null;
     }
-  }
-
-  /** Writes one record; on failure the store is marked degraded (generation goes on). */
-  #put(requestId: string, kind: RecordKind, record: Uint8Array): Promise<boolean> {
-    return this.#tier!.put(requestId, kind, record);
-  }
-
-  #delete(key: string): Promise<boolean> {
-    return this.#tier!.delete(key);
   }
 }

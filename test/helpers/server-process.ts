@@ -1,7 +1,9 @@
-// Our server as a real child process (`bun scripts/serve.ts`), for restart, crash and drain tests.
-import { spawn, type ChildProcess } from "node:child_process";
+// Our server as a real child process (`bun scripts/serve.ts`), for restart, crash and drain tests:
+// the cluster's launcher (src/cluster/processes.ts) on a random port.
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { randomPort, waitHealthy } from "./llama-server.ts";
+import { startServer } from "../../src/cluster/processes.ts";
+import { randomPort } from "./llama-server.ts";
 
 const root = join(import.meta.dir, "../..");
 
@@ -17,20 +19,9 @@ export interface ServerProcess {
 
 /** Starts the server with `env` (MODEL_PATH etc.) on a random port and waits until /health is 200. */
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
-  const port = randomPort(40000);
-  const proc = spawn("bun", [join(root, "scripts/serve.ts")], {
-    cwd: root,
-    env: { ...process.env, LLM_LIB_PATH: join(root, "native/build/libllmshim.so"), HOST: "127.0.0.1", PORT: String(port), LOG_EVICTIONS: "false", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let log = "";
-  proc.stdout!.on("data", (d) => (log += d));
-  proc.stderr!.on("data", (d) => (log += d));
-  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(url, { what: "the server", exitCode: () => proc.exitCode, log: () => log });
+  const s = await startServer("the server", randomPort(40000), { LLM_LIB_PATH: join(root, "native/build/libllmshim.so"), ...env }, 60_000);
   return {
-    url, proc, exited, log: () => log,
-    post: (path, body) => fetch(`${url}${path}`, { method: "POST", body: JSON.stringify(body) }),
+    url: s.url, proc: s.proc, exited: s.exited, log: s.log,
+    post: (path, body) => fetch(`${s.url}${path}`, { method: "POST", body: JSON.stringify(body) }),
   };
 }
