@@ -45,17 +45,7 @@ const t0 = performance.now();
 let serial = 0;
 const fresh = (tag: string) => `${tag}-${process.pid}-${++serial}`;
 
-async function routeOf(id: string): Promise<string> {
-  const r = await fetch(`${cluster.front}/health`, { headers: { "x-request-id": id } });
-  await r.body?.cancel();
-  return r.headers.get("x-replica")!;
-}
-async function idOn(replica: string, tag: string): Promise<string> {
-  for (;;) {
-    const id = fresh(tag);
-    if ((await routeOf(id)) === replica) return id;
-  }
-}
+const idOn = async (replica: string, tag: string) => (await cluster.idsOn(replica, 1, fresh(tag)))[0]!;
 // two tokens: the first one's text arrives before the response ends (which waits for the session's writes)
 const ttft = async (base: string, requestId: string, prompt: string, n = 2) => (await oursGenerate(base, { requestId, prompt, maxNewTokens: n })).ttftMs;
 

@@ -50,19 +50,7 @@ async function gen(base: string, id: string, prompt: string, n = 8): Promise<Ans
   return { status: r.status, text: await r.text(), replica: r.headers.get("x-replica"), session: r.headers.get("x-session") };
 }
 
-/** The replica HAProxy routes an id to now (its hash, asked through /health with x-request-id). */
-async function routeOf(id: string): Promise<string> {
-  const r = await fetch(`${cluster.front}/health`, { headers: { "x-request-id": id } });
-  await r.body?.cancel();
-  return r.headers.get("x-replica")!;
-}
-
-/** `count` fresh ids that HAProxy routes to `replica`. */
-async function idsOn(replica: string, count: number, tag: string): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 0; out.length < count; i++) if ((await routeOf(`${tag}-${i}`)) === replica) out.push(`${tag}-${i}`);
-  return out;
-}
+const idsOn = (replica: string, count: number, tag: string) => cluster.idsOn(replica, count, tag);
 
 /** A long greedy stream through `base`, started: resolves once its first text arrived. */
 async function startStream(base: string, id: string, n: number) {

@@ -117,20 +117,31 @@ export class LocalCluster {
   }
 
   /**
-   * Waits until HAProxy sends requests to each named replica (their health checks passed): probes
-   * /health through the front until every name has answered.
+   * The replica HAProxy routes a session id to now: /health asked through the front with the id in
+   * the session header, which is hashed as a body's request_id would be (null: no replica answered).
    */
+  async routeOf(id: string): Promise<string | null> {
+    if (!this.sessionHeader) throw new Error("routeOf needs a SESSION_HEADER: without one HAProxy routes /health by leastconn");
+    const r = await fetch(`${this.front}/health`, { headers: { [this.sessionHeader]: id } }).catch(() => null);
+    await r?.body?.cancel();
+    return r?.status === 200 ? r.headers.get("x-replica") : null;
+  }
+
+  /** `count` ids `<tag>-<n>` that HAProxy routes to `replica` now. */
+  async idsOn(replica: string, count: number, tag: string): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; out.length < count; i++) if ((await this.routeOf(`${tag}-${i}`)) === replica) out.push(`${tag}-${i}`);
+    return out;
+  }
+
+  /** Waits until HAProxy sends requests to each named replica (their health checks passed), probing with fresh ids. */
   async waitRouted(names: string[], timeoutMs = 30_000): Promise<void> {
     const want = new Set(names);
     const deadline = Date.now() + timeoutMs;
     while (want.size > 0) {
       if (Date.now() > deadline) throw new Error(`HAProxy did not route to ${[...want].join(", ")} within ${timeoutMs / 1000} s:\n${this.haproxy?.log() ?? ""}`);
-      // the session header spreads probes over the hash ring (a fresh id each time); without one, leastconn does
-      const headers: Record<string, string> = this.sessionHeader ? { [this.sessionHeader]: crypto.randomUUID() } : {};
-      const r = await fetch(`${this.front}/health`, { headers }).catch(() => null);
-      const who = r?.headers.get("x-replica");
-      await r?.body?.cancel();
-      if (r?.status === 200 && who) want.delete(who);
+      const who = await this.routeOf(crypto.randomUUID());
+      if (who) want.delete(who);
       else await Bun.sleep(50);
     }
   }
