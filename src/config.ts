@@ -111,6 +111,8 @@ export interface SessionSettings {
   replicaId: string;
   /** seconds a session lease lasts unless renewed (shared Redis store only; 0: no leases) */
   leaseTtlS: number;
+  /** milliseconds a lease held by another replica is waited for before 409 (its release may be on its way) */
+  leaseWaitMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -235,6 +237,7 @@ function sessionSettings(env: Env): SessionSettings {
     kvWrites: kvWrites(env, typeof store === "object"),
     replicaId: replicaId(env),
     leaseTtlS: num(env, "SESSION_LEASE_TTL_S", 3),
+    leaseWaitMs: int(env, "SESSION_LEASE_WAIT_MS", 250),
   };
 }
 

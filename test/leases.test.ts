@@ -36,6 +36,20 @@ describe.skipIf(!hasRedis())("session leases", () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  test("a lease released a moment later is waited for (SESSION_LEASE_WAIT_MS); one still held after the wait is a conflict", async () => {
+    const a = leases("wa1");
+    const patient = new SessionLeases(redis.url, { owner: "wb1", ttlMs: 600, waitMs: 300, prefix: "test:lease:" });
+    const first = await a.acquire(["moment"]);
+    setTimeout(() => a.release(first.token), 50); // its response went out; the release is on its way
+    const t0 = Date.now();
+    expect((await patient.acquire(["moment"])).grant.ok).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(40);
+    const held = await a.acquire(["held-on"]);
+    expect((await patient.acquire(["held-on"])).grant).toEqual({ ok: false, index: 0, holder: "wa1" });
+    a.release(held.token);
+    await Promise.all([a.close(), patient.close()]);
+  });
+
   test("renewed while held (past its ttl); a crashed holder's lease expires; a leftover of one's own is taken over", async () => {
     const [a, b] = [leases("ra2", 300), leases("rb2", 300)];
     await a.acquire(["renewed"]);

@@ -15,6 +15,12 @@ export interface LeaseOptions {
   /** this replica's name (REPLICA_ID) */
   owner: string;
   ttlMs: number;
+  /**
+   * how long a lease held elsewhere is waited for before the answer is 409 (SESSION_LEASE_WAIT_MS):
+   * a client that got its response from one replica and goes straight to another would otherwise
+   * meet the lease whose release is still on its way
+   */
+  waitMs?: number;
   /** the session store's key prefix (default "llm:sess:") */
   prefix?: string;
 }
@@ -65,6 +71,7 @@ export class SessionLeases {
   readonly #redis: RedisConnection;
   readonly #prefix: string;
   readonly #ttlMs: number;
+  readonly #waitMs: number;
   /** by lease token (one per request) */
   readonly #held = new Map<string, Held>();
   /** lease values are "<owner> <boot>:<n>": another process under the same REPLICA_ID is someone else */
@@ -78,6 +85,7 @@ export class SessionLeases {
   constructor(url: string, opts: LeaseOptions) {
     this.owner = opts.owner;
     this.#ttlMs = opts.ttlMs;
+    this.#waitMs = opts.waitMs ?? 0;
     this.#prefix = opts.prefix ?? "llm:sess:";
     // a lease call waits at most a third of the lease: a frozen Redis never holds a request long
     this.#redis = new RedisConnection(url, Math.max(200, Math.floor(opts.ttlMs / 3)));
@@ -105,15 +113,20 @@ export class SessionLeases {
     const value = mine + token;
     const keys = ids.map((id) => this.#key(id, "lease"));
     const pairs = ids.flatMap((id, i) => [keys[i]!, this.#key(id, "owner")]);
-    let answer: unknown;
-    try {
-      answer = await this.#redis.eval("lease", ACQUIRE, pairs, [value, String(this.#ttlMs), this.owner, mine]);
-    } catch (err) {
-      this.#down(err);
-      this.counters.unavailable++;
-      return none;
+    const giveUp = Date.now() + this.#waitMs;
+    let answer: [number, number | number[], string?];
+    for (;;) {
+      try {
+        answer = (await this.#redis.eval("lease", ACQUIRE, pairs, [value, String(this.#ttlMs), this.owner, mine])) as typeof answer;
+      } catch (err) {
+        this.#down(err);
+        this.counters.unavailable++;
+        return none;
+      }
+      if (answer[0] === 1 || Date.now() >= giveUp) break;
+      await Bun.sleep(10);
     }
-    const [ok, second, holder] = answer as [number, number | number[], string?];
+    const [ok, second, holder] = answer;
     if (ok !== 1) {
       this.counters.conflicts++;
       return { token, grant: { ok: false, index: (second as number) - 1, holder: String(holder ?? "").split(" ")[0] || "another replica" } };

@@ -72,8 +72,8 @@ export class EngineClient {
   /** `workerUrl`: the compiled binary names its embedded worker entry; otherwise the file beside this one. */
   constructor(settings: Settings, workerUrl = new URL("./worker.ts", import.meta.url).href) {
     this.#worker = new Worker(workerUrl);
-    const { store, leaseTtlS, replicaId } = settings.sessions;
-    this.leases = leasesEnabled(settings) && typeof store === "object" ? new SessionLeases(store.redis, { owner: replicaId, ttlMs: leaseTtlS * 1000 }) : null;
+    const { store, leaseTtlS, leaseWaitMs, replicaId } = settings.sessions;
+    this.leases = leasesEnabled(settings) && typeof store === "object" ? new SessionLeases(store.redis, { owner: replicaId, ttlMs: leaseTtlS * 1000, waitMs: leaseWaitMs }) : null;
     this.ready = new Promise((resolve, reject) => ((this.#readyResolve = resolve), (this.#readyReject = reject)));
     this.#worker.onmessage = (ev: MessageEvent<FromEngine[]>) => {
       for (const msg of ev.data) this.#safeDispatch(msg);
