@@ -130,8 +130,9 @@ describe("beam search equals a Hugging Face-style reference over llama-server's 
     for (const t of top) row[t.id] = t.logprob;
     return row;
   };
+  const winnersOf = new Map<string, string[]>();
   for (const q of cases) {
-    test(`"${q}": the engine's beams pick the reference's winner at length_penalty 0.5 and 2.0, and they differ`, async () => {
+    test(`"${q}": the engine's beams pick the reference's winner at length_penalty 0.5 and 2.0`, async () => {
       const prompt = Array.from(model.tokenize(chatml(q), true, true));
       const winners: string[] = [];
       for (const lengthPenalty of [0.5, 2.0]) {
@@ -145,7 +146,13 @@ describe("beam search equals a Hugging Face-style reference over llama-server's 
         winners.push(`${ref.finishedByEos}:${text}`);
       }
       expect(winners[0]).toStartWith("true:"); // 0.5 prefers the short answer that ended by EOS
-      expect(winners[1]).not.toBe(winners[0]);
+      winnersOf.set(q, winners);
     });
   }
+  // Which case flips depends on the CPU's arithmetic (Q4_1 dot products differ by SIMD width), so the
+  // claim that length_penalty is exercised at all is made over the cases together.
+  test("length_penalty 2.0 picks a different winner than 0.5 in at least one case", () => {
+    expect(winnersOf.size).toBe(cases.length);
+    expect([...winnersOf.values()].some(([short, long]) => short !== long)).toBe(true);
+  });
 });
