@@ -77,6 +77,11 @@ export class MessageScanner {
           break;
         }
         case "chunk-end": {
+          if (this.#line === "" && buf[i] === CR && buf[i + 1] === LF) { // the usual case, whole in this buffer
+            i += 2;
+            this.#state = "chunk-size";
+            break;
+          }
           this.#line += String.fromCharCode(buf[i++]!);
           if (this.#line.length === 2) {
             if (this.#line !== "\r\n") return this.#giveUp();
@@ -87,6 +92,15 @@ export class MessageScanner {
         }
         case "chunk-size":
         case "trailer": {
+          if (this.#state === "chunk-size" && this.#line === "") {
+            const r = hexLine(buf, i);
+            if (r !== null) { // the usual case: hex digits and CRLF, whole in this buffer
+              i = r.next;
+              this.#left = r.size;
+              this.#state = r.size === 0 ? "trailer" : "chunk-data";
+              break;
+            }
+          }
           const lf = buf.indexOf(10, i);
           const stop = lf < 0 ? buf.length : lf + 1;
           this.#line += latin1(buf, i, stop);
@@ -193,6 +207,27 @@ function contentLength(values: string[]): number | null {
   if (all.size !== 1) return null;
   const [v] = all;
   return /^\d{1,15}$/.test(v!) ? Number(v) : null;
+}
+
+const CR = 13, LF = 10;
+
+/**
+ * A chunk-size line made of 1-15 hex digits and CRLF that lies whole in `buf` from `at`: its size
+ * and the offset after it. Null for anything else (split across buffers, extensions, junk), which
+ * the line-by-line path frames or rejects.
+ */
+function hexLine(buf: Uint8Array, at: number): { size: number; next: number } | null {
+  let size = 0;
+  let i = at;
+  for (; i < buf.length && i - at < 16; i++) {
+    const c = buf[i]!;
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) break;
+    size = size * 16 + d;
+  }
+  const digits = i - at;
+  if (digits === 0 || digits > 15 || buf[i] !== CR || buf[i + 1] !== LF) return null;
+  return { size, next: i + 2 };
 }
 
 const latin1 = (buf: Uint8Array, from: number, to: number) =>
