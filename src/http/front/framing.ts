@@ -93,11 +93,10 @@ export class MessageScanner {
         case "chunk-size":
         case "trailer": {
           if (this.#state === "chunk-size" && this.#line === "") {
-            const r = hexLine(buf, i);
-            if (r !== null) { // the usual case: hex digits and CRLF, whole in this buffer
-              i = r.next;
-              this.#left = r.size;
-              this.#state = r.size === 0 ? "trailer" : "chunk-data";
+            const next = this.#hexLine(buf, i);
+            if (next >= 0) { // the usual case: hex digits and CRLF, whole in this buffer
+              i = next;
+              this.#state = this.#left === 0 ? "trailer" : "chunk-data";
               break;
             }
           }
@@ -123,6 +122,27 @@ export class MessageScanner {
       }
     }
     return -1;
+  }
+
+  /**
+   * A chunk-size line made of 1-15 hex digits and CRLF that lies whole in `buf` from `at`: sets
+   * #left to its size and returns the offset after it (no allocation: this runs once per streamed
+   * chunk). -1 for anything else (split across buffers, extensions, junk), which the line-by-line
+   * path frames or rejects.
+   */
+  #hexLine(buf: Uint8Array, at: number): number {
+    let size = 0;
+    let i = at;
+    for (; i < buf.length && i - at < 16; i++) {
+      const c = buf[i]!;
+      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+      if (d < 0) break;
+      size = size * 16 + d;
+    }
+    const digits = i - at;
+    if (digits === 0 || digits > 15 || buf[i] !== CR || buf[i + 1] !== LF) return -1;
+    this.#left = size;
+    return i + 2;
   }
 
   /** set when a head without a body ended its message */
@@ -210,25 +230,6 @@ function contentLength(values: string[]): number | null {
 }
 
 const CR = 13, LF = 10;
-
-/**
- * A chunk-size line made of 1-15 hex digits and CRLF that lies whole in `buf` from `at`: its size
- * and the offset after it. Null for anything else (split across buffers, extensions, junk), which
- * the line-by-line path frames or rejects.
- */
-function hexLine(buf: Uint8Array, at: number): { size: number; next: number } | null {
-  let size = 0;
-  let i = at;
-  for (; i < buf.length && i - at < 16; i++) {
-    const c = buf[i]!;
-    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
-    if (d < 0) break;
-    size = size * 16 + d;
-  }
-  const digits = i - at;
-  if (digits === 0 || digits > 15 || buf[i] !== CR || buf[i + 1] !== LF) return null;
-  return { size, next: i + 2 };
-}
 
 const latin1 = (buf: Uint8Array, from: number, to: number) =>
   Buffer.from(buf.buffer, buf.byteOffset + from, to - from).toString("latin1");
