@@ -51,7 +51,6 @@ export interface SessionSnapshot {
 }
 
 export class SessionManager {
-  readonly #store: SessionStore | null;
   readonly #self: EngineIdentity;
   readonly #limits: SessionLimits;
   readonly #ram: RamTier;
@@ -74,7 +73,6 @@ export class SessionManager {
   readonly #health: StoreHealth;
 
   constructor(store: SessionStore | null, self: EngineIdentity, limits: SessionLimits) {
-    this.#store = store;
     this.#self = self;
     this.#limits = limits;
     this.#ram = new RamTier(limits.ramBytes);
@@ -99,25 +97,26 @@ export class SessionManager {
   }
 
   get persistent(): boolean {
-    return this.#store !== null;
+    return this.#tier !== null;
   }
 
   /** the store's description ("off" without one) */
   get storeName(): string {
-    return this.#store?.description ?? "off";
+    return this.#tier?.store.description ?? "off";
   }
 
   close(): void {
-    this.#store?.close();
+    this.#tier?.store.close();
   }
 
   /** Reads the store's index (ids, sizes, ages) and applies the TTL and the byte cap. */
   async init(): Promise<void> {
-    if (!this.#store) return;
+    const store = this.#tier?.store;
+    if (!store) return;
     await this.#health.run("index", async () => {
-      for (const r of await this.#store!.list()) this.index.note(r.key, r.kind, r.bytes, r.lastUsed);
+      for (const r of await store.list()) this.index.note(r.key, r.kind, r.bytes, r.lastUsed);
       for (const key of this.index.keys()) {
-        const meta = await this.#store!.get(key, "meta");
+        const meta = await store.get(key, "meta");
         const rec = meta && this.#decode(meta, key);
         if (rec) this.index.name(key, rec.header.requestId);
       }
@@ -158,7 +157,8 @@ export class SessionManager {
   }
 
   #spill(requestId: string, record: Uint8Array): void {
-    if (!this.#store) return this.#dropState(requestId, record, "SESSION_RAM_BYTES exceeded and no persistent store");
+    const tier = this.#tier;
+    if (!tier) return this.#dropState(requestId, record, "SESSION_RAM_BYTES exceeded and no persistent store");
     // records in flight to the store count against RAM too: past the bound (a slow store under
     // heavy eviction) one is dropped instead of piling up
     if (this.#spillingBytes + record.length > Math.max(this.#limits.ramBytes, MIN_IN_FLIGHT)) {
@@ -166,11 +166,11 @@ export class SessionManager {
     }
     this.#spilling.set(requestId, record);
     this.#spillingBytes += record.length;
-    void this.#tier!.put(requestId, "kv", record).then(async (ok) => {
+    void tier.put(requestId, "kv", record).then(async (ok) => {
       this.#spillingBytes -= record.length;
       if (this.#spilling.get(requestId) === record) this.#spilling.delete(requestId);
       // DELETEd while this write was in flight, and not written again since (persist clears it)
-      if (this.#tombstones.delete(requestId) && ok) await this.#tier!.delete(sessionKey(requestId));
+      if (this.#tombstones.delete(requestId) && ok) await tier.delete(sessionKey(requestId));
       if (!ok) return this.#dropState(requestId, record, "the store write failed");
       this.counters.spilledToStore++;
       this.#reclaimer.released(record.length);
@@ -186,17 +186,17 @@ export class SessionManager {
 
   /** Whether a lookup of this session must ask the store (else RAM and the index answer at once). */
   mayHave(requestId: string, kind: RecordKind): boolean {
-    if (!this.#store) return false;
+    if (!this.#tier) return false;
     // a degraded shared store is not asked on the request path (each ask could wait for its
     // timeout): this process's index answers until a background write heals it
-    return (this.#store.shared && !this.degraded) || this.index.has(sessionKey(requestId), kind);
+    return (this.#tier.store.shared && !this.degraded) || this.index.has(sessionKey(requestId), kind);
   }
 
   /** The state to restore from the store (after RAM had none); null: decode the tokens again. */
   async fromStore(requestId: string, tokens: Int32Array): Promise<Restore | null> {
     if (!this.mayHave(requestId, "kv")) return null;
     // a shared store is asked even when this process's index has no record: another replica may have written one
-    const record = await this.#health.run("get", () => this.#store!.get(sessionKey(requestId), "kv"));
+    const record = await this.#health.run("get", () => this.#tier!.store.get(sessionKey(requestId), "kv"));
     return record ? this.#usable(requestId, record, tokens, "store") : null;
   }
 
@@ -235,7 +235,7 @@ export class SessionManager {
   /** A session this process does not hold: its persisted tokens, if any store has them. */
   async find(requestId: string): Promise<StoredSession | null> {
     if (!this.mayHave(requestId, "meta")) return null;
-    const bytes = await this.#health.run("get", () => this.#store!.get(sessionKey(requestId), "meta"));
+    const bytes = await this.#health.run("get", () => this.#tier!.store.get(sessionKey(requestId), "meta"));
     const rec = bytes && this.#decode(bytes, requestId);
     if (!rec || rec.header.requestId !== requestId) return null;
     if (rec.header.model !== this.#self.model) {
@@ -248,10 +248,11 @@ export class SessionManager {
 
   /** Makes a session's tokens durable (called when a request finishes, before its response ends). */
   async persist(s: SessionSnapshot): Promise<void> {
-    if (!this.#store) return;
+    const tier = this.#tier;
+    if (!tier) return;
     this.#tombstones.delete(s.requestId); // written again after a DELETE: a late KV write must not erase it
     const record = encodeRecord(this.#header(s, "meta", 0), s.tokens);
-    const write = this.#tier!.put(s.requestId, "meta", record).then((ok) => void (ok && this.counters.metaWrites++));
+    const write = tier.put(s.requestId, "meta", record).then((ok) => void (ok && this.counters.metaWrites++));
     // a degraded store must not hold every response for its timeout: the write goes on behind it
     // (and heals the store when it succeeds)
     if (!this.degraded) await write;
@@ -265,10 +266,11 @@ export class SessionManager {
 
   /** Shutdown: every KV record still in RAM goes to the store; returns how many were written. */
   async flushRam(): Promise<number> {
-    if (!this.#store) return 0;
+    const tier = this.#tier;
+    if (!tier) return 0;
     let n = 0;
     for (const e of [...this.#ram.entries(), ...[...this.#spilling].map(([requestId, record]) => ({ requestId, record }))]) {
-      if (await this.#tier!.put(e.requestId, "kv", e.record)) n++;
+      if (await tier.put(e.requestId, "kv", e.record)) n++;
     }
     return n;
   }
@@ -284,8 +286,8 @@ export class SessionManager {
   async drop(requestId: string): Promise<boolean> {
     if (this.#spilling.has(requestId)) this.#tombstones.add(requestId);
     const inRam = this.#ram.delete(requestId) || this.#spilling.delete(requestId);
-    if (!this.#store) return inRam;
-    const found = await this.#tier!.delete(sessionKey(requestId));
+    if (!this.#tier) return inRam;
+    const found = await this.#tier.delete(sessionKey(requestId));
     return inRam || found;
   }
 
@@ -304,7 +306,7 @@ export class SessionManager {
    * sweep (sweep()) decides by every replica's use.
    */
   async expire(requestId: string): Promise<void> {
-    if (this.#store?.shared) this.forgetRam(requestId);
+    if (this.#tier?.store.shared) this.forgetRam(requestId);
     else await this.drop(requestId);
   }
 
