@@ -5,8 +5,12 @@
 # keyed by llama.cpp commit, backend and flags, so a second run is a no-op.
 #
 # Usage: ./build-native.sh [--tools TARGET...]   e.g. --tools llama-server llama-batched-bench
-# Env:   GGML_CUDA=1            build with CUDA (default: only when nvidia-smi finds a GPU)
-#        CMAKE_CUDA_ARCHITECTURES  default 90 (H100/H200)
+# Env:   GGML_CUDA=1            build with CUDA (default: only when nvidia-smi finds a GPU): writes
+#                               native/build/libllmshim-cuda.so besides the CPU libllmshim.so
+#        CMAKE_CUDA_ARCHITECTURES  default: the GPU's own (nvidia-smi), else 80;89;90 (A100, L4, H100/H200)
+#        CUDA_HOME              a CUDA toolkit; without one (no nvcc), CUDA 13.0 wheels from PyPI
+#                               (scripts/cuda-toolkit.sh); LLM_CUDA_TOOLKIT=pypi prefers those
+#        CUDAFLAGS              extra nvcc flags, e.g. -allow-unsupported-compiler for a too-new g++
 #        GGML_NATIVE=0          portable CPU build (default 1: -march=native)
 #        GGML_AMX=1             keep ggml's AMX kernels in a native build (default: off, see below)
 #        LLM_CACHE_DIR          cache root
@@ -29,21 +33,22 @@ TOOLS=()
 if [[ "${1:-}" == "--tools" ]]; then shift; TOOLS=("$@"); fi
 
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required (${2:-install it with your package manager})"; }
-need git; need cmake "apt-get install cmake"; need cc "apt-get install build-essential"; need c++ "apt-get install g++"
+need cmake "apt-get install cmake"; need cc "apt-get install build-essential"; need c++ "apt-get install g++"
 
-# One build at a time per cache: the library under one lock, reference tools under another
-# (tests build llama-server in the background; library users must not wait for that).
+# One build at a time per cache: the source fetch under one lock, then the library under one per
+# backend, reference tools under another (tests build llama-server in the background; library
+# users must not wait for that).
 mkdir -p "$CACHE"
 lock() { # fd name
   command -v flock >/dev/null 2>&1 || return 0
   eval "exec $1>\"\$CACHE/.$2.lock\""
   flock -n "$1" || { say "another build-native.sh is building ($2); waiting for it"; flock "$1"; }
 }
-lock 8 library
+lock 8 source
 
 # ---- 1. source -------------------------------------------------------------
 if [[ ! -f "$SRC/include/llama.h" ]]; then
-  need npm "install Node.js/npm"; need tar
+  need git; need npm "install Node.js/npm"; need tar
   say "fetching llama.cpp source: npm pack node-llama-cpp@$NLC_VERSION (bundle only)"
   tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
   (cd "$tmp" && npm pack --silent "node-llama-cpp@$NLC_VERSION" >/dev/null) || die "npm pack node-llama-cpp@$NLC_VERSION failed (is the npm registry reachable?)"
@@ -55,7 +60,9 @@ if [[ ! -f "$SRC/include/llama.h" ]]; then
   mv "$SRC.partial" "$SRC"
   rm -rf "$tmp"; trap - EXIT
 fi
-COMMIT="$(git -C "$SRC" rev-parse --short=12 HEAD)"
+# a copy without .git (scripts/gpu-check.sh --pack, for machines with no network) names its commit in .commit
+if [[ -e "$SRC/.git" ]]; then need git; COMMIT="$(git -C "$SRC" rev-parse --short=12 HEAD)"
+else COMMIT="$(cat "$SRC/.commit" 2>/dev/null)" || die "no commit for $SRC (neither .git nor .commit)"; fi
 TAG="$(sed -n 's/.*"tag": *"\([^"]*\)".*/\1/p' "$SRC/.node-llama-cpp-info.json" 2>/dev/null || true)"
 say "llama.cpp source: $SRC (node-llama-cpp $NLC_VERSION, tag ${TAG:-?}, commit $COMMIT)"
 
@@ -77,35 +84,81 @@ FLAGS=(-DBUILD_SHARED_LIBS=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DCMAKE_BUIL
 if [[ $NATIVE == 1 && "${GGML_AMX:-0}" != "1" ]] && grep -qm1 'amx_tile' /proc/cpuinfo 2>/dev/null; then
   FLAGS+=(-DCMAKE_C_FLAGS="-U__AMX_TILE__ -U__AMX_INT8__ -U__AMX_BF16__" -DCMAKE_CXX_FLAGS="-U__AMX_TILE__ -U__AMX_INT8__ -U__AMX_BF16__")
 fi
+# the library lock is per backend from here: a CUDA build (an hour on a 2-core machine) does not
+# hold up CPU builds (the CUDA build runs one itself, below)
+exec 8>&-; lock 8 "library-$BACKEND"
 CUDA_LIBS=()
+CUDA_TAG=""
+INFO_NAME="build-info.json"
 if [[ $BACKEND == cuda ]]; then
-  need nvcc "install the CUDA toolkit"
-  ARCH="${CMAKE_CUDA_ARCHITECTURES:-90}"
+  # One library for every host: the CPU library is always built as well, and the server loads
+  # native/build/libllmshim-cuda.so first, falling back to native/build/libllmshim.so where the
+  # CUDA one cannot load (src/native/library-path.ts). LLM_LIB_OUT set: only the CUDA one, there.
+  if [[ -z "${LLM_LIB_OUT:-}" ]]; then
+    say "CUDA build: the CPU library (native/build/libllmshim.so, the fallback without CUDA) first"
+    GGML_CUDA=0 bash "$ROOT/build-native.sh" || die "building the CPU library failed"
+    OUT="$ROOT/native/build/libllmshim-cuda.so"
+    INFO_NAME="build-info-cuda.json"
+  fi
+  # The toolkit: a system one wins (CUDA_HOME, CUDA_PATH, /usr/local/cuda, nvcc on PATH); without
+  # one (or with LLM_CUDA_TOOLKIT=pypi) the pinned CUDA 13.0 wheels from PyPI (scripts/cuda-toolkit.sh).
+  CUDA_ROOT=""
+  if [[ "${LLM_CUDA_TOOLKIT:-}" != "pypi" ]]; then
+    for d in "${CUDA_HOME:-}" "${CUDA_PATH:-}" /usr/local/cuda "$(command -v nvcc >/dev/null 2>&1 && dirname "$(dirname "$(command -v nvcc)")")"; do
+      [[ -n "$d" && -x "$d/bin/nvcc" ]] && { CUDA_ROOT="$d"; break; }
+    done
+  fi
+  if [[ -z "$CUDA_ROOT" ]]; then
+    say "no CUDA toolkit on this machine (no nvcc): using the pinned CUDA $(bash "$ROOT/scripts/cuda-toolkit.sh" --version) wheels from PyPI"
+    CUDA_ROOT="$(bash "$ROOT/scripts/cuda-toolkit.sh")" || die "getting the CUDA toolkit from PyPI failed (scripts/cuda-toolkit.sh); install a CUDA toolkit and set CUDA_HOME, or build for CPU with GGML_CUDA=0"
+  fi
+  NVCC="$CUDA_ROOT/bin/nvcc"
+  CUDA_VER="$("$NVCC" --version 2>/dev/null | sed -n 's/.*, V\([0-9][0-9.]*\).*/\1/p' | tail -1)"
+  [[ -n "$CUDA_VER" ]] || die "$NVCC --version does not run: $("$NVCC" --version 2>&1 | tail -1)"
   CUBLAS_DIR=""
-  for d in "${CUDA_HOME:-}" /usr/local/cuda "$(dirname "$(dirname "$(command -v nvcc)")")"; do
-    [[ -n "$d" ]] && ls "$d"/lib64/libcublas.so* >/dev/null 2>&1 && { CUBLAS_DIR="$d/lib64"; break; }
-    [[ -n "$d" ]] && ls "$d"/lib/libcublas.so* >/dev/null 2>&1 && { CUBLAS_DIR="$d/lib"; break; }
+  for l in lib64 lib targets/x86_64-linux/lib targets/sbsa-linux/lib; do
+    ls "$CUDA_ROOT/$l"/libcublas.so* >/dev/null 2>&1 && { CUBLAS_DIR="$CUDA_ROOT/$l"; break; }
   done
   if [[ -z "$CUBLAS_DIR" ]] && ! ldconfig -p 2>/dev/null | grep -q libcublas.so; then
-    die "CUDA requested but cuBLAS was not found: nvcc is at $(command -v nvcc) but no libcublas.so sits in its toolkit or the linker cache. ggml-cuda needs cuBLAS; install it (e.g. the toolkit's libcublas-dev or the nvidia-cublas wheel, then set CUDA_HOME) or build for CPU with GGML_CUDA=0."
+    die "CUDA requested but cuBLAS was not found: nvcc is at $NVCC but no libcublas.so sits in its toolkit or the linker cache. ggml-cuda needs cuBLAS; install it (e.g. the toolkit's libcublas-dev, then set CUDA_HOME), use the CUDA wheels from PyPI with LLM_CUDA_TOOLKIT=pypi, or build for CPU with GGML_CUDA=0."
   fi
-  FLAGS+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH")
-  CUDA_LIBS=(-L"${CUBLAS_DIR:-/usr/local/cuda/lib64}" -lcudart -lcublas -lcublasLt -lcuda)
+  # Architectures: CMAKE_CUDA_ARCHITECTURES; else this machine's GPUs (nvidia-smi: 9.0 -> 90);
+  # with no GPU to ask, A100 (80), L4 / RTX 4090 (89) and H100 / H200 (90), each as machine code + PTX.
+  if [[ -n "${CMAKE_CUDA_ARCHITECTURES:-}" ]]; then ARCH="$CMAKE_CUDA_ARCHITECTURES"
+  elif ARCH="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | tr -d ' .' | grep -E '^[0-9]+$' | sort -un | paste -sd';')" && [[ -n "$ARCH" ]]; then
+    say "CUDA architecture(s) of this machine's GPU(s) (nvidia-smi): $ARCH"
+  else
+    ARCH="80;89;90"; say "no GPU to ask: CUDA architectures $ARCH (A100, L4/RTX 4090, H100/H200); set CMAKE_CUDA_ARCHITECTURES to choose"
+  fi
+  say "CUDA $CUDA_VER at $CUDA_ROOT, architectures $ARCH"
+  # GGML_CUDA_NO_VMM: ggml's memory pool without the driver API, so the library needs no libcuda to
+  # link (the wheels ship no stub) and no libcuda.so.1 to load: without a driver it loads, finds no
+  # GPU and serves on its CPU backend. CUDAFLAGS (CMake's env), e.g. -allow-unsupported-compiler
+  # when nvcc rejects the host g++, goes into the key below.
+  FLAGS+=(-DGGML_CUDA=ON -DGGML_CUDA_NO_VMM=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH"
+    -DCMAKE_CUDA_COMPILER="$NVCC" -DCUDAToolkit_ROOT="$CUDA_ROOT")
+  # RUNPATH: the toolkit's lib dir (found there without LD_LIBRARY_PATH), then the library's own dir.
+  # --no-undefined: a driver-API symbol left in would make the library unloadable without libcuda.
+  CUDA_LIBS=(-L"${CUBLAS_DIR:-/usr/local/cuda/lib64}" -lcudart -lcublas -lcublasLt -Wl,--no-undefined
+    -Wl,-rpath,"${CUBLAS_DIR:-/usr/local/cuda/lib64}" -Wl,-rpath,'$ORIGIN')
+  CUDA_TAG="-$CUDA_VER-sm${ARCH//;/_}"
 fi
 CPUKEY=""
 [[ $NATIVE == 1 ]] && CPUKEY="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8)"
 SHIM_HASH="$(cat "$ROOT"/native/*.c "$ROOT/native/shim.h" | md5sum | cut -c1-10)"
-KEY="$COMMIT-$BACKEND-$(echo "${FLAGS[*]} $CPUKEY" | md5sum | cut -c1-10)"
+# the key names the toolkit version and architectures of a CUDA build (e.g. …-cuda-13.0.88-sm80_89_90-…)
+KEY="$COMMIT-$BACKEND$CUDA_TAG-$(echo "${FLAGS[*]} $CPUKEY${CUDA_TAG:+ ${CUDAFLAGS:-}}" | md5sum | cut -c1-10)"
 BUILD="$CACHE/build/$KEY"
 LIB="$BUILD/libllmshim-$SHIM_HASH.so"
 
 # ---- 3. llama + ggml static libraries ----------------------------------------
 # Builds one cmake target, printing every 20th step so a long first build shows progress.
 build_target() {
-  local log="$BUILD/$1.log"
+  local log="$BUILD/$1.log" rc=0
+  # grep finds no step lines when ninja has nothing to do: not a failure (pipefail + set -e would exit silently)
   cmake --build "$BUILD/cmake" --target "$1" -j "$JOBS" 2>&1 | tee "$log" \
-    | grep --line-buffered -E "^\[[0-9]+/[0-9]+\]" | awk '{ if (NR % 20 == 1) print "[build-native]   " $0; fflush() }' >&2
-  [[ ${PIPESTATUS[0]} -eq 0 ]] || { grep -iE -m 20 "error" "$log" >&2; die "building target $1 failed (log: $log)"; }
+    | { grep --line-buffered -E "^\[[0-9]+/[0-9]+\]" || true; } | awk '{ if (NR % 20 == 1) print "[build-native]   " $0; fflush() }' >&2 || rc=$?
+  [[ $rc -eq 0 ]] || { grep -iE -m 20 "error" "$log" >&2; die "building target $1 failed (log: $log)"; }
 }
 GEN=(); command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
 mkdir -p "$BUILD"
@@ -120,32 +173,52 @@ if [[ ! -f "$BUILD/stamp-llama" ]]; then
   build_target llama
   touch "$BUILD/stamp-llama"; say "llama built in $((SECONDS - start)) s"
 fi
+# llama.cpp's common/ library: the JSON-Schema -> GBNF converter that native/grammar.cpp calls
+if [[ ! -f "$BUILD/stamp-common" ]]; then
+  say "building llama-common (JSON-Schema converter for native/grammar.cpp)"
+  start=$SECONDS
+  build_target llama-common
+  touch "$BUILD/stamp-common"; say "llama-common built in $((SECONDS - start)) s"
+fi
 
 # ---- 4. the shim: one self-contained shared library ---------------------------
+# SHIM_HASH covers native/*.c and shim.h; the C++ sources (grammar.cpp) join the library's name here
+CXX_HASH="$(cat "$ROOT"/native/*.cpp 2>/dev/null | md5sum | cut -c1-6)"
+LIB="$BUILD/libllmshim-$SHIM_HASH-$CXX_HASH.so"
 if [[ ! -f "$LIB" ]]; then
   say "linking $LIB"
-  mapfile -t ARCHIVES < <(find "$BUILD/cmake" -name 'libllama.a' -o -name 'libggml*.a' | sort -r)
-  [[ ${#ARCHIVES[@]} -ge 3 ]] || die "static libraries not found under $BUILD/cmake"
+  mapfile -t ARCHIVES < <(find "$BUILD/cmake" -name 'libllama.a' -o -name 'libggml*.a' -o -name 'libllama-common*.a' | sort -r)
+  [[ ${#ARCHIVES[@]} -ge 5 ]] || die "static libraries not found under $BUILD/cmake"
   OBJS=()
   for c in "$ROOT"/native/*.c; do
     o="$BUILD/$(basename "$c" .c).o"
     cc -O2 -fPIC -fvisibility=hidden -I"$SRC/include" -I"$SRC/ggml/include" -c "$c" -o "$o" || die "compiling $c failed"
     OBJS+=("$o")
   done
+  # src/ for llama-grammar.h (the grammar parser's error positions), common/ for the JSON-Schema converter
+  for c in "$ROOT"/native/*.cpp; do
+    [[ -f "$c" ]] || continue
+    o="$BUILD/$(basename "$c" .cpp).cpp.o"
+    c++ -std=c++17 -O2 -fPIC -fvisibility=hidden -I"$SRC/include" -I"$SRC/ggml/include" -I"$SRC/src" -I"$SRC/common" \
+      -I"$SRC/vendor" -c "$c" -o "$o" || die "compiling $c failed"
+    OBJS+=("$o")
+  done
+  # only llmshim_* leave the library: C++ objects would otherwise export their std:: template instances
+  printf '{ global: llmshim_*; local: *; };\n' >"$BUILD/llmshim.map"
   c++ -shared -o "$LIB.tmp" "${OBJS[@]}" -Wl,--start-group "${ARCHIVES[@]}" -Wl,--end-group \
-    -Wl,--exclude-libs,ALL -Wl,--gc-sections "${CUDA_LIBS[@]}" -lpthread -ldl -lm \
+    -Wl,--exclude-libs,ALL -Wl,--gc-sections -Wl,--version-script="$BUILD/llmshim.map" "${CUDA_LIBS[@]}" -lpthread -ldl -lm \
     || die "linking the shim failed"
   mv "$LIB.tmp" "$LIB"
 fi
 mkdir -p "$(dirname "$OUT")"
 if ! cmp -s "$LIB" "$OUT"; then cp "$LIB" "$OUT.tmp" && mv "$OUT.tmp" "$OUT"; fi
 printf '{"nodeLlamaCpp":"%s","tag":"%s","commit":"%s","backend":"%s","abi":%s,"key":"%s"}\n' \
-  "$NLC_VERSION" "$TAG" "$COMMIT" "$BACKEND" "$SHIM_ABI" "$KEY" >"$(dirname "$OUT")/build-info.json"
+  "$NLC_VERSION" "$TAG" "$COMMIT" "$BACKEND" "$SHIM_ABI" "$KEY" >"$(dirname "$OUT")/$INFO_NAME"
 say "library ready: $OUT ($BACKEND, llama.cpp $COMMIT)"
 
 # ---- 5. optional reference tools from the same source and flags ------------------
 exec 8>&-
-[[ ${#TOOLS[@]} -gt 0 ]] && lock 9 tools
+[[ ${#TOOLS[@]} -gt 0 ]] && lock 9 "tools-$BACKEND"
 for t in "${TOOLS[@]}"; do
   bin="$(find "$BUILD/cmake/bin" -maxdepth 1 -name "$t" 2>/dev/null | head -1)"
   if [[ -z "$bin" || ! -f "$BUILD/stamp-$t" ]]; then

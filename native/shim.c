@@ -268,3 +268,26 @@ int32_t llmshim_sampler_sample(struct llama_sampler * s, struct llama_context * 
     if (!llama_get_logits_ith(ctx, idx)) return -1;
     return llama_sampler_sample(s, ctx, idx);
 }
+
+/* ---------------------------------------------------------------- GPU devices */
+static ggml_backend_dev_t gpu_device(int32_t k) {
+    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+        enum ggml_backend_dev_type t = ggml_backend_dev_type(dev);
+        if ((t == GGML_BACKEND_DEVICE_TYPE_GPU || t == GGML_BACKEND_DEVICE_TYPE_IGPU) && k-- == 0) return dev;
+    }
+    return NULL;
+}
+int32_t llmshim_gpu_device_count(void) {
+    int32_t n = 0;
+    while (gpu_device(n)) n++;
+    return n;
+}
+int32_t llmshim_gpu_device_desc(int32_t i, char * buf, int32_t size) {
+    ggml_backend_dev_t dev = i >= 0 ? gpu_device(i) : NULL;
+    if (!dev) return -1;
+    size_t free_b = 0, total_b = 0;
+    ggml_backend_dev_memory(dev, &free_b, &total_b);
+    return (int32_t) snprintf(buf, size > 0 ? (size_t) size : 0, "%s: %s, %zu MiB (%zu MiB free)", ggml_backend_dev_name(dev),
+                              ggml_backend_dev_description(dev), total_b >> 20, free_b >> 20);
+}

@@ -114,6 +114,28 @@ LLMSHIM_API void    llmshim_sampler_free(struct llama_sampler * smpl);
 /* idx: position in the last decoded batch of a token that had its logits flag set; -1 if it had none */
 LLMSHIM_API int32_t llmshim_sampler_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx);
 
+/* ---- grammar.cpp: llama.cpp's GBNF engine (a grammar is a llama_sampler; free it with llmshim_sampler_free) ---- */
+/* NULL when the grammar does not parse, lacks `root` or is left-recursive; the reason is in llmshim_grammar_last_error() */
+LLMSHIM_API struct llama_sampler * llmshim_grammar_new(const struct llama_model * model, const char * gbnf, const char * root);
+LLMSHIM_API struct llama_sampler * llmshim_grammar_clone(const struct llama_sampler * smpl);
+/* false (and no change) when the grammar does not allow the token here */
+LLMSHIM_API bool    llmshim_grammar_accept(struct llama_sampler * smpl, int32_t token);
+/* sets the logits of tokens the grammar rejects to -INFINITY in place; returns how many stay finite, -1 on error */
+LLMSHIM_API int32_t llmshim_grammar_apply(struct llama_sampler * smpl, float * logits, int32_t n_vocab);
+/* is this one token allowed now (false for an id outside the vocabulary) */
+LLMSHIM_API bool    llmshim_grammar_allows(struct llama_sampler * smpl, int32_t token);
+/* JSON Schema text -> GBNF (root rule "root"). Returns bytes written (NUL added), -(needed) when size is too
+ * small, 0 on error (message in llmshim_grammar_last_error()) */
+LLMSHIM_API int32_t llmshim_json_schema_to_grammar(const char * schema_json, char * out, int32_t size);
+/* this thread's last grammar error ("" if none) */
+LLMSHIM_API const char * llmshim_grammar_last_error(void);
+
+/* ---- GPU devices (ggml's backend registry; a CUDA library on a host without a GPU or driver has none) ---- */
+LLMSHIM_API int32_t llmshim_gpu_device_count(void);
+/* device i (0 .. count-1) as "CUDA0: NVIDIA H100 80GB HBM3, 81079 MiB (80600 MiB free)"; returns the text's length
+ * (snprintf's: >= size means it was cut), -1 for no such device */
+LLMSHIM_API int32_t llmshim_gpu_device_desc(int32_t i, char * buf, int32_t size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,7 @@
 // The project's dlopen symbol tables (the shim's, and the few libc calls). Only src/native/ imports bun:ffi.
 import { dlopen, FFIType as T } from "bun:ffi";
 import { existsSync } from "node:fs";
-import { resolveLibraryPath } from "./library-path.ts";
+import { openPreferredLibrary } from "./library-path.ts";
 
 /** Must equal LLMSHIM_ABI_VERSION in native/shim.h. */
 export const SHIM_ABI_VERSION = 4;
@@ -68,6 +68,14 @@ const symbols = {
   llmshim_sampler_new: { args: [T.ptr, T.u32, T.i32, T.f32, T.f32, T.f32, T.f32, T.i32], returns: T.ptr },
   llmshim_sampler_free: { args: [T.ptr], returns: T.void },
   llmshim_sampler_sample: { args: [T.ptr, T.ptr, T.i32], returns: T.i32 },
+
+  llmshim_grammar_new: { args: [T.ptr, T.ptr, T.ptr], returns: T.ptr },
+  llmshim_grammar_clone: { args: [T.ptr], returns: T.ptr },
+  llmshim_grammar_accept: { args: [T.ptr, T.i32], returns: T.bool },
+  llmshim_grammar_apply: { args: [T.ptr, T.ptr, T.i32], returns: T.i32 },
+  llmshim_grammar_allows: { args: [T.ptr, T.i32], returns: T.bool },
+  llmshim_json_schema_to_grammar: { args: [T.ptr, T.ptr, T.i32], returns: T.i32 },
+  llmshim_grammar_last_error: { args: [], returns: T.cstring },
 } as const;
 
 export type Shim = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
@@ -89,22 +97,25 @@ export function libraryPath(): string {
 
 function openLibrary(): { shim: Shim; path: string } {
   if (loaded) return loaded;
-  const path = resolveLibraryPath();
   const howToBuild = "build it with `./build-native.sh` (or `bun run build-native`), or set LLM_LIB_PATH";
-  if (!existsSync(path)) throw new NativeLibraryError(`native library not found at ${path}: ${howToBuild}`);
-  let lib: ReturnType<typeof dlopen<typeof symbols>>;
-  try {
-    lib = dlopen(path, symbols);
-  } catch (err) {
-    throw new NativeLibraryError(`cannot load native library ${path} (${(err as Error).message}): ${howToBuild}`);
-  }
-  const abi = lib.symbols.llmshim_abi_version();
-  if (abi !== SHIM_ABI_VERSION) {
-    lib.close();
-    throw new NativeLibraryError(
-      `native library ${path} has ABI version ${abi} but this code expects ${SHIM_ABI_VERSION}: rebuild with ./build-native.sh`,
-    );
-  }
+  // the CUDA library first where there is one (LLM_BACKEND), else or on failure the CPU one: library-path.ts
+  const { lib, path } = openPreferredLibrary((path) => {
+    if (!existsSync(path)) throw new NativeLibraryError(`native library not found at ${path}: ${howToBuild}`);
+    let lib: ReturnType<typeof dlopen<typeof symbols>>;
+    try {
+      lib = dlopen(path, symbols);
+    } catch (err) {
+      throw new NativeLibraryError(`cannot load native library ${path} (${(err as Error).message}): ${howToBuild}`, { cause: err });
+    }
+    const abi = lib.symbols.llmshim_abi_version();
+    if (abi !== SHIM_ABI_VERSION) {
+      lib.close();
+      throw new NativeLibraryError(
+        `native library ${path} has ABI version ${abi} but this code expects ${SHIM_ABI_VERSION}: rebuild with ./build-native.sh`,
+      );
+    }
+    return lib;
+  });
   lib.symbols.llmshim_init(logLevel());
   loaded = { shim: lib.symbols, path };
   return loaded;
