@@ -1,6 +1,7 @@
 // Starts the engine worker and the HTTP server. Used by `bun run server` and the compiled binary.
 import { ConfigError, loadSettings, type Settings } from "./config.ts";
 import { EngineClient } from "./engine/client.ts";
+import { describeAttention } from "./engine/attention-probe.ts";
 import { createApp } from "./http/app.ts";
 import { startFront, type Front } from "./http/front/front.ts";
 import { setThreadScheduling } from "./native/index.ts";
@@ -34,7 +35,7 @@ export async function startServer(settings: Settings, opts: { quiet?: boolean; w
   const log = opts.quiet ? () => {} : console.log;
   log(`[server] listening on http://${settings.host}:${port} (loading the model…)`);
   const model = await engine.ready;
-  log(`[server] ready: ${model.description || "model"} from ${model.path} (${(model.nParams / 1e6).toFixed(1)}M params, CTX_SIZE ${model.ctxSize}, PARALLEL ${model.parallel}, llama.cpp ${model.llamaVersion})`);
+  log(`[server] ready: ${model.description || "model"} from ${model.path} (${(model.nParams / 1e6).toFixed(1)}M params, CTX_SIZE ${model.ctxSize}, PARALLEL ${model.parallel}, llama.cpp ${model.llamaVersion}; ${describeAttention(model.attention)})`);
   const server = { stop: (force?: boolean) => (front?.close(), app.stop(force)) };
   const stop = () => void drain(engine, server, settings.shutdownGraceS, log).then(() => process.exit(0));
   process.once("SIGINT", stop);

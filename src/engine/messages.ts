@@ -1,6 +1,7 @@
 // Messages between the HTTP thread and the engine worker: small typed records, one union per direction.
 import type { GenerationDefaults, Settings } from "../config.ts";
 import type { SessionSource } from "../sessions/manager.ts";
+import type { AttentionChoice } from "./attention-probe.ts";
 
 export type { SessionSource };
 
@@ -162,6 +163,8 @@ export interface ModelFacts {
   ctxSize: number;
   parallel: number;
   kvCells: number;
+  /** the flash-attention setting served, and how it was chosen (FLASH_ATTN, or the startup probe) */
+  attention: AttentionChoice;
   /** GGUF tokenizer.chat_template, null when the model has none */
   chatTemplate: string | null;
   /** text of the BOS and EOS tokens (for chat templates) */

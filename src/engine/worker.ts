@@ -9,7 +9,9 @@ import { Engine } from "./engine.ts";
 import type { FromEngine, ToEngine } from "./messages.ts";
 import { resolveModelPath } from "./model-path.ts";
 import { errorFields, logEvent } from "../log.ts";
-import { openSessions } from "../sessions/open.ts";
+import { llamaIdentity, openSessions } from "../sessions/open.ts";
+import { modelFingerprint } from "../sessions/fingerprint.ts";
+import { chooseAttention } from "./attention-probe.ts";
 
 let outbox: FromEngine[] = [];
 const post = (msg: FromEngine) => void outbox.push(msg);
@@ -55,7 +57,8 @@ function handle(e: Engine, msg: ToEngine): void {
   }
 }
 
-async function main(settings: Settings): Promise<void> {
+async function main(given: Settings): Promise<void> {
+  let settings = given;
   if (settings.libPath) process.env.LLM_LIB_PATH = settings.libPath; // workers do not see the parent's env edits
   if (settings.httpSchedBatch) setThreadScheduling(false); // the HTTP thread's SCHED_BATCH is inherited: not for the engine and ggml's pool
   // llama.cpp writes load progress into shared memory the HTTP thread reads (this thread is busy loading)
@@ -67,8 +70,15 @@ async function main(settings: Settings): Promise<void> {
   if (model.info.nCtxTrain > 0 && settings.ctxSize > model.info.nCtxTrain) {
     console.warn(`[engine] CTX_SIZE ${settings.ctxSize} exceeds the model's training context ${model.info.nCtxTrain}: quality may degrade past it`);
   }
-  const ctx = new Context(model, contextOptions(settings));
   const info = nativeInfo();
+  // FLASH_ATTN=-1: measured here (cached per model, library, backend and threads); from now on every
+  // part of the engine, the KV blobs' identity included, sees the setting actually served
+  const attention = chooseAttention(model, settings.flashAttn, {
+    threads: settings.threads, threadPoll: settings.threadPoll, maxDepth: settings.ctxSize,
+    cacheKey: [modelFingerprint(path), llamaIdentity(info.path, info.llamaVersion), info.systemInfo, settings.threads, settings.gpuLayers].join("|"),
+  });
+  settings = { ...settings, flashAttn: attention.flashAttn };
+  const ctx = new Context(model, contextOptions(settings));
   const sessions = await openSessions(settings, path, info);
   sessions.onHealth = (degraded) => (post({ type: "health", degraded }), flush());
   // messages emitted outside a step (after a store read or write) go out at once, and wake the loop
@@ -84,7 +94,7 @@ async function main(settings: Settings): Promise<void> {
       path, description: model.info.description, nVocab: model.info.nVocab, nCtxTrain: model.info.nCtxTrain,
       nParams: model.info.nParams, sizeBytes: model.info.sizeBytes, bos: model.info.bos, eos: model.info.eos,
       llamaVersion: info.llamaVersion, gpuOffload: info.gpuOffload, ctxSize: settings.ctxSize,
-      parallel: settings.parallel, kvCells: ctx.nCtx, chatTemplate: model.info.chatTemplate,
+      parallel: settings.parallel, kvCells: ctx.nCtx, attention, chatTemplate: model.info.chatTemplate,
       bosText: model.tokenText(model.info.bos), eosText: model.tokenText(model.info.eos), controlTokens: model.controlTokens(),
     },
   });

@@ -1,0 +1,128 @@
+// The attention setting: FLASH_ATTN forces it, -1 measures it (cached), and what changes with it —
+// the KV state's layout — never crosses over: a blob from the other setting is refused or exact.
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chooseAttention, pickAttention } from "../src/engine/attention-probe.ts";
+import { ensureModel } from "../src/gguf/models.ts";
+import { Batch, Context, Model } from "../src/native/index.ts";
+import { startServerProcess, type ServerProcess } from "./helpers/server-process.ts";
+
+setDefaultTimeout(120_000);
+
+const dirs: string[] = [];
+const procs: ServerProcess[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), "attention-"));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const p of procs) p.proc.kill("SIGKILL");
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe("choosing the attention setting", () => {
+  test("the rule: the lower sum of per-token times wins; a tie keeps flash attention", () => {
+    expect(pickAttention([10, 32], [12, 22])).toBe(0); // the CPU shape: slower at the start, much faster deep
+    expect(pickAttention([5, 6], [6, 9])).toBe(1); // the GPU shape: faster everywhere
+    expect(pickAttention([10, 20], [20, 10])).toBe(1);
+  });
+
+  test("FLASH_ATTN 0 or 1 is served as set, without a probe", async () => {
+    const model = Model.load(await ensureModel("tiny"));
+    try {
+      for (const v of [0, 1] as const) {
+        expect(chooseAttention(model, v, { threads: 2, threadPoll: 0, maxDepth: 512, cacheKey: "k", cacheDir: tempDir() })).toEqual({ flashAttn: v, source: "setting" });
+      }
+    } finally {
+      model.free();
+    }
+  });
+
+  test("-1 measures both settings at two depths, keeps the answer, and the next start reads it back", async () => {
+    const model = Model.load(await ensureModel("tiny"));
+    const dir = tempDir();
+    try {
+      const first = chooseAttention(model, -1, { threads: 2, threadPoll: 0, maxDepth: 300, cacheKey: "model|lib", cacheDir: dir });
+      expect(first.source).toBe("probe");
+      expect(first.probe!.depths).toEqual([32, 293]); // the deep point is capped by the context (less the timed steps)
+      for (const ms of [...first.probe!.onMs, ...first.probe!.offMs]) expect(ms).toBeGreaterThan(0);
+      expect(first.flashAttn).toBe(pickAttention(first.probe!.onMs, first.probe!.offMs));
+      expect(readdirSync(dir)).toHaveLength(1);
+      const again = chooseAttention(model, -1, { threads: 2, threadPoll: 0, maxDepth: 300, cacheKey: "model|lib", cacheDir: dir });
+      expect(again).toEqual({ ...first, source: "cached" });
+      const other = chooseAttention(model, -1, { threads: 2, threadPoll: 0, maxDepth: 300, cacheKey: "other model|lib", cacheDir: dir });
+      expect(other.source).toBe("probe"); // another key measures again
+    } finally {
+      model.free();
+    }
+  });
+});
+
+describe("KV state across attention settings", () => {
+  test("llama.cpp refuses a sequence state saved with the other setting (the V layout differs), or restores it exactly", async () => {
+    const model = Model.load(await ensureModel("tiny"));
+    const prompt = model.tokenize("The quick brown fox jumps over the lazy dog.", true, false);
+    const decodeInto = (ctx: Context) => {
+      using batch = new Batch(64, 1);
+      prompt.forEach((t, i) => batch.add(t, i, 0, i === prompt.length - 1));
+      expect(ctx.decode(batch)).toBe(0);
+    };
+    const next = (ctx: Context) => {
+      using batch = new Batch(8, 1);
+      batch.add(7, prompt.length, 0, true);
+      expect(ctx.decode(batch)).toBe(0);
+      return ctx.logitsRow(0).slice();
+    };
+    try {
+      for (const [from, to] of [[1, 0], [0, 1]] as const) {
+        using src = new Context(model, { nCtx: 256, nSeqMax: 1, flashAttn: from });
+        using dst = new Context(model, { nCtx: 256, nSeqMax: 1, flashAttn: to });
+        using ref = new Context(model, { nCtx: 256, nSeqMax: 1, flashAttn: to });
+        decodeInto(src);
+        decodeInto(ref);
+        const state = src.saveSequence(0);
+        if (dst.restoreSequence(0, state)) {
+          expect(dst.seqPosMax(0)).toBe(prompt.length - 1);
+          expect(next(dst)).toEqual(next(ref)); // restored exactly
+        } else {
+          expect(dst.seqPosMax(0)).toBe(-1); // refused, nothing half-loaded
+        }
+      }
+    } finally {
+      model.free();
+    }
+  });
+
+  test("a session written under one setting is not restored under the other: the blob's identity names the setting, and the tokens are decoded again", async () => {
+    const sessions = join(tempDir(), "sessions");
+    const env = { MODEL_PATH: await ensureModel("tiny"), PARALLEL: "2", CTX_SIZE: "256", SESSION_DIR: sessions, THREADS: "2" };
+    const gen = async (s: ServerProcess, n: number) => {
+      const r = await s.post("/api/generate-one", { request_id: "fa-switch", prompt: "[INST] A poem about cats [/INST]\n\n", stream_response: false, generation_config: { do_sample: false, max_new_tokens: n } });
+      expect(r.status).toBe(200);
+      return { session: r.headers.get("x-session"), text: await r.text() };
+    };
+    const start = async (flashAttn: string) => {
+      const s = await startServerProcess({ ...env, FLASH_ATTN: flashAttn });
+      procs.push(s);
+      const health = (await (await fetch(`${s.url}/health`)).json()) as { model: { attention: { flashAttn: number; source: string } } };
+      expect(health.model.attention).toEqual({ flashAttn: Number(flashAttn), source: "setting" });
+      return s;
+    };
+    const on = await start("1");
+    expect((await gen(on, 8)).session).toBe("new");
+    on.proc.kill("SIGTERM");
+    expect(await on.exited).toBe(0);
+    const off = await start("0");
+    expect((await gen(off, 8)).session).toBe("recomputed");
+    // and under the same setting again, the state written by the "off" server is restored as usual
+    off.proc.kill("SIGTERM");
+    expect(await off.exited).toBe(0);
+    const offAgain = await start("0");
+    expect((await gen(offAgain, 4)).session).toBe("restored");
+    offAgain.proc.kill("SIGTERM");
+    await offAgain.exited;
+  });
+});
