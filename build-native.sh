@@ -13,6 +13,7 @@
 #        CUDAFLAGS              extra nvcc flags, e.g. -allow-unsupported-compiler for a too-new g++
 #        GGML_NATIVE=0          portable CPU build (default 1: -march=native)
 #        GGML_AMX=1             keep ggml's AMX kernels in a native build (default: off, see below)
+#        LLAMA_PATCHES=0        build upstream llama.cpp, without native/patches/*.patch (default 1)
 #        LLM_CACHE_DIR          cache root
 #        LLM_LIB_OUT            where to copy the library (default native/build/libllmshim.so)
 set -euo pipefail
@@ -65,6 +66,27 @@ if [[ -e "$SRC/.git" ]]; then need git; COMMIT="$(git -C "$SRC" rev-parse --shor
 else COMMIT="$(cat "$SRC/.commit" 2>/dev/null)" || die "no commit for $SRC (neither .git nor .commit)"; fi
 TAG="$(sed -n 's/.*"tag": *"\([^"]*\)".*/\1/p' "$SRC/.node-llama-cpp-info.json" 2>/dev/null || true)"
 say "llama.cpp source: $SRC (node-llama-cpp $NLC_VERSION, tag ${TAG:-?}, commit $COMMIT)"
+
+# ---- 1b. our patches (native/patches/*.patch), applied to a copy of the source ----------------
+# The library and the tools built with it (llama-server as the parity reference) share them.
+# LLAMA_PATCHES=0 builds upstream llama.cpp instead: the benchmarks' peer, and a fallback.
+PATCH_TAG=""
+shopt -s nullglob; PATCH_FILES=("$ROOT"/native/patches/*.patch); shopt -u nullglob
+if [[ "${LLAMA_PATCHES:-1}" != "0" && ${#PATCH_FILES[@]} -gt 0 ]]; then
+  PATCH_TAG="p$(cat "${PATCH_FILES[@]}" | md5sum | cut -c1-8)"
+  PSRC="$SRC_PARENT/llama.cpp-$PATCH_TAG"
+  if [[ ! -f "$PSRC/.patched" ]]; then
+    rm -rf "$PSRC.partial"
+    git clone --quiet --shared "$SRC" "$PSRC.partial" || die "copying the source for patching failed"
+    for p in "${PATCH_FILES[@]}"; do
+      git -C "$PSRC.partial" apply "$p" || die "patch $(basename "$p") does not apply to llama.cpp $COMMIT"
+    done
+    cp "$SRC/.node-llama-cpp-info.json" "$PSRC.partial/" 2>/dev/null || true
+    touch "$PSRC.partial/.patched"; rm -rf "$PSRC"; mv "$PSRC.partial" "$PSRC"
+  fi
+  SRC="$PSRC"
+  say "patched with ${#PATCH_FILES[@]} patch(es) from native/patches ($PATCH_TAG)"
+fi
 
 # ---- 2. backend and flags ----------------------------------------------------
 BACKEND=cpu
@@ -146,8 +168,8 @@ fi
 CPUKEY=""
 [[ $NATIVE == 1 ]] && CPUKEY="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8)"
 SHIM_HASH="$(cat "$ROOT"/native/*.c "$ROOT/native/shim.h" | md5sum | cut -c1-10)"
-# the key names the toolkit version and architectures of a CUDA build (e.g. …-cuda-13.0.88-sm80_89_90-…)
-KEY="$COMMIT-$BACKEND$CUDA_TAG-$(echo "${FLAGS[*]} $CPUKEY${CUDA_TAG:+ ${CUDAFLAGS:-}}" | md5sum | cut -c1-10)"
+# the key names our patches, and the toolkit version and architectures of a CUDA build (e.g. …-p1234abcd-cuda-13.0.88-sm80_89_90-…)
+KEY="$COMMIT${PATCH_TAG:+-$PATCH_TAG}-$BACKEND$CUDA_TAG-$(echo "${FLAGS[*]} $CPUKEY${CUDA_TAG:+ ${CUDAFLAGS:-}}" | md5sum | cut -c1-10)"
 BUILD="$CACHE/build/$KEY"
 LIB="$BUILD/libllmshim-$SHIM_HASH.so"
 
@@ -212,8 +234,8 @@ if [[ ! -f "$LIB" ]]; then
 fi
 mkdir -p "$(dirname "$OUT")"
 if ! cmp -s "$LIB" "$OUT"; then cp "$LIB" "$OUT.tmp" && mv "$OUT.tmp" "$OUT"; fi
-printf '{"nodeLlamaCpp":"%s","tag":"%s","commit":"%s","backend":"%s","abi":%s,"key":"%s"}\n' \
-  "$NLC_VERSION" "$TAG" "$COMMIT" "$BACKEND" "$SHIM_ABI" "$KEY" >"$(dirname "$OUT")/$INFO_NAME"
+printf '{"nodeLlamaCpp":"%s","tag":"%s","commit":"%s","patches":"%s","backend":"%s","abi":%s,"key":"%s"}\n' \
+  "$NLC_VERSION" "$TAG" "$COMMIT" "$PATCH_TAG" "$BACKEND" "$SHIM_ABI" "$KEY" >"$(dirname "$OUT")/$INFO_NAME"
 say "library ready: $OUT ($BACKEND, llama.cpp $COMMIT)"
 
 # ---- 5. optional reference tools from the same source and flags ------------------

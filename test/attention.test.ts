@@ -44,17 +44,21 @@ describe("choosing the attention setting", () => {
   test("-1 measures both settings at two depths, keeps the answer, and the next start reads it back", async () => {
     const model = Model.load(await ensureModel("tiny"));
     const dir = tempDir();
+    const o = { threads: 2, threadPoll: 0, maxDepth: 300, cacheDir: dir, minCpuShare: 0 }; // kept even on a busy machine
     try {
-      const first = chooseAttention(model, -1, { threads: 2, threadPoll: 0, maxDepth: 300, cacheKey: "model|lib", cacheDir: dir });
+      const first = chooseAttention(model, -1, { ...o, cacheKey: "model|lib" });
       expect(first.source).toBe("probe");
       expect(first.probe!.depths).toEqual([32, 293]); // the deep point is capped by the context (less the timed steps)
       for (const ms of [...first.probe!.onMs, ...first.probe!.offMs]) expect(ms).toBeGreaterThan(0);
       expect(first.flashAttn).toBe(pickAttention(first.probe!.onMs, first.probe!.offMs));
       expect(readdirSync(dir)).toHaveLength(1);
-      const again = chooseAttention(model, -1, { threads: 2, threadPoll: 0, maxDepth: 300, cacheKey: "model|lib", cacheDir: dir });
+      const again = chooseAttention(model, -1, { ...o, cacheKey: "model|lib" });
       expect(again).toEqual({ ...first, source: "cached" });
-      const other = chooseAttention(model, -1, { threads: 2, threadPoll: 0, maxDepth: 300, cacheKey: "other model|lib", cacheDir: dir });
+      const other = chooseAttention(model, -1, { ...o, cacheKey: "other model|lib" });
       expect(other.source).toBe("probe"); // another key measures again
+      const busy = chooseAttention(model, -1, { ...o, cacheKey: "busy", minCpuShare: 1e9 }); // as if other work had taken the cores
+      expect(busy.source).toBe("probe");
+      expect(chooseAttention(model, -1, { ...o, cacheKey: "busy", minCpuShare: 1e9 }).source).toBe("probe"); // not kept: measured again
     } finally {
       model.free();
     }
@@ -126,3 +130,42 @@ describe("KV state across attention settings", () => {
     await offAgain.exited;
   });
 });
+
+describe("the CPU flash-attention kernel (native/patches)", () => {
+  test("agrees with the plain attention path: logits after a long prompt and over 32 greedy steps stay within float tolerance", async () => {
+    const model = Model.load(await ensureModel("tiny"));
+    const prompt = model.tokenize("The quick brown fox jumps over the lazy dog. ".repeat(40), true, false); // deep enough for several KV blocks
+    try {
+      using on = new Context(model, { nCtx: 1024, nSeqMax: 1, flashAttn: 1 });
+      using off = new Context(model, { nCtx: 1024, nSeqMax: 1, flashAttn: 0 });
+      using batch = new Batch(512, 1);
+      const feed = (ctx: Context, ids: ArrayLike<number>, from: number) => {
+        batch.clear();
+        for (let i = 0; i < ids.length; i++) batch.add(ids[i]!, from + i, 0, i === ids.length - 1);
+        expect(ctx.decode(batch)).toBe(0);
+        return ctx.logitsRow(0).slice();
+      };
+      let a = feed(on, prompt, 0);
+      let b = feed(off, prompt, 0);
+      for (let step = 0; step < 32; step++) {
+        let scale = 0, diff = 0;
+        for (let i = 0; i < a.length; i++) {
+          scale = Math.max(scale, Math.abs(b[i]!));
+          diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+        }
+        expect(diff).toBeLessThan(2e-3 * scale + 1e-3);
+        const next = [argmaxOf(b)]; // both follow the same tokens
+        a = feed(on, next, prompt.length + step);
+        b = feed(off, next, prompt.length + step);
+      }
+    } finally {
+      model.free();
+    }
+  });
+});
+
+function argmaxOf(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
+  return best;
+}

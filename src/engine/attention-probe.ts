@@ -28,6 +28,8 @@ export interface ProbeOptions {
   cacheKey: string;
   /** where the result is kept (default: the cache root's probe/ folder); null: not cached */
   cacheDir?: string | null;
+  /** below this share of its threads' CPU time the probe ran contended and is not kept (default 0.6) */
+  minCpuShare?: number;
 }
 
 export const PROBE_DEPTHS = [32, 1024] as const;
@@ -93,9 +95,16 @@ export function chooseAttention(model: Model, setting: number, o: ProbeOptions):
     } catch {} // unreadable: measure again
   }
   const depths = PROBE_DEPTHS.map((d) => Math.min(d, Math.max(8, o.maxDepth - STEPS - 2)));
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
   const [onMs, offMs] = measureDecode(model, [1, 0], depths, o.threads, o.threadPoll) as [number[], number[]];
   const choice: AttentionChoice = { flashAttn: pickAttention(onMs, offMs), source: "probe", probe: { depths, onMs, offMs } };
-  if (file && dir) {
+  // Other work took our cores (the decode threads got well under their share of the CPU): the
+  // answer serves this start, but is not kept, so that the next start measures again.
+  const used = process.cpuUsage(cpu0);
+  const cpuMs = (used.user + used.system) / 1000;
+  const contended = cpuMs < (o.minCpuShare ?? 0.6) * (performance.now() - t0) * (o.threads || navigator.hardwareConcurrency || 1);
+  if (file && dir && !contended) {
     try {
       mkdirSync(dir, { recursive: true });
       const tmp = `${file}.${process.pid}.tmp`;

@@ -29,8 +29,8 @@ export function openStore(settings: Settings): SessionStore | null {
  */
 export function llamaIdentity(libPath: string, version: string): string {
   try {
-    const info = JSON.parse(readFileSync(join(dirname(libPath), "build-info.json"), "utf8")) as { commit?: string };
-    if (info.commit) return `${version} ${info.commit}`;
+    const info = JSON.parse(readFileSync(join(dirname(libPath), "build-info.json"), "utf8")) as { commit?: string; patches?: string };
+    if (info.commit) return `${version} ${info.commit}${info.patches ? `+${info.patches}` : ""}`; // our patches change the numbers
   } catch {} // no build info: identify the file
   return `${version} lib:${modelFingerprint(libPath)}`;
 }
