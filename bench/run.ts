@@ -51,7 +51,7 @@ if (busyBefore > 0.25) {
 say(`plan: ${plan.name}, ${plan.reps} rep(s), THREADS ${plan.threads}, PARALLEL ${plan.parallel}, CTX ${plan.ctx}/sequence`);
 
 // ---- prepare: native library + reference tools (one build-native.sh call each, cached), model
-llamaTool("llama-server");
+llamaTool("llama-server", { upstream: true });
 llamaTool("llama-batched-bench");
 const modelPath = await ensureModel("bench");
 say(`model: ${modelPath}`);

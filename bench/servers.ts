@@ -75,9 +75,9 @@ export async function startOurs(modelPath: string, shape: ServerShape, timeoutMs
   };
 }
 
-/** llama.cpp's llama-server with the same threads, slots and per-sequence context. */
+/** Upstream llama.cpp's llama-server (without native/patches) with the same threads, slots and per-sequence context. */
 export async function startTheirs(modelPath: string, shape: ServerShape, extra: string[] = []): Promise<BenchServer> {
-  const s = await startLlamaServer(modelPath, { threads: shape.threads, ctx: shape.ctx, parallel: shape.parallel, extra });
+  const s = await startLlamaServer(modelPath, { threads: shape.threads, ctx: shape.ctx, parallel: shape.parallel, extra, upstream: true });
   let tail = "";
   s.proc.stderr?.on("data", (d) => (tail = (tail + d).slice(-8000)));
   const stop = async () => {

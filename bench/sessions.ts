@@ -21,7 +21,7 @@ const shape = { threads: coreCount(), parallel: 2, ctx: 2048 };
 const FIRST = 16, MORE = 16;
 const say = (m: string) => console.error(`[bench:sessions] ${m}`);
 
-llamaTool("llama-server");
+llamaTool("llama-server", { upstream: true });
 const modelPath = await ensureModel("bench");
 const tmp = mkdtempSync(join(tmpdir(), "bench-sessions-"));
 let redis: RedisServer | null = null;

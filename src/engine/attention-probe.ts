@@ -32,7 +32,7 @@ export interface ProbeOptions {
   minCpuShare?: number;
 }
 
-export const PROBE_DEPTHS = [32, 1024] as const;
+export const PROBE_DEPTHS = [32, 512] as const;
 const STEPS = 5; // timed single-token steps per depth and setting, after one untimed warm-up step each
 
 /**

@@ -2,12 +2,18 @@
 // on a loopback port; used as the reference in parity tests and as the peer in benchmarks.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { cacheRoot } from "../../src/gguf/paths.ts";
 
 const root = join(import.meta.dir, "../..");
 
-/** Path of a llama.cpp tool, building it (cached) on first use. */
-export function llamaTool(name: string): string {
-  const r = spawnSync("bash", [join(root, "build-native.sh"), "--tools", name], { stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
+/**
+ * Path of a llama.cpp tool, building it (cached) on first use: from the same patched source as our
+ * library (the parity reference), or from upstream llama.cpp (`upstream`: the benchmarks' peer).
+ */
+export function llamaTool(name: string, o: { upstream?: boolean } = {}): string {
+  // an upstream build must not replace our library: its copy goes to the cache
+  const env = o.upstream ? { ...process.env, LLAMA_PATCHES: "0", LLM_LIB_OUT: join(cacheRoot(), "upstream", "libllmshim.so") } : process.env;
+  const r = spawnSync("bash", [join(root, "build-native.sh"), "--tools", name], { stdio: ["ignore", "pipe", "inherit"], encoding: "utf8", env });
   if (r.status !== 0) throw new Error(`building ${name} failed (status ${r.status})`);
   return r.stdout.trim().split("\n").pop()!;
 }
@@ -35,8 +41,8 @@ export interface LlamaServer {
   stop(): Promise<void>;
 }
 
-export async function startLlamaServer(modelPath: string, opts: { threads: number; ctx: number; parallel: number; extra?: string[] }): Promise<LlamaServer> {
-  const bin = llamaTool("llama-server");
+export async function startLlamaServer(modelPath: string, opts: { threads: number; ctx: number; parallel: number; extra?: string[]; upstream?: boolean }): Promise<LlamaServer> {
+  const bin = llamaTool("llama-server", { upstream: opts.upstream });
   const port = randomPort();
   const args = ["-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-t", String(opts.threads), "-tb", String(opts.threads),
     "-c", String(opts.ctx * opts.parallel), "-np", String(opts.parallel), "--kv-unified", "--no-webui", "--log-disable", ...(opts.extra ?? [])];
