@@ -17,5 +17,5 @@ const cuda = join(root, "native/build/libllmshim-cuda.so");
 const gpuHere = () => /GPU/.test(spawnSync("nvidia-smi", ["-L"], { encoding: "utf8" }).stdout ?? "");
 const cudaBuild = process.env.GGML_CUDA === "1" || (!process.env.GGML_CUDA && gpuHere());
 const extra = cudaBuild && existsSync(cuda) ? [cuda] : [];
-run("bun", ["build", "--compile", "src/bin/compiled-main.ts", "src/engine/worker.ts", ...extra, "--outfile", out]);
+run("bun", ["build", "--compile", "src/bin/compiled-main.ts", "src/engine/worker.ts", "src/constraints/grammar-worker.ts", ...extra, "--outfile", out]);
 console.log(`[compile] wrote ${out}`);

@@ -47,6 +47,13 @@ export interface Settings {
   maxBatchPrompts: number;
   maxBeams: number;
   maxBodyBytes: number;
+  /** largest JSON Schema or grammar text a request may constrain its output to */
+  maxGrammarBytes: number;
+  /** grammar workers alive at once: each compiles one constraint and serves its sequences' masks */
+  grammarWorkers: number;
+  grammarCompileTimeoutMs: number;
+  /** the grammar worker's script: the compiled binary's embedded entry (LLM_GRAMMAR_WORKER_URL); unset: the source file */
+  grammarWorkerUrl?: string;
   /** seconds a request body may take to arrive completely (408 after); 0 = no limit */
   bodyTimeoutS: number;
   /** requests in flight at once (bodies being read, queued, generating) before new ones get 503; /health is exempt */
@@ -181,6 +188,10 @@ export function loadSettings(env: Env = process.env): Settings {
     maxBatchPrompts: int(env, "MAX_BATCH_PROMPTS", 64, 1),
     maxBeams: int(env, "MAX_BEAMS", 8, 1),
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
+    maxGrammarBytes: int(env, "MAX_GRAMMAR_BYTES", 64 * 1024, 16),
+    grammarWorkers: int(env, "GRAMMAR_WORKERS", 4, 1),
+    grammarCompileTimeoutMs: int(env, "GRAMMAR_COMPILE_TIMEOUT_MS", 20_000, 100),
+    grammarWorkerUrl: env.LLM_GRAMMAR_WORKER_URL || undefined,
     maxJsonDepth: int(env, "MAX_JSON_DEPTH", 32, 2),
     maxConnections: int(env, "MAX_CONNECTIONS", 1024, 1),
     bodyTimeoutS: seconds(env, "BODY_TIMEOUT_S", 30),

@@ -6,5 +6,6 @@ import { extractEmbeddedLibrary } from "../native/library-path.ts";
 import embeddedLib from "../../native/build/libllmshim.so" with { type: "file" };
 
 process.env.LLM_LIB_PATH ||= extractEmbeddedLibrary(embeddedLib as unknown as string);
-// the worker is the build's second entry point; Bun names it by its path under src/
+// the workers are the build's other entry points; Bun names them by their paths under src/
+process.env.LLM_GRAMMAR_WORKER_URL ||= "./constraints/grammar-worker.ts";
 await runServer({ workerUrl: process.env.LLM_WORKER_URL || "./engine/worker.ts" });

@@ -1,7 +1,9 @@
 // Beams as llama sequences: after each beam-search step, the new beams take over their parents'
 // KV slots (the first child keeps the slot, further children get a copy via seq_cp into a slot
 // freed by a beam that had no children). Pure policy: it only queues KV edits on the table.
+import type { Constraint } from "../constraints/pool.ts";
 import type { BeamSearchResult } from "../sampling/beam-search.ts";
+import { applyTokenMask } from "../sampling/token-mask.ts";
 import type { BeamJob } from "./job.ts";
 import type { SequenceTable } from "./seq-table.ts";
 
@@ -11,7 +13,14 @@ export function startBeams(job: BeamJob, row: Float32Array, table: SequenceTable
   job.basePos = seq.nPast;
   const slots = [seq.seqId, ...job.spare];
   job.spare = [];
+  const root = job.constraint;
+  if (root) applyTokenMask(row, root.mask());
   const result = job.search.step([row]);
+  if (root) {
+    job.constraints = result.beams.map((b, i) => (i === 0 ? root : root.fork()));
+    job.constraint = null; // the first beam holds it now
+    result.beams.forEach((b, i) => job.constraints[i]!.accept(b.token));
+  }
   job.beams = result.beams.map((b, i) => {
     if (i > 0) table.copySlot(seq.seqId, slots[i]!);
     return { seqId: slots[i]!, token: b.token };
@@ -22,8 +31,10 @@ export function startBeams(job: BeamJob, row: Float32Array, table: SequenceTable
 /** One step with the live beams' logits rows (job.rows, by beam index). */
 export function advanceBeams(job: BeamJob, table: SequenceTable): boolean {
   const parents = job.beams;
+  job.constraints.forEach((c, i) => applyTokenMask(job.rows[i]!, c.mask()));
   const result = job.search.step(job.rows);
   job.rows = [];
+  if (job.constraints.length > 0) job.constraints = followParents(job.constraints, result.beams);
   const children = new Array<number>(parents.length).fill(0);
   for (const b of result.beams) children[b.parent]!++;
   const free: number[] = [];
@@ -41,6 +52,19 @@ export function advanceBeams(job: BeamJob, table: SequenceTable): boolean {
     return { seqId: dst, token: b.token };
   });
   return result.done;
+}
+
+/**
+ * Each new beam's constraint: a parent's first child takes the parent's, every other child a fork
+ * of it (made before any child advances it), a parent without children closes its own.
+ */
+function followParents(parents: Constraint[], beams: { parent: number; token: number }[]): Constraint[] {
+  const taken = new Set<number>();
+  const firstChild = beams.map((b) => !taken.has(b.parent) && (taken.add(b.parent), true));
+  const next = beams.map((b, i) => (firstChild[i] ? parents[b.parent]! : parents[b.parent]!.fork()));
+  parents.forEach((c, i) => taken.has(i) || c.close());
+  beams.forEach((b, i) => next[i]!.accept(b.token));
+  return next;
 }
 
 /**

@@ -8,6 +8,9 @@ import { EngineSessions } from "./engine-sessions.ts";
 import type { BeamJob, Job } from "./job.ts";
 import type { CachedSequenceInfo, EngineStats, FinishReason, FromEngine, GenerationConfig, PromptSpec, SessionList } from "./messages.ts";
 import { applySync, makeJob, RequestError, resolveSequences, type SyncEdit } from "./requests.ts";
+import type { Constraint, GrammarPool } from "../constraints/pool.ts";
+import { EngineConstraints } from "./engine-constraints.ts";
+import { pickToken } from "./pick-token.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler, type Plan } from "./scheduler.ts";
 import { SequenceTable } from "./seq-table.ts";
@@ -26,6 +29,8 @@ export interface EngineOptions {
   sessions?: SessionManager;
   /** sends what was emitted now (messages emitted outside a step, e.g. after a store write) */
   flush?: () => void;
+  /** the grammar workers for constrained output, made on first use (default: constraints refused) */
+  grammars?: () => GrammarPool;
 }
 
 export class Engine {
@@ -39,6 +44,7 @@ export class Engine {
   readonly #emit: Emit;
   readonly #out: TextOut;
   readonly #flush: () => void;
+  readonly #constraints: EngineConstraints;
   readonly #jobs = new Map<number, Job[]>();
   /** requests hold Redis leases on their ids: the HTTP thread waits for "settled" to release them */
   readonly #leases: boolean;
@@ -60,6 +66,7 @@ export class Engine {
     this.#emit = emit;
     this.#out = new TextOut(model, emit);
     this.#flush = opts.flush ?? (() => {});
+    this.#constraints = new EngineConstraints(opts.grammars ?? null);
     // Per-slot KV streams (not unified) hold CTX_SIZE cells each: only slots are scarce, not cells.
     const kvCells = settings.kvUnified ? settings.kvCells : Number.POSITIVE_INFINITY;
     this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells, maxEntries: 4096, logEvictions: settings.logEvictions, minPrefixTokens: settings.prefixReuseMinTokens });
@@ -116,26 +123,39 @@ export class Engine {
       throw new RequestError({ status: 503, code: "queue_full", message: `the request queue is full (${this.settings.maxQueue} waiting); retry later` });
     }
     this.sessions.forgetLocal(items.filter((i) => i.stale).map((i) => i.requestId));
-    return then(this.sessions.loadStored(items.filter((i) => !i.ephemeral).map((i) => i.requestId)), () => {
-      const syncs: SyncEdit[] = [];
-      const seqs = resolveSequences(this.model, this.table, this.settings, items, config, syncs);
-      for (const edit of syncs) applySync(this.table, edit); // only once every item is known to fit
-      const fresh = seqs.map((seq) => this.table.get(seq.requestId) !== seq);
-      const jobs: Job[] = [];
-      this.#jobs.set(ticket, jobs); // registered first: a failure part-way can undo what was queued
-      seqs.forEach((seq, i) => {
-        const job = makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens, items[i]!.seedOffset ?? 0);
-        job.fresh = fresh[i]!;
-        if (fresh[i] && items[i]!.ephemeral) seq.ephemeral = true; // an existing session stays one
-        if (fresh[i]) this.table.add(seq);
-        else this.table.transition(seq, SeqState.Queued);
-        jobs.push(job);
-      });
-      return then(this.sessions.prepare(seqs, fresh), (sessions) => {
-        const prefixes = onlyNewTokens ? [] : seqs.map((seq) => this.#renderSoFar(seq));
-        for (const job of jobs) this.scheduler.enqueue(job);
-        this.#emit({ type: "accepted", ticket, prefixes, sessions });
-      });
+    // constraints compile in their own workers meanwhile (a cached one opens at once)
+    const constraints = config.constraint ? this.#constraints.open(config, items.length) : null;
+    return then(then(this.sessions.loadStored(items.filter((i) => !i.ephemeral).map((i) => i.requestId)), () => constraints), (opened) => {
+      try {
+        return this.#queue(ticket, items, onlyNewTokens, config, opened ?? null);
+      } catch (err) {
+        for (const c of opened ?? []) c.close();
+        throw err;
+      }
+    });
+  }
+
+  /** Resolves the items' sequences, makes their jobs and queues them once their sessions are ready. */
+  #queue(ticket: number, items: PromptSpec[], onlyNewTokens: boolean, config: GenerationConfig, constraints: Constraint[] | null): void | Promise<void> {
+    const syncs: SyncEdit[] = [];
+    const seqs = resolveSequences(this.model, this.table, this.settings, items, config, syncs);
+    for (const edit of syncs) applySync(this.table, edit); // only once every item is known to fit
+    const fresh = seqs.map((seq) => this.table.get(seq.requestId) !== seq);
+    const jobs: Job[] = [];
+    this.#jobs.set(ticket, jobs); // registered first: a failure part-way can undo what was queued
+    seqs.forEach((seq, i) => {
+      const job = makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens, items[i]!.seedOffset ?? 0);
+      if (job.kind === "sample") job.constraint = constraints?.[i] ?? null;
+      job.fresh = fresh[i]!;
+      if (fresh[i] && items[i]!.ephemeral) seq.ephemeral = true; // an existing session stays one
+      if (fresh[i]) this.table.add(seq);
+      else this.table.transition(seq, SeqState.Queued);
+      jobs.push(job);
+    });
+    return then(this.sessions.prepare(seqs, fresh), (sessions) => {
+      const prefixes = onlyNewTokens ? [] : seqs.map((seq) => this.#renderSoFar(seq));
+      for (const job of jobs) this.scheduler.enqueue(job);
+      this.#emit({ type: "accepted", ticket, prefixes, sessions });
     });
   }
 
@@ -180,6 +200,7 @@ export class Engine {
   async shutdown(): Promise<{ written: number; failed: number }> {
     for (const jobs of [...this.#jobs.values()]) for (const job of jobs) if (!job.finish) this.#finish(job, "aborted");
     this.runner.applyKvOps();
+    this.#constraints.close();
     return this.sessions.shutdown(this.runner);
   }
 
@@ -244,19 +265,18 @@ export class Engine {
 
   #sampleNext(job: Job & { kind: "sample" }, row: number): void {
     const seq = job.seq;
-    const { sampler } = job;
     // The model is broken when the raw row's best logit is not finite (NaN weights: an all-NaN row
     // has token 0 as its argmax). Checked before the sampler, whose processing of extreme settings
     // is float-safe on its own; the greedy path's argmax is the token itself.
     const best = this.ctx.argmaxRow(row);
     if (!Number.isFinite(this.ctx.logit(row, best))) return this.#broken(job);
-    // log-probabilities come from the raw row, which the sampler overwrites: a copy, only when asked
-    const raw = job.logprobs === null ? null : this.ctx.logitsRow(row).slice();
-    const token = sampler.plainGreedy ? best : sampler.sample(this.ctx.logitsRow(row), seq.tokens);
+    const pick = pickToken(this.ctx, job, row, best);
+    if ("complete" in pick) return this.#finish(job, "eos"); // the constrained text is whole: only an end may follow
+    const { token, scored } = pick;
     seq.tokens.push(token);
     this.tokensGenerated++;
     if (this.model.isEog(token)) return this.#finish(job, "eos");
-    if (raw) job.pendingLogprobs.push(tokenLogprob(this.model, raw, token, job.logprobs!));
+    if (scored) job.pendingLogprobs.push(tokenLogprob(this.model, scored, token, job.logprobs!));
     this.#out.token(job, token);
     if (job.produced >= job.maxNew) this.#finish(job, "length");
     else if (seq.length >= this.settings.ctxSize) this.#finish(job, "context");
@@ -330,11 +350,13 @@ export class Engine {
 
   #finish(job: Job, reason: FinishReason, notify = true): void {
     job.finish = reason;
+    job.constraint?.close();
     const seq = job.seq;
     if (job.kind === "beam" && seq.state === SeqState.Running) {
       const { tokens } = concludeBeams(job, this.table, this.model.info.eos);
       if (notify) this.#out.tokens(job, tokens.slice(job.emitted));
     }
+    if (job.kind === "beam") for (const c of job.constraints.splice(0)) c.close();
     const kept = this.scheduler.remove(job) === "running" ? this.#settle(job) : this.#withdraw(job);
     const done: FromEngine = { type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced, length: seq.length, promptTokens: job.startLen };
     if (notify) this.#out.text(job, job.decoder.decode()); // bytes held back for an incomplete character

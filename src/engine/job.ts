@@ -1,5 +1,6 @@
 // A job is one request item being generated: a sequence plus how to pick its tokens.
 // SampleJob: one token per step from TokenSampler. BeamJob: beam search over several KV slots.
+import type { Constraint } from "../constraints/pool.ts";
 import type { BeamSearch } from "../sampling/beam-search.ts";
 import type { TokenSampler } from "../sampling/sampler.ts";
 import type { FinishReason, TokenLogprob } from "./messages.ts";
@@ -29,6 +30,8 @@ abstract class JobBase {
   delivered: number | null = null;
   /** the session's writes after it ended (resolved when durable, or when there was nothing to write) */
   persisted: Promise<void> | null = null;
+  /** what the output must match (a JSON Schema, any JSON, a grammar); null: anything. A beam search's root state. */
+  constraint: Constraint | null = null;
 
   constructor(ticket: number, index: number, seq: Sequence, maxNew: number) {
     this.ticket = ticket;
@@ -83,6 +86,8 @@ export class BeamJob extends JobBase {
   beams: Beam[] = [];
   /** logits rows of the live beams in the current step, by beam index */
   rows: Float32Array[] = [];
+  /** each live beam's constraint state, by beam index (with a constraint) */
+  constraints: Constraint[] = [];
   /** position of the first generated token (= prompt length when beams started) */
   basePos = 0;
   /** settled tokens already streamed */

@@ -1,6 +1,7 @@
 // Messages between the HTTP thread and the engine worker: small typed records, one union per direction.
 import type { GenerationDefaults, Settings } from "../config.ts";
 import type { SessionSource } from "../sessions/manager.ts";
+import type { ConstraintSpec } from "../constraints/messages.ts";
 import type { AttentionChoice } from "./attention-probe.ts";
 
 export type { SessionSource };
@@ -15,6 +16,8 @@ export type GenerationConfig = GenerationDefaults & {
   logprobs?: number;
   /** max_new_tokens came from the defaults, not the client: shrink it to fit the context instead of refusing */
   fitMaxNewTokens?: boolean;
+  /** what the generated text must match (JSON Schema, any JSON object, GBNF); absent: anything */
+  constraint?: ConstraintSpec;
 };
 
 export interface PromptSpec {

@@ -12,6 +12,8 @@ import { errorFields, logEvent } from "../log.ts";
 import { llamaIdentity, openSessions } from "../sessions/open.ts";
 import { modelFingerprint } from "../sessions/fingerprint.ts";
 import { chooseAttention } from "./attention-probe.ts";
+import { GrammarPool } from "../constraints/pool.ts";
+import { vocabularyOf } from "../constraints/vocabulary.ts";
 
 let outbox: FromEngine[] = [];
 const post = (msg: FromEngine) => void outbox.push(msg);
@@ -82,7 +84,8 @@ async function main(given: Settings): Promise<void> {
   const sessions = await openSessions(settings, path, info);
   sessions.onHealth = (degraded) => (post({ type: "health", degraded }), flush());
   // messages emitted outside a step (after a store read or write) go out at once, and wake the loop
-  engine = new Engine(model, ctx, settings, post, { sessions, flush: () => (flush(), wake?.()) });
+  const grammars = () => new GrammarPool(vocabularyOf(path, model), { workers: settings.grammarWorkers, compileTimeoutMs: settings.grammarCompileTimeoutMs, workerUrl: settings.grammarWorkerUrl });
+  engine = new Engine(model, ctx, settings, post, { sessions, flush: () => (flush(), wake?.()), grammars });
   if (sessions.degraded) post({ type: "health", degraded: sessions.degraded });
   if (settings.sessions.ttlS > 0) {
     const sweep = setInterval(() => void engine?.sessions.sweep(Date.now(), settings.sessions.ttlS).catch(failed), Math.min(1000, settings.sessions.ttlS * 250));

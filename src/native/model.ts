@@ -155,6 +155,16 @@ export class Model {
     return [...out].sort((a, b) => b.length - a.length);
   }
 
+  /**
+   * Ids of every token that has no text of its own (control tokens such as <|im_start|>, padding):
+   * constrained output never contains them. One pass over the vocabulary.
+   */
+  textlessTokens(): number[] {
+    const out: number[] = [];
+    for (let t = 0; t < this.info.nVocab; t++) if (this.#piece(t, false).length === 0) out.push(t);
+    return out;
+  }
+
   /** End-of-generation token (EOS, EOT, ...): read once at load, no native call per token. */
   isEog(token: number): boolean {
     return this.#eog[token] === 1;

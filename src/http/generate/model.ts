@@ -7,6 +7,9 @@ import { t } from "elysia";
  */
 const Int = (o: { minimum?: number; maximum?: number } = {}) => t.Number({ ...o, multipleOf: 1 });
 
+/** a JSON Schema: an object (checked keyword by keyword when used) or a boolean */
+export const JsonSchema = t.Union([t.Record(t.String(), t.Unknown()), t.Boolean()]);
+
 export const GenerationConfig = t.Object(
   {
     num_beams: t.Optional(Int({ minimum: 1 })),
@@ -19,6 +22,10 @@ export const GenerationConfig = t.Object(
     length_penalty: t.Optional(t.Number()),
     /** extension: fixes the random draws of do_sample for reproducible output */
     seed: t.Optional(Int({ minimum: 0, maximum: 2 ** 32 - 1 })),
+    /** extension: the generated text is JSON valid under this JSON Schema */
+    json_schema: t.Optional(JsonSchema),
+    /** extension: the generated text matches this GBNF grammar (llama.cpp's format, root rule "root") */
+    grammar: t.Optional(t.String()),
   },
   { additionalProperties: false },
 );

@@ -2,6 +2,8 @@
 import type { Settings } from "../../config.ts";
 import type { EngineClient } from "../../engine/client.ts";
 import type { ErrorInfo, GenerationConfig, PromptSpec, SessionSource } from "../../engine/messages.ts";
+import type { ConstraintSpec } from "../../constraints/messages.ts";
+import { constraintOf, type ConstraintFields } from "../constraint.ts";
 import { HttpError, requireModel } from "../errors.ts";
 import { TokenTextStream } from "./text-stream.ts";
 import type { BatchItemOutput, GenerateBatchInput, GenerateOneInput, GenerationConfigInput } from "./model.ts";
@@ -21,7 +23,10 @@ export class GenerateService {
 
   /** Defaults from .env, overridden by the request; checks what the schema cannot. */
   config(input: GenerationConfigInput | undefined): GenerationConfig {
-    const c: GenerationConfig = { ...this.settings.defaults, ...(input ?? {}) };
+    const { json_schema, grammar, ...sampling } = input ?? {};
+    const c: GenerationConfig = { ...this.settings.defaults, ...sampling };
+    const constraint = this.constraint({ json_schema, grammar }, "generation_config.");
+    if (constraint) c.constraint = constraint;
     if (input?.max_new_tokens === undefined) c.fitMaxNewTokens = true;
     else if (c.max_new_tokens > this.settings.ctxSize) {
       throw new HttpError(422, "context_exceeded", `max_new_tokens ${c.max_new_tokens} > CTX_SIZE ${this.settings.ctxSize}`, "generation_config.max_new_tokens");
@@ -30,6 +35,11 @@ export class GenerateService {
       throw new HttpError(422, "too_many_beams", `num_beams ${c.num_beams} > MAX_BEAMS ${this.settings.maxBeams}`, "generation_config.num_beams");
     }
     return c;
+  }
+
+  /** The request's one constraint (JSON Schema, any JSON object, grammar), checked; undefined: none. */
+  constraint(fields: ConstraintFields, prefix = ""): ConstraintSpec | undefined {
+    return constraintOf(fields, this.settings.maxGrammarBytes, prefix);
   }
 
   async generateOne(body: GenerateOneInput, signal: AbortSignal): Promise<Response> {

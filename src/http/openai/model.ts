@@ -2,6 +2,7 @@
 // fields of OpenAI's API this server honours plus our extensions (top_k, repetition_penalty,
 // num_beams, length_penalty, request_id). Unknown fields are refused, as OpenAI refuses them.
 import { t } from "elysia";
+import { JsonSchema } from "../generate/model.ts";
 
 /** integers must be JSON numbers (no "16" strings), as on the seed API */
 const Int = (o: { minimum?: number; maximum?: number } = {}) => t.Number({ ...o, multipleOf: 1 });
@@ -25,6 +26,19 @@ const common = {
   presence_penalty: Nullable(t.Number({ minimum: -2, maximum: 2 })),
   frequency_penalty: Nullable(t.Number({ minimum: -2, maximum: 2 })),
   logit_bias: Nullable(t.Record(t.String(), t.Number({ minimum: -100, maximum: 100 }))),
+  // structured output: OpenAI's response_format, or llama-server's json_schema / grammar
+  response_format: Nullable(t.Union([
+    t.Object({ type: t.Literal("text") }, { additionalProperties: false }),
+    t.Object({ type: t.Literal("json_object") }, { additionalProperties: false }),
+    t.Object({
+      type: t.Literal("json_schema"),
+      json_schema: t.Object({
+        name: t.String({ maxLength: 256 }), description: t.Optional(t.String()), schema: t.Optional(JsonSchema), strict: Nullable(t.Boolean()),
+      }, { additionalProperties: false }),
+    }, { additionalProperties: false }),
+  ])),
+  json_schema: Nullable(JsonSchema),
+  grammar: Nullable(t.String()),
   // extensions
   top_k: t.Optional(Int({ minimum: 0 })),
   repetition_penalty: t.Optional(t.Number({ exclusiveMinimum: 0 })),

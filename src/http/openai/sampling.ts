@@ -33,6 +33,8 @@ export function openaiConfig(body: Common, maxTokens: number | undefined, logpro
   if (presence) config.presence_penalty = presence;
   if (frequency) config.frequency_penalty = frequency;
   if (logprobs !== null) config.logprobs = logprobs;
+  const constraint = generate.constraint(body);
+  if (constraint) config.constraint = constraint;
   return config;
 }
 

@@ -1,0 +1,55 @@
+// What a request may constrain its output to, and the messages between the engine and a grammar
+// worker (one worker per compiled grammar: compiling one never stalls another's masks).
+
+/** Exactly one per request: a JSON Schema (text), any JSON value, or a GBNF grammar. */
+export type ConstraintSpec = (
+  | { type: "json_schema"; schema: string }
+  | { type: "json_object" }
+  | { type: "grammar"; gbnf: string }
+) & {
+  /** the request field that asked for it, named in errors */
+  field?: string;
+};
+
+/** The vocabulary xgrammar needs: the tokenizer's raw token strings, its kind and the stop tokens. */
+export interface Vocabulary {
+  tokens: string[];
+  /** byte_level: GPT-2 style BPE; byte_fallback: SentencePiece with <0xNN> tokens; raw: plain text */
+  vocabType: "byte_level" | "byte_fallback" | "raw";
+  /** logits row length (may exceed tokens.length) */
+  nVocab: number;
+  /** end-of-generation ids: allowed only where the grammar may end */
+  stopTokens: number[];
+  /** control tokens (not end-of-generation): never allowed inside constrained text */
+  controlTokens: number[];
+}
+
+/**
+ * A matcher's shared state, written by the worker and read by the engine: word 0 counts the masks
+ * written, word 1 holds flags, the rest is the allowed-token bitmask for the next token.
+ */
+export const MASK_HEADER_WORDS = 2;
+export const FLAG_COMPLETE = 1; // nothing but end-of-generation may follow: the text is complete
+export const FLAG_REJECTED = 2; // the worker refused a token the engine accepted (a bug): stop the sequence
+
+export type ToGrammar =
+  | { type: "compile"; vocab: Vocabulary; spec: ConstraintSpec }
+  | { type: "open"; id: number; shared: SharedArrayBuffer; replay?: number[] }
+  | { type: "accept"; id: number; token: number }
+  | { type: "close"; id: number };
+
+export type FromGrammar =
+  | { type: "compiled"; ok: true; ms: number }
+  | { type: "compiled"; ok: false; error: string };
+
+export function specKey(spec: ConstraintSpec): string {
+  switch (spec.type) {
+    case "json_schema": return `schema:${spec.schema}`;
+    case "json_object": return "json";
+    case "grammar": return `gbnf:${spec.gbnf}`;
+    default: {
+      const never: never = spec;
+      throw new Error(`unknown constraint ${JSON.stringify(never)}`);
+    }
+  }
+}

@@ -1,0 +1,33 @@
+// The engine's constrained-output requests: one Constraint per item, opened from the grammar
+// workers (made on first use), with refusals as RequestErrors that name the field that asked.
+import { ConstraintError, type Constraint, type GrammarPool } from "../constraints/pool.ts";
+import type { GenerationConfig } from "./messages.ts";
+import { RequestError } from "./requests.ts";
+
+export class EngineConstraints {
+  #pool: GrammarPool | null = null;
+
+  constructor(private readonly make: (() => GrammarPool) | null) {}
+
+  /** One constraint per item (compiled in its own worker on first use of its text). */
+  async open(config: GenerationConfig, n: number): Promise<Constraint[]> {
+    const spec = config.constraint!;
+    const refuse = (status: number, code: string, message: string): never => {
+      throw new RequestError({ status, code, message, field: spec.field });
+    };
+    if (!this.make) refuse(501, "unsupported", "constrained output is not available on this engine");
+    this.#pool ??= this.make!();
+    const opened = await Promise.allSettled(Array.from({ length: n }, () => this.#pool!.open(spec)));
+    const failed = opened.find((o) => o.status === "rejected");
+    if (!failed) return opened.map((o) => (o as PromiseFulfilledResult<Constraint>).value);
+    for (const o of opened) if (o.status === "fulfilled") o.value.close();
+    const err = failed.reason as Error;
+    const status = err instanceof ConstraintError ? err.status : 500;
+    return refuse(status, status === 400 ? "invalid_constraint" : "constraint_failed", err.message);
+  }
+
+  close(): void {
+    this.#pool?.close();
+    this.#pool = null;
+  }
+}

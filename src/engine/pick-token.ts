@@ -1,0 +1,33 @@
+// One sampling job's next token from its logits row: the constraint's mask first (a sequence with
+// none pays nothing), then the sampler, as Hugging Face applies prefix_allowed_tokens_fn before its
+// other processors. Greedy takes the best allowed token: when the raw argmax is allowed, no mask is
+// written into the row at all.
+import type { Context } from "../native/index.ts";
+import { applyTokenMask, maskAllows } from "../sampling/token-mask.ts";
+import type { SampleJob } from "./job.ts";
+
+/** What was picked: a token (with the row its log-probabilities come from, when asked), or the constraint's end. */
+export type Pick = { token: number; scored: Float32Array | null } | { complete: true };
+
+/** `best`: the raw row's argmax (the engine has it already). The row is overwritten (mask, penalties, temperature). */
+export function pickToken(ctx: Context, job: SampleJob, row: number, best: number): Pick {
+  const { sampler, constraint } = job;
+  const logits = ctx.logitsRow(row);
+  if (!constraint) {
+    // log-probabilities come from the raw row, which the sampler overwrites: a copy, only when asked
+    const scored = job.logprobs === null ? null : logits.slice();
+    return { token: sampler.plainGreedy ? best : sampler.sample(logits, job.seq.tokens), scored };
+  }
+  const mask = constraint.mask();
+  if (constraint.complete) return { complete: true };
+  let token: number;
+  let scored: Float32Array | null = null;
+  if (sampler.plainGreedy && maskAllows(mask, best) && job.logprobs === null) token = best;
+  else {
+    if (applyTokenMask(logits, mask) === 0) return { complete: true }; // nothing can follow
+    scored = job.logprobs === null ? null : logits.slice(); // the masked distribution's log-probabilities
+    token = sampler.sample(logits, job.seq.tokens);
+  }
+  constraint.accept(token);
+  return { token, scored };
+}

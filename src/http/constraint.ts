@@ -1,0 +1,85 @@
+// A request's constraint from whichever field asked for it — /v1's response_format (OpenAI),
+// grammar and json_schema (llama-server's), the seed API's generation_config.json_schema and
+// .grammar — checked before it reaches the engine: one at most, within MAX_GRAMMAR_BYTES, and no
+// JSON-Schema keyword the grammar compiler would silently ignore (a 400 naming it and where it is).
+import type { ConstraintSpec } from "../constraints/messages.ts";
+import { HttpError } from "./errors.ts";
+
+/** JSON-Schema keywords xgrammar does not enforce: refused rather than ignored. */
+const UNSUPPORTED = new Set([
+  "not", "if", "then", "else", "dependentSchemas", "dependentRequired", "dependencies", "patternProperties", "propertyNames",
+  "unevaluatedProperties", "unevaluatedItems", "contains", "minContains", "maxContains", "uniqueItems", "multipleOf",
+  "minProperties", "maxProperties", "$dynamicRef", "$recursiveRef",
+]);
+/** keywords whose value is one schema, a list of them, or a name → schema map */
+const ONE = ["items", "additionalProperties", "additionalItems"];
+const MANY = ["anyOf", "oneOf", "allOf", "prefixItems"];
+const NAMED = ["properties", "$defs", "definitions"];
+
+/** Throws a 400 for the first unsupported keyword or non-local $ref, naming the field and the JSON pointer. */
+export function checkSchema(schema: unknown, field: string, at = "#"): void {
+  if (typeof schema === "boolean") return;
+  if (schema === null || typeof schema !== "object" || Array.isArray(schema)) {
+    throw new HttpError(400, "invalid_schema", `${field}: the schema at ${at} must be an object or a boolean`, field);
+  }
+  const s = schema as Record<string, unknown>;
+  for (const key of Object.keys(s)) {
+    if (UNSUPPORTED.has(key)) throw new HttpError(400, "unsupported_schema", `${field}: the JSON-Schema keyword "${key}" at ${at} is not supported for constrained output`, field);
+  }
+  if ("$ref" in s && (typeof s.$ref !== "string" || !/^#(\/(\$defs|definitions)\/[^/]+)?$/.test(s.$ref))) {
+    throw new HttpError(400, "unsupported_schema", `${field}: $ref ${JSON.stringify(s.$ref)} at ${at} is not supported: only "#", "#/$defs/NAME" and "#/definitions/NAME"`, field);
+  }
+  for (const k of ONE) if (k in s) checkSchema(s[k], field, `${at}/${k}`);
+  for (const k of MANY) {
+    if (!(k in s)) continue;
+    if (!Array.isArray(s[k])) throw new HttpError(400, "invalid_schema", `${field}: "${k}" at ${at} must be an array of schemas`, field);
+    (s[k] as unknown[]).forEach((sub, i) => checkSchema(sub, field, `${at}/${k}/${i}`));
+  }
+  for (const k of NAMED) {
+    if (!(k in s)) continue;
+    const map = s[k];
+    if (map === null || typeof map !== "object" || Array.isArray(map)) throw new HttpError(400, "invalid_schema", `${field}: "${k}" at ${at} must be an object`, field);
+    for (const [name, sub] of Object.entries(map)) checkSchema(sub, field, `${at}/${k}/${name.replaceAll("~", "~0").replaceAll("/", "~1")}`);
+  }
+}
+
+export interface ConstraintFields {
+  /** OpenAI's response_format */
+  response_format?: unknown;
+  /** llama-server's / the seed API's */
+  json_schema?: unknown;
+  grammar?: unknown;
+}
+
+/**
+ * The one constraint the request asks for (undefined: none). `prefix` is how the fields are named
+ * in errors ("" on /v1, "generation_config." on the seed API).
+ */
+export function constraintOf(body: ConstraintFields, maxBytes: number, prefix = ""): ConstraintSpec | undefined {
+  const asked: ConstraintSpec[] = [];
+  const rf = body.response_format as { type?: string; json_schema?: { schema?: unknown } } | null | undefined;
+  if (rf && rf.type === "json_object") asked.push({ type: "json_object", field: `${prefix}response_format` });
+  if (rf && rf.type === "json_schema") {
+    const schema = rf.json_schema?.schema;
+    asked.push(schema === undefined ? { type: "json_object", field: `${prefix}response_format` } : schemaSpec(schema, `${prefix}response_format.json_schema.schema`, maxBytes));
+  }
+  if (body.json_schema != null) asked.push(schemaSpec(body.json_schema, `${prefix}json_schema`, maxBytes));
+  if (body.grammar != null) {
+    const field = `${prefix}grammar`;
+    if (typeof body.grammar !== "string" || body.grammar.trim() === "") throw new HttpError(400, "invalid_field", `${field} must be a non-empty GBNF grammar`, field);
+    if (Buffer.byteLength(body.grammar) > maxBytes) throw new HttpError(400, "grammar_too_large", `${field} is over MAX_GRAMMAR_BYTES (${maxBytes})`, field);
+    asked.push({ type: "grammar", gbnf: body.grammar, field });
+  }
+  if (asked.length > 1) {
+    const names = asked.map((a) => a.field!.replace(/\.json_schema\.schema$/, ""));
+    throw new HttpError(400, "conflicting_constraints", `${names.join(" and ")} cannot be combined: give one constraint`, names[1]);
+  }
+  return asked[0];
+}
+
+function schemaSpec(schema: unknown, field: string, maxBytes: number): ConstraintSpec {
+  checkSchema(schema, field);
+  const text = JSON.stringify(schema);
+  if (Buffer.byteLength(text) > maxBytes) throw new HttpError(400, "grammar_too_large", `${field} is over MAX_GRAMMAR_BYTES (${maxBytes})`, field);
+  return { type: "json_schema", schema: text, field };
+}

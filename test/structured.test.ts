@@ -1,0 +1,171 @@
+// Structured output on the real engine: a random-weight model under a JSON Schema must still write
+// JSON that validates (ajv) whenever it ends with "stop"; running out of tokens is "length".
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import Ajv from "ajv";
+import OpenAI from "openai";
+import { zodResponseFormat } from "openai/helpers/zod";
+import { z } from "zod";
+import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
+
+setDefaultTimeout(180_000);
+
+let t: TestApp;
+let server: ReturnType<typeof Bun.serve> | null = null;
+beforeAll(async () => {
+  t = await startTestApp({ PARALLEL: "4", CTX_SIZE: "1024" });
+}, 300_000);
+afterAll(async () => {
+  server?.stop(true);
+  await t?.close();
+});
+
+const ajv = new Ajv({ allErrors: true });
+const PERSON = {
+  type: "object",
+  properties: {
+    name: { type: "string", maxLength: 20 },
+    age: { type: "integer", minimum: 0, maximum: 150 },
+    mood: { enum: ["happy", "sad", "ünïcödé ✓"] },
+    tags: { type: "array", items: { $ref: "#/$defs/tag" }, minItems: 1, maxItems: 3 },
+    pet: { anyOf: [{ type: "null" }, { type: "object", properties: { kind: { type: "string", maxLength: 8 } }, required: ["kind"], additionalProperties: false }] },
+  },
+  required: ["name", "age", "mood", "tags", "pet"],
+  additionalProperties: false,
+  $defs: { tag: { type: "string", maxLength: 6 } },
+};
+const validPerson = ajv.compile(PERSON);
+
+type Choice = { message: { content: string }; finish_reason: string; index: number };
+const chat = async (body: Record<string, unknown>) => {
+  const r = await t.post("/v1/chat/completions", { messages: [{ role: "user", content: "Describe a person as JSON." }], max_tokens: 300, ...body });
+  return { status: r.status, body: (await r.json()) as { choices: Choice[]; error?: { message: string; param: string | null } } };
+};
+
+/** every choice that stopped is valid JSON under `check`; at least one stopped */
+function expectValid(choices: Choice[], check: (v: unknown) => boolean) {
+  const stopped = choices.filter((c) => c.finish_reason === "stop");
+  expect(stopped.length).toBeGreaterThan(0);
+  for (const c of stopped) {
+    const value = JSON.parse(c.message.content);
+    if (!check(value)) throw new Error(`${c.message.content} does not validate: ${JSON.stringify(validPerson.errors)}`);
+  }
+  for (const c of choices) expect(["stop", "length"]).toContain(c.finish_reason);
+}
+
+describe("response_format on /v1/chat/completions (random-weight model)", () => {
+  test("json_schema: nested objects, enum with non-ASCII text, $defs/$ref, arrays with minItems/maxItems, anyOf — n: 3 sampled choices, each valid when it stops", async () => {
+    const r = await chat({ response_format: { type: "json_schema", json_schema: { name: "person", schema: PERSON, strict: true } }, n: 3, temperature: 1, seed: 7 });
+    expect(r.status).toBe(200);
+    expectValid(r.body.choices, (v) => validPerson(v));
+  });
+
+  test("greedy, and streamed: the streamed text is the same valid JSON", async () => {
+    const rf = { type: "json_schema", json_schema: { name: "person", schema: PERSON } };
+    const plain = await chat({ response_format: rf, temperature: 0 });
+    expect(plain.status).toBe(200);
+    const r = await t.post("/v1/chat/completions", { messages: [{ role: "user", content: "Describe a person as JSON." }], max_tokens: 300, response_format: rf, temperature: 0, stream: true });
+    let text = "";
+    let finish = "";
+    for (const line of (await r.text()).split("\n")) {
+      if (!line.startsWith("data: ") || line === "data: [DONE]") continue;
+      const chunk = JSON.parse(line.slice(6)) as { choices: { delta: { content?: string }; finish_reason: string | null }[] };
+      text += chunk.choices[0]?.delta.content ?? "";
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect(text).toBe(plain.body.choices[0]!.message.content);
+    expect(finish).toBe(plain.body.choices[0]!.finish_reason);
+    if (finish === "stop") expect(validPerson(JSON.parse(text))).toBe(true);
+  });
+
+  test("json_object: any JSON object", async () => {
+    const r = await chat({ response_format: { type: "json_object" }, n: 2, temperature: 1, seed: 3 });
+    expect(r.status).toBe(200);
+    expectValid(r.body.choices, (v) => typeof v === "object" && v !== null && !Array.isArray(v));
+  });
+
+  test("max_tokens reached first: finish_reason length, the text cut where it was", async () => {
+    const r = await chat({ response_format: { type: "json_schema", json_schema: { name: "person", schema: PERSON } }, max_tokens: 3, temperature: 0 });
+    expect(r.body.choices[0]!.finish_reason).toBe("length");
+    expect(r.body.choices[0]!.message.content.startsWith("{")).toBe(true);
+  });
+
+  test("response_format text is the neutral value", async () => {
+    const r = await chat({ response_format: { type: "text" }, max_tokens: 4 });
+    expect(r.status).toBe(200);
+  });
+});
+
+describe("the seed API and llama-server's fields", () => {
+  test("generation_config.grammar (GBNF) on /api/generate-one: the text is in the grammar's language", async () => {
+    const gbnf = 'root ::= "(" [a-z]{1,4} ("," [a-z]{1,4}){0,2} ")"';
+    const text = await t.generate(uid("gbnf"), "List:", { max_new_tokens: 40, grammar: gbnf, do_sample: true, seed: 5 });
+    expect(text).toMatch(/^\([a-z]{1,4}(,[a-z]{1,4}){0,2}\)$/);
+  });
+
+  test("generation_config.json_schema on a continued session constrains only the new tokens", async () => {
+    const id = uid("json-cont");
+    await t.generate(id, "Once upon a time", { max_new_tokens: 8 });
+    const text = await t.generate(id, "", { max_new_tokens: 120, json_schema: { type: "array", items: { type: "integer" }, minItems: 2, maxItems: 4 } });
+    const value = JSON.parse(text) as number[];
+    expect(value.length).toBeGreaterThanOrEqual(2);
+    expect(value.every(Number.isInteger)).toBe(true);
+  });
+
+  test("num_beams 3 under a JSON Schema: every beam follows the grammar, the winner validates", async () => {
+    const schema = { type: "object", properties: { ok: { type: "boolean" }, n: { enum: [1, 2, 3] } }, required: ["ok", "n"], additionalProperties: false };
+    const r = await t.post("/api/generate-one", { request_id: uid("beams"), prompt: "JSON:", stream_response: false, generation_config: { num_beams: 3, max_new_tokens: 40, json_schema: schema } });
+    expect(r.status).toBe(200);
+    const text = await r.text();
+    expect(ajv.compile(schema)(JSON.parse(text))).toBe(true);
+  });
+
+  test("/v1/completions with llama-server's json_schema field", async () => {
+    const r = await t.post("/v1/completions", { prompt: "Numbers:", max_tokens: 60, json_schema: { type: "array", items: { enum: [1, 2, 3] }, maxItems: 3 }, temperature: 0 });
+    const body = (await r.json()) as { choices: { text: string; finish_reason: string }[] };
+    expect(r.status).toBe(200);
+    if (body.choices[0]!.finish_reason === "stop") expect(JSON.parse(body.choices[0]!.text).every((x: number) => [1, 2, 3].includes(x))).toBe(true);
+  });
+});
+
+describe("bad constraints are a 400 naming the field, and the server stays healthy", () => {
+  const cases: [string, Record<string, unknown>, string, RegExp][] = [
+    ["two constraints", { response_format: { type: "json_object" }, grammar: 'root ::= "a"' }, "grammar", /response_format and grammar cannot be combined/],
+    ["an unsupported keyword", { response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object", properties: { a: { not: { type: "string" } } } } } } }, "response_format.json_schema.schema", /"not" at #\/properties\/a/],
+    ["an external $ref", { json_schema: { $ref: "https://example.com/s.json" } }, "json_schema", /\$ref/],
+    ["an invalid grammar", { grammar: 'root ::= "a' }, "grammar", /invalid constraint/],
+    ["an undefined rule", { grammar: "root ::= b" }, "grammar", /invalid constraint/],
+    ["a $ref cycle that never ends", { json_schema: { $defs: { a: { $ref: "#/$defs/a" } }, $ref: "#/$defs/a" } }, "json_schema", /no token|invalid constraint/],
+  ];
+  for (const [what, extra, field, message] of cases) {
+    test(what, async () => {
+      const r = await chat({ ...extra, max_tokens: 8 });
+      expect(r.status).toBe(400);
+      expect(r.body.error!.param).toBe(field);
+      expect(r.body.error!.message).toMatch(message);
+    });
+  }
+
+  test("on the seed API the error names generation_config's field", async () => {
+    const r = await t.post("/api/generate-one", { request_id: uid("bad"), prompt: "x", generation_config: { grammar: "root ::= nowhere" } });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: { field: string } }).error.field).toBe("generation_config.grammar");
+    expect((await t.post("/api/generate-one", { request_id: uid("ok"), prompt: "x", stream_response: false, generation_config: { max_new_tokens: 2 } })).status).toBe(200);
+  });
+});
+
+describe("the openai SDK as the client", () => {
+  test("chat.completions.parse with zodResponseFormat returns a parsed object that matches", async () => {
+    server = Bun.serve({ port: 0, fetch: (req) => t.app.handle(req) });
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${server.port}/v1`, apiKey: "none", maxRetries: 0 });
+    const Answer = z.object({ city: z.string().max(12), population: z.number().int(), capital: z.boolean() });
+    const completion = await client.chat.completions.parse({
+      model: "any", messages: [{ role: "user", content: "A city as JSON." }], response_format: zodResponseFormat(Answer, "answer"), max_tokens: 200, temperature: 0,
+    });
+    const choice = completion.choices[0]!;
+    if (choice.finish_reason === "stop") {
+      expect(Answer.safeParse(choice.message.parsed).success).toBe(true);
+    } else {
+      expect(choice.finish_reason).toBe("length");
+    }
+  });
+});
