@@ -1,4 +1,4 @@
-// `bun bench/depth.ts [--reps=3] [--model=smollm2] [--quick]` (also the second half of `bun run bench`):
+// `bun bench/depth.ts [--reps=3] [--model=smollm2] [--quick] [--ours-env=FLASH_ATTN=off,…]` (also the second half of `bun run bench`):
 // the server as it is used at depth, against upstream llama-server at its defaults (flash attention
 // auto), the same model, threads (2), slots (8) and context (4096 per slot). Rows: one 1024- and one
 // 2048-token generation; 8 of 1024 at once; 8 sessions continued by 16 tokens at depth 600, 1800
@@ -23,10 +23,11 @@ const say = (msg: string) => console.error(`[depth ${((performance.now() - start
 
 const servers: Servers = {
   theirs: await startTheirs(model, shape, ["--jinja"]),
-  ours: await startOurs(model, shape, 300_000),
+  ours: await startOurs(model, shape, 300_000, Object.fromEntries((arg("ours-env") ?? "").split(",").filter(Boolean).map((kv) => kv.split("=") as [string, string]))),
 };
 const health = (await (await fetch(`${servers.ours.url}/health`)).json()) as { model: { attention: { flashAttn: number; source: string } } };
-say(`ours: flash attention ${health.model.attention.flashAttn ? "on" : "off"} (${health.model.attention.source})`);
+const attention = `flash attention ${["auto", "off", "on"][health.model.attention.flashAttn + 1]} (${health.model.attention.source})`;
+say(`ours: ${attention}`);
 
 type Row = { label: string; s: Samples; kind: "rate" | "time"; target?: number; digits: number };
 const rows: Row[] = [];
@@ -68,7 +69,7 @@ try {
 /** how much better ours is: a rate ours/theirs, a time theirs/ours (so > 1 is always ours ahead) */
 const lead = (r: Row, o: number, t: number) => (r.kind === "rate" ? o / t : t / o);
 const table = [
-  `At depth: ours (flash attention ${health.model.attention.flashAttn ? "on" : "off"}, ${health.model.attention.source}) vs upstream llama-server at its defaults (-fa auto, --kv-unified --jinja), ${real ? "SmolLM2-135M-Instruct Q4_1" : "the synthetic bench model (F16, ~125M)"}, 2 threads, 8 slots × 4096 tokens, ${reps} alternating repetition(s), medians; ${cpuModel()}; ${new Date().toISOString()}`,
+  `At depth: ours (${attention}${arg("ours-env") ? `, ${arg("ours-env")}` : ""}) vs upstream llama-server at its defaults (-fa auto, --kv-unified --jinja), ${real ? "SmolLM2-135M-Instruct Q4_1" : "the synthetic bench model (F16, ~125M)"}, 2 threads, 8 slots × 4096 tokens, ${reps} alternating repetition(s), medians; ${cpuModel()}; ${new Date().toISOString()}`,
   "",
   "| workload | ours | llama-server | ours ahead by | each repetition | target |",
   "|---|---|---|---|---|---|",
@@ -83,6 +84,8 @@ const table = [
 ].join("\n");
 console.log(table);
 const file = join(import.meta.dir, real ? "results-depth-smollm2.md" : "results-depth.md");
-writeSection(file, quick ? "depth-quick" : "depth", `Command: \`bun bench/depth.ts${real ? " --model=smollm2" : ""}${quick ? " --quick" : ""} --reps=${reps}\` (${((performance.now() - started) / 1000).toFixed(0)} s)\n\n${table}`);
+const oursEnv = arg("ours-env");
+const section = `depth${quick ? "-quick" : ""}${oursEnv ? `-${oursEnv.replace(/[^A-Za-z0-9]+/g, "-").toLowerCase()}` : ""}`;
+writeSection(file, section, `Command: \`bun bench/depth.ts${real ? " --model=smollm2" : ""}${quick ? " --quick" : ""}${oursEnv ? ` --ours-env=${oursEnv}` : ""} --reps=${reps}\` (${((performance.now() - started) / 1000).toFixed(0)} s)\n\n${table}`);
 say(`wrote ${file}`);
 process.exit(0);

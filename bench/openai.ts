@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { ensureDefaultModel } from "../src/gguf/default-model.ts";
 import { ensureModel } from "../src/gguf/models.ts";
 import { closedLoop, type Timing } from "./client.ts";
+import { chatAtDepth, samples } from "./depth-workloads.ts";
 import { untilQuiet } from "./quiet.ts";
 import { startOurs, startTheirs, type BenchServer } from "./servers.ts";
 import { writeSection } from "./table.ts";
@@ -60,8 +61,8 @@ const user = (q: string) => [{ role: "user", content: q }];
 const shared = (system: string, q: string) => [{ role: "system", content: system }, { role: "user", content: q }];
 const aggregate = (r: { results: Timing[]; wallMs: number }) => r.results.reduce((s, t) => s + t.tokens, 0) / (r.wallMs / 1000);
 
-type Row = { single: number[]; singleTtft: number[]; c8: number[]; sharedTps: number[]; sharedTtft: number[]; repeatTps: number[]; repeatTtft: number[] };
-const empty = (): Row => ({ single: [], singleTtft: [], c8: [], sharedTps: [], sharedTtft: [], repeatTps: [], repeatTtft: [] });
+type Row = { single: number[]; singleTtft: number[]; c8: number[]; sharedTps: number[]; sharedTtft: number[]; repeatTps: number[]; repeatTtft: number[]; deep1: number[]; deep8: number[] };
+const empty = (): Row => ({ single: [], singleTtft: [], c8: [], sharedTps: [], sharedTtft: [], repeatTps: [], repeatTtft: [], deep1: [], deep8: [] });
 const res: Record<"ours" | "theirs", Row> = { ours: empty(), theirs: empty() };
 
 /** 8 clients × 2 requests under `system`, after one warm-up request brought it in */
@@ -93,6 +94,13 @@ try {
     }
     console.error(`[openai] rep ${rep + 1}/${reps} done`);
   }
+  // conversations at depth: a new ~20-token turn after ~600 tokens of history (bench/depth-workloads.ts)
+  for (const [clients, key] of [[1, "deep1"], [8, "deep8"]] as const) {
+    const r = { turnMs: samples(), ttft: samples() };
+    await chatAtDepth(servers, { clients, historyTokens: 600, turns: 3, n: 16, reps }, r);
+    res.ours[key].push(...r.turnMs.ours);
+    res.theirs[key].push(...r.turnMs.theirs);
+  }
 } finally {
   await Promise.allSettled([servers.ours.stop(), servers.theirs.stop()]);
 }
@@ -105,6 +113,8 @@ const rows: [string, keyof Row, string][] = [
   ["shared ~500-token system prompt new to the server (one earlier request), 8 clients: TTFT ms (median)", "sharedTtft", ""],
   ["the same system prompt all run long (every llama-server slot holds it), 8 clients: aggregate tokens/s", "repeatTps", ""],
   ["the same system prompt all run long (every llama-server slot holds it), 8 clients: TTFT ms (median)", "repeatTtft", ""],
+  ["chat turns after ~600 tokens of history, 1 conversation: turn latency ms (median; lower is better)", "deep1", ""],
+  ["chat turns after ~600 tokens of history, 8 conversations: turn latency ms (median; lower is better)", "deep8", "≤ 1/1.5×"],
 ];
 const table = [
   `/v1/chat/completions, ours vs llama-server (--kv-unified --jinja, cache_prompt): ${real ? "SmolLM2-135M-Instruct Q4_1 (tokens counted from usage: it may stop early)" : "bench model"}, 2 threads, 8 slots × 2048 tokens, ${reps} alternating repetitions, medians, ${new Date().toISOString()}`,

@@ -1,6 +1,6 @@
-// `bun run bench [--quick] [--reps=N]`: builds what is missing, starts our server and llama-server
-// with the same threads / slots / context, runs the workloads alternating A/B, prints a markdown
-// table and writes it to bench/results.md.
+// `bun run bench [--quick] [--reps=N] [--no-depth]`: builds what is missing, starts our server and
+// llama-server with the same threads / slots / context, runs the workloads alternating A/B, prints a
+// markdown table and writes it to bench/results.md; then bench/depth.ts's rows at depth.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureModel, PRESETS } from "../src/gguf/models.ts";
@@ -205,3 +205,10 @@ console.log(report);
 const kept = sectionsOf(join(import.meta.dir, "results.md")); // e.g. bench/cluster.ts's
 writeFileSync(join(import.meta.dir, "results.md"), kept ? `${report.trimEnd()}\n\n${kept}` : report);
 say(`wrote bench/results.md (${totalS.toFixed(0)} s)`);
+
+// ---- the same server at depth (bench/depth.ts: long generations, deep sessions, chat history): its own table
+if (!process.argv.includes("--no-depth")) {
+  say("at depth: bun bench/depth.ts (--no-depth skips it)");
+  const depth = Bun.spawnSync([process.execPath, join(import.meta.dir, "depth.ts"), ...process.argv.slice(2).filter((a) => a === "--quick" || a.startsWith("--reps="))], { stdio: ["ignore", "inherit", "inherit"] });
+  if (depth.exitCode !== 0) process.exit(depth.exitCode ?? 1);
+}

@@ -198,7 +198,7 @@ export function loadSettings(env: Env = process.env): Settings {
     idleTimeoutS: idle(env),
     queueTimeoutS: seconds(env, "QUEUE_TIMEOUT_S", 60),
     stallTimeoutS: seconds(env, "STALL_TIMEOUT_S", 30),
-    flashAttn: int(env, "FLASH_ATTN", -1, -1),
+    flashAttn: flashAttn(env.FLASH_ATTN),
     threadPoll: int(env, "THREAD_POLL", 0, -1),
     httpSchedBatch: bool(env, "HTTP_SCHED_BATCH", true),
     pipelining: bool(env, "PIPELINING", true),
@@ -308,4 +308,12 @@ function idle(env: Env): number {
   const v = int(env, "IDLE_TIMEOUT_S", 60);
   if (v > 255) throw new ConfigError(`IDLE_TIMEOUT_S must be at most 255 (Bun's limit), got ${v}`);
   return v;
+}
+
+/** FLASH_ATTN: auto (-1, the default), on (1), off (0), or fastest (-2: measured at startup) */
+function flashAttn(raw: string | undefined): number {
+  const v = (raw ?? "").trim().toLowerCase();
+  const named: Record<string, number> = { "": -1, auto: -1, "-1": -1, on: 1, "1": 1, off: 0, "0": 0, fastest: -2, "-2": -2 };
+  if (!(v in named)) throw new ConfigError(`FLASH_ATTN must be auto, on, off or fastest (or -1, 1, 0, -2), got "${raw}"`);
+  return named[v]!;
 }

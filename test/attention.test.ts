@@ -1,10 +1,11 @@
-// The attention setting: FLASH_ATTN forces it, -1 measures it (cached), and what changes with it —
+// The attention setting: FLASH_ATTN auto/on/off serves it as set, fastest measures it (cached), and what changes with it —
 // the KV state's layout — never crosses over: a blob from the other setting is refused or exact.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chooseAttention, pickAttention } from "../src/engine/attention-probe.ts";
+import { loadSettings } from "../src/config.ts";
 import { ensureModel } from "../src/gguf/models.ts";
 import { Batch, Context, Model } from "../src/native/index.ts";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.ts";
@@ -30,10 +31,15 @@ describe("choosing the attention setting", () => {
     expect(pickAttention([10, 20], [20, 10])).toBe(1);
   });
 
-  test("FLASH_ATTN 0 or 1 is served as set, without a probe", async () => {
+  test("FLASH_ATTN takes auto, on, off, fastest (or -1, 1, 0, -2); anything else is refused by name", () => {
+    expect(["auto", "on", "off", "fastest", "-1", "1", "0", "-2", ""].map((v) => loadSettings({ FLASH_ATTN: v }).flashAttn)).toEqual([-1, 1, 0, -2, -1, 1, 0, -2, -1]);
+    expect(() => loadSettings({ FLASH_ATTN: "yes" })).toThrow(/FLASH_ATTN must be auto, on, off or fastest/);
+  });
+
+  test("FLASH_ATTN auto, on or off is served as set, without a probe", async () => {
     const model = Model.load(await ensureModel("tiny"));
     try {
-      for (const v of [0, 1] as const) {
+      for (const v of [-1, 0, 1] as const) {
         expect(chooseAttention(model, v, { threads: 2, threadPoll: 0, maxDepth: 512, cacheKey: "k", cacheDir: tempDir() })).toEqual({ flashAttn: v, source: "setting" });
       }
     } finally {
@@ -41,24 +47,24 @@ describe("choosing the attention setting", () => {
     }
   });
 
-  test("-1 measures both settings at two depths, keeps the answer, and the next start reads it back", async () => {
+  test("fastest measures both settings at two depths, keeps the answer, and the next start reads it back", async () => {
     const model = Model.load(await ensureModel("tiny"));
     const dir = tempDir();
     const o = { threads: 2, threadPoll: 0, maxDepth: 300, cacheDir: dir, minCpuShare: 0 }; // kept even on a busy machine
     try {
-      const first = chooseAttention(model, -1, { ...o, cacheKey: "model|lib" });
+      const first = chooseAttention(model, -2, { ...o, cacheKey: "model|lib" });
       expect(first.source).toBe("probe");
       expect(first.probe!.depths).toEqual([32, 293]); // the deep point is capped by the context (less the timed steps)
       for (const ms of [...first.probe!.onMs, ...first.probe!.offMs]) expect(ms).toBeGreaterThan(0);
       expect(first.flashAttn).toBe(pickAttention(first.probe!.onMs, first.probe!.offMs));
       expect(readdirSync(dir)).toHaveLength(1);
-      const again = chooseAttention(model, -1, { ...o, cacheKey: "model|lib" });
+      const again = chooseAttention(model, -2, { ...o, cacheKey: "model|lib" });
       expect(again).toEqual({ ...first, source: "cached" });
-      const other = chooseAttention(model, -1, { ...o, cacheKey: "other model|lib" });
+      const other = chooseAttention(model, -2, { ...o, cacheKey: "other model|lib" });
       expect(other.source).toBe("probe"); // another key measures again
-      const busy = chooseAttention(model, -1, { ...o, cacheKey: "busy", minCpuShare: 1e9 }); // as if other work had taken the cores
+      const busy = chooseAttention(model, -2, { ...o, cacheKey: "busy", minCpuShare: 1e9 }); // as if other work had taken the cores
       expect(busy.source).toBe("probe");
-      expect(chooseAttention(model, -1, { ...o, cacheKey: "busy", minCpuShare: 1e9 }).source).toBe("probe"); // not kept: measured again
+      expect(chooseAttention(model, -2, { ...o, cacheKey: "busy", minCpuShare: 1e9 }).source).toBe("probe"); // not kept: measured again
     } finally {
       model.free();
     }
@@ -112,26 +118,27 @@ describe("KV state across attention settings", () => {
       const s = await startServerProcess({ ...env, FLASH_ATTN: flashAttn });
       procs.push(s);
       const health = (await (await fetch(`${s.url}/health`)).json()) as { model: { attention: { flashAttn: number; source: string } } };
-      expect(health.model.attention).toEqual({ flashAttn: Number(flashAttn), source: "setting" });
+      expect(health.model.attention).toEqual({ flashAttn: flashAttn === "on" ? 1 : 0, source: "setting" });
       return s;
     };
-    const on = await start("1");
+    const on = await start("on");
     expect((await gen(on, 8)).session).toBe("new");
     on.proc.kill("SIGTERM");
     expect(await on.exited).toBe(0);
-    const off = await start("0");
+    const off = await start("off");
     expect((await gen(off, 8)).session).toBe("recomputed");
     // and under the same setting again, the state written by the "off" server is restored as usual
+    expect(on.log()).toContain("flash attention on");
     off.proc.kill("SIGTERM");
     expect(await off.exited).toBe(0);
-    const offAgain = await start("0");
+    const offAgain = await start("off");
     expect((await gen(offAgain, 4)).session).toBe("restored");
     offAgain.proc.kill("SIGTERM");
     await offAgain.exited;
   });
 });
 
-describe("the CPU flash-attention kernel (native/patches)", () => {
+describe("the two attention paths FLASH_ATTN chooses between", () => {
   test("agrees with the plain attention path: logits after a long prompt and over 32 greedy steps stay within float tolerance", async () => {
     const model = Model.load(await ensureModel("tiny"));
     const prompt = model.tokenize("The quick brown fox jumps over the lazy dog. ".repeat(40), true, false); // deep enough for several KV blocks

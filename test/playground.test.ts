@@ -101,6 +101,32 @@ describe("playground", () => {
     await page.close();
   });
 
+  test("a JSON Schema response format, in both modes, gives JSON that follows it", async () => {
+    const page = await browser.newPage();
+    await page.goto(s.url);
+    await page.waitForFunction(() => (document.getElementById("model")!.textContent ?? "").startsWith("Model:"));
+    expect(await page.isHidden("#schema")).toBe(true);
+    await page.selectOption("#format", "schema");
+    expect(await page.isVisible("#schema")).toBe(true);
+    await page.fill("#schema", JSON.stringify({ type: "object", properties: { city: { type: "string", maxLength: 20 }, big: { type: "boolean" } }, required: ["city", "big"], additionalProperties: false }));
+    await page.fill("#max_new_tokens", "60");
+    await page.fill("#prompt", "<|im_start|>user\nName a city as JSON.<|im_end|>\n<|im_start|>assistant\n");
+    const text = await generate(page, () => page.click("#generate"));
+    const value = JSON.parse(text) as { city: string; big: boolean };
+    expect(Object.keys(value).sort()).toEqual(["big", "city"]);
+    expect(typeof value.big).toBe("boolean");
+    await page.selectOption("#mode", "chat");
+    await page.selectOption("#format", "json");
+    expect(await page.isHidden("#schema")).toBe(true);
+    await page.fill("#prompt", "Describe a cat as JSON.");
+    await page.click("#generate");
+    await page.waitForFunction(() => /tokens\/s|error/.test(document.getElementById("status")!.textContent ?? ""));
+    await page.waitForFunction(() => !document.getElementById("generate").disabled);
+    const chatText = (await page.textContent("#output")) ?? "";
+    expect(chatText.startsWith("{")).toBe(true); // an object, cut at max_new_tokens or whole
+    await page.close();
+  });
+
   test("with API keys: nothing works until the key is typed, then it does", async () => {
     const page = await browser.newPage();
     await page.goto(keyed.url);

@@ -26,6 +26,8 @@ class Host {
   open = 0;
   lastUsed = performance.now();
   failed = false;
+  /** compiled (or failed): until then it is busy even with no matcher open */
+  settled = false;
 
   constructor(url: string, vocab: Vocabulary, spec: ConstraintSpec, timeoutMs: number) {
     this.worker = new Worker(url);
@@ -41,7 +43,7 @@ class Host {
         reject(new ConstraintError(`the grammar worker failed: ${e.message}`, 500));
       };
     });
-    this.ready.catch(() => ((this.failed = true), this.worker.terminate()));
+    this.ready.then(() => (this.settled = true), () => ((this.settled = this.failed = true), this.worker.terminate()));
     this.send({ type: "compile", vocab, spec });
   }
 
@@ -89,7 +91,7 @@ export class GrammarPool {
     }
     this.#hosts.delete(key);
     if (this.#hosts.size >= this.opts.workers) {
-      const idle = [...this.#hosts].find(([, h]) => h.open === 0);
+      const idle = [...this.#hosts].find(([, h]) => h.settled && h.open === 0);
       if (!idle) throw new ConstraintError(`${this.opts.workers} different constraints are in use (GRAMMAR_WORKERS); retry later`, 503);
       idle[1].worker.terminate();
       this.#hosts.delete(idle[0]);

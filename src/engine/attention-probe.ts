@@ -1,5 +1,7 @@
-// FLASH_ATTN=-1 (the default): which attention decodes faster for this model on this backend,
-// measured once at startup and cached, not guessed. On a 2-core CPU flash attention wins only at
+// FLASH_ATTN=fastest: which attention decodes faster for this model on this backend, measured once
+// at startup and cached, not guessed. (The default, auto, is llama.cpp's own choice: flash attention
+// where the backend has it, which keeps a sequence's numbers independent of its batch neighbours;
+// bench/results-depth.md says why that is the default on CPUs although it is slower at depth.) On a 2-core CPU flash attention wins only at
 // shallow depth (SmolLM2: 11 vs 13 ms a token at depth 32) and loses 1.6-2x past a few hundred
 // tokens; on a GPU it usually wins everywhere. The probe decodes one sequence with each setting and
 // times single-token steps at two depths; the setting with the lower sum of the two per-token
@@ -11,8 +13,8 @@ import { cacheRoot } from "../gguf/paths.ts";
 import { Batch, Context, type Model } from "../native/index.ts";
 
 export interface AttentionChoice {
-  /** 0 off, 1 on: what the context is created with */
-  flashAttn: 0 | 1;
+  /** -1 auto (llama.cpp decides: on where the backend supports it), 0 off, 1 on: what the context is created with */
+  flashAttn: -1 | 0 | 1;
   /** setting: FLASH_ATTN forced it; probe: measured now; cached: measured by an earlier start */
   source: "setting" | "probe" | "cached";
   /** per-token decode ms at each probed depth, by setting (absent when forced) */
@@ -83,9 +85,9 @@ export function pickAttention(onMs: number[], offMs: number[]): 0 | 1 {
   return sum(offMs) < sum(onMs) ? 0 : 1;
 }
 
-/** The attention setting to serve with: FLASH_ATTN when it is 0 or 1, otherwise the probe's (cached) answer. */
+/** The attention setting to serve with: FLASH_ATTN when it is auto, on or off; for fastest the probe's (cached) answer. */
 export function chooseAttention(model: Model, setting: number, o: ProbeOptions): AttentionChoice {
-  if (setting === 0 || setting === 1) return { flashAttn: setting, source: "setting" };
+  if (setting === -1 || setting === 0 || setting === 1) return { flashAttn: setting, source: "setting" };
   const dir = o.cacheDir === undefined ? join(cacheRoot(), "probe") : o.cacheDir;
   const file = dir ? join(dir, `attention-${new Bun.CryptoHasher("sha256").update(o.cacheKey).digest("hex").slice(0, 24)}.json`) : null;
   if (file && existsSync(file)) {
@@ -117,8 +119,8 @@ export function chooseAttention(model: Model, setting: number, o: ProbeOptions):
 
 /** One line for the startup log. */
 export function describeAttention(c: AttentionChoice): string {
-  const name = c.flashAttn ? "on" : "off";
-  if (!c.probe) return `flash attention ${name} (FLASH_ATTN=${c.flashAttn})`;
+  const name = c.flashAttn === -1 ? "auto" : c.flashAttn ? "on" : "off";
+  if (!c.probe) return `flash attention ${name} (FLASH_ATTN)`;
   const ms = (xs: number[]) => xs.map((x) => x.toFixed(1)).join("/");
   return `flash attention ${name}, by ${c.source === "cached" ? "an earlier" : "a startup"} probe: per-token ms at depth ${c.probe.depths.join("/")}: on ${ms(c.probe.onMs)}, off ${ms(c.probe.offMs)}`;
 }

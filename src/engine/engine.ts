@@ -145,7 +145,7 @@ export class Engine {
     this.#jobs.set(ticket, jobs); // registered first: a failure part-way can undo what was queued
     seqs.forEach((seq, i) => {
       const job = makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens, items[i]!.seedOffset ?? 0);
-      if (job.kind === "sample") job.constraint = constraints?.[i] ?? null;
+      job.constraint = constraints?.[i] ?? null;
       job.fresh = fresh[i]!;
       if (fresh[i] && items[i]!.ephemeral) seq.ephemeral = true; // an existing session stays one
       if (fresh[i]) this.table.add(seq);

@@ -1,0 +1,128 @@
+// `bun bench/structured.ts [--reps=3] [--model=smollm2]`: constrained decoding, ours against
+// upstream llama-server with the same JSON Schema through response_format, on /v1/chat/completions
+// (same model, 2 threads, 8 slots, temperature 1, 96 tokens at most). Rows: tokens/s at concurrency
+// 1 and 8, constrained and not (each server against its own unconstrained run); TTFT for a schema
+// the server has not seen (a new property name each time) and for one it has. Prints a table and
+// writes it into its section of bench/results-structured.md (or -smollm2.md).
+import { join } from "node:path";
+import Ajv from "ajv";
+import { ensureDefaultModel } from "../src/gguf/default-model.ts";
+import { ensureModel } from "../src/gguf/models.ts";
+import { closedLoop, type Timing } from "./client.ts";
+import { untilQuiet } from "./quiet.ts";
+import { startOurs, startTheirs, type BenchServer } from "./servers.ts";
+import { median } from "./stats.ts";
+import { cpuModel, writeSection } from "./table.ts";
+
+const reps = Math.max(1, Number(process.argv.find((a) => a.startsWith("--reps="))?.slice(7) ?? 3) | 0);
+const real = process.argv.includes("--model=smollm2");
+const model = real ? await ensureDefaultModel() : await ensureModel("bench");
+const shape = { threads: 2, parallel: 8, ctx: 2048 };
+const servers: Record<"ours" | "theirs", BenchServer> = {
+  theirs: await startTheirs(model, shape, ["--jinja"]),
+  ours: await startOurs(model, shape, 300_000, { SESSION_STORE: "off" }),
+};
+
+/** a nested schema with $defs, enums, arrays and numbers (`extra`: a property that makes it new to the server) */
+const schema = (extra = "note") => ({
+  type: "object",
+  properties: {
+    name: { type: "string", maxLength: 24 },
+    age: { type: "integer", minimum: 0, maximum: 120 },
+    address: { $ref: "#/$defs/address" },
+    tags: { type: "array", items: { enum: ["red", "green", "blue"] }, minItems: 1, maxItems: 4 },
+    [extra]: { type: "string", maxLength: 16 },
+  },
+  required: ["name", "age", "address", "tags", extra],
+  additionalProperties: false,
+  $defs: { address: { type: "object", properties: { city: { type: "string", maxLength: 20 }, zip: { type: "integer" } }, required: ["city", "zip"], additionalProperties: false } },
+});
+const ajv = new Ajv();
+let n = 0;
+const checked = { valid: 0, stopped: 0 };
+
+async function chat(url: string, s: object | null, maxTokens = 96): Promise<Timing> {
+  const body: Record<string, unknown> = {
+    model: "m", messages: [{ role: "user", content: `Person ${n++} as JSON.` }], max_tokens: maxTokens, temperature: 1, seed: n,
+    stream: true, stream_options: { include_usage: true },
+  };
+  if (s) body.response_format = { type: "json_schema", json_schema: { name: "person", schema: s, strict: true } };
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", connection: "close" }, body: JSON.stringify(body) });
+  if (res.status !== 200) throw new Error(`${url}: ${res.status} ${await res.text()}`);
+  let ttftMs = NaN, tokens = 0, text = "", buffer = "", finish = "";
+  const decoder = new TextDecoder();
+  for await (const part of res.body!) {
+    buffer += decoder.decode(part, { stream: true });
+    const events = buffer.split("\n\n");
+    buffer = events.pop()!;
+    for (const ev of events) {
+      if (!ev.startsWith("data: ") || ev === "data: [DONE]") continue;
+      const data = JSON.parse(ev.slice(6)) as { choices?: { delta?: { content?: string }; finish_reason?: string | null }[]; usage?: { completion_tokens: number } | null };
+      const c = data.choices?.[0];
+      if (c?.delta?.content) {
+        if (Number.isNaN(ttftMs)) ttftMs = performance.now() - t0;
+        text += c.delta.content;
+      }
+      if (c?.finish_reason) finish = c.finish_reason;
+      if (data.usage) tokens = data.usage.completion_tokens;
+    }
+  }
+  if (s && finish === "stop" && url === servers.ours.url) {
+    checked.stopped++;
+    try {
+      if (ajv.validate(s, JSON.parse(text))) checked.valid++;
+    } catch {} // not JSON: counted as invalid
+  }
+  return { ttftMs, totalMs: performance.now() - t0, tokens, gapsMs: [], text };
+}
+
+type Key = "c1" | "c8" | "c1plain" | "c8plain" | "ttftNew" | "ttftCached";
+const res: Record<"ours" | "theirs", Record<Key, number[]>> = {
+  ours: { c1: [], c8: [], c1plain: [], c8plain: [], ttftNew: [], ttftCached: [] },
+  theirs: { c1: [], c8: [], c1plain: [], c8plain: [], ttftNew: [], ttftCached: [] },
+};
+const tps = (r: { results: Timing[]; wallMs: number }) => r.results.reduce((a, t) => a + t.tokens, 0) / (r.wallMs / 1000);
+const fixed = schema();
+try {
+  await chat(servers.ours.url, fixed, 4); // both compile the fixed schema once before the runs
+  await chat(servers.theirs.url, fixed, 4);
+  for (let rep = 0; rep < reps; rep++) {
+    for (const side of (rep % 2 ? ["theirs", "ours"] : ["ours", "theirs"]) as ("ours" | "theirs")[]) {
+      const url = servers[side].url, other = servers[side === "ours" ? "theirs" : "ours"].pid;
+      for (const [key, conc, s] of [["c1", 1, fixed], ["c1plain", 1, null], ["c8", 8, fixed], ["c8plain", 8, null]] as const) {
+        await untilQuiet(other);
+        res[side][key].push(tps(await closedLoop(conc, conc === 1 ? 3 : 2, () => chat(url, s))));
+      }
+      await untilQuiet(other);
+      res[side].ttftNew.push((await chat(url, schema(`field_${rep}_${side}_${Date.now() % 1e6}`), 8)).ttftMs);
+      res[side].ttftCached.push((await chat(url, fixed, 8)).ttftMs);
+    }
+    console.error(`[structured] rep ${rep + 1}/${reps}`);
+  }
+} finally {
+  await Promise.allSettled([servers.ours.stop(), servers.theirs.stop()]);
+}
+
+const m = (side: "ours" | "theirs", k: Key) => median(res[side][k]);
+const rows: [string, string, string, string][] = [];
+for (const c of ["1", "8"] as const) {
+  const k = `c${c}` as Key, plain = `c${c}plain` as Key;
+  rows.push([`concurrency ${c}, constrained: tokens/s`, m("ours", k).toFixed(1), m("theirs", k).toFixed(1), `${(m("ours", k) / m("theirs", k)).toFixed(2)}×`]);
+  rows.push([`concurrency ${c}, unconstrained: tokens/s`, m("ours", plain).toFixed(1), m("theirs", plain).toFixed(1), `${(m("ours", plain) / m("theirs", plain)).toFixed(2)}×`]);
+  rows.push([`concurrency ${c}, constrained / own unconstrained`, `${(m("ours", k) / m("ours", plain)).toFixed(2)}×`, `${(m("theirs", k) / m("theirs", plain)).toFixed(2)}×`, ""]);
+}
+rows.push(["TTFT, a schema new to the server, ms", m("ours", "ttftNew").toFixed(0), m("theirs", "ttftNew").toFixed(0), `${(m("ours", "ttftNew") / m("theirs", "ttftNew")).toFixed(2)}×`]);
+rows.push(["TTFT, the schema compiled before, ms", m("ours", "ttftCached").toFixed(0), m("theirs", "ttftCached").toFixed(0), `${(m("ours", "ttftCached") / m("theirs", "ttftCached")).toFixed(2)}×`]);
+const table = [
+  `Constrained decoding, ours vs upstream llama-server (--kv-unified --jinja), ${real ? "SmolLM2-135M-Instruct Q4_1" : "the random-weight bench model"}, 2 threads, 8 slots, temperature 1, ≤ 96 tokens, nested $defs schema through response_format, ${reps} alternating repetition(s), medians; ${cpuModel()}; ${new Date().toISOString()}`,
+  "",
+  "| workload | ours | llama-server | ours / llama-server |",
+  "|---|---|---|---|",
+  ...rows.map((r) => `| ${r.join(" | ")} |`),
+  "",
+  `Our answers that ended with "stop": ${checked.valid} of ${checked.stopped} validate against the schema (ajv).`,
+].join("\n");
+console.log(table);
+writeSection(join(import.meta.dir, real ? "results-structured-smollm2.md" : "results-structured.md"), "structured", `Command: \`bun bench/structured.ts${real ? " --model=smollm2" : ""} --reps=${reps}\`\n\n${table}`);
+process.exit(0);
