@@ -201,4 +201,19 @@ int32_t llmshim_json_schema_to_grammar(const char * schema_json, char * out, int
     }
 }
 
+/* the parser's verdict on GBNF text alone (no vocabulary): true when it parses and defines `root`;
+ * otherwise false with the reason, and its line:column, in llmshim_grammar_last_error() */
+bool llmshim_gbnf_check(const char * gbnf, const char * root) {
+    g_error.clear();
+    if (!gbnf || !root) { set_error("null grammar"); return false; }
+    try {
+        std::string why = diagnose(nullptr, gbnf, root);
+        if (why.empty()) return true;
+        set_error(why);
+    } catch (const std::exception & e) {
+        set_error(e.what());
+    }
+    return false;
+}
+
 }  // extern "C"

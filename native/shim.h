@@ -129,6 +129,8 @@ LLMSHIM_API bool    llmshim_grammar_allows(struct llama_sampler * smpl, int32_t 
 LLMSHIM_API int32_t llmshim_json_schema_to_grammar(const char * schema_json, char * out, int32_t size);
 /* this thread's last grammar error ("" if none) */
 LLMSHIM_API const char * llmshim_grammar_last_error(void);
+/* GBNF text checked by llama.cpp's parser alone (no model): false with the reason and its line:column in llmshim_grammar_last_error() */
+LLMSHIM_API bool llmshim_gbnf_check(const char * gbnf, const char * root);
 
 /* ---- GPU devices (ggml's backend registry; a CUDA library on a host without a GPU or driver has none) ---- */
 LLMSHIM_API int32_t llmshim_gpu_device_count(void);

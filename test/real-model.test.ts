@@ -46,6 +46,19 @@ describe("greedy parity with llama-server on SmolLM2", () => {
 });
 
 describe("real text through the engine", () => {
+  test("structured output: a JSON Schema answer from SmolLM2 ends by the grammar (stop) and validates", async () => {
+    const schema = { type: "object", properties: { capital: { type: "string", maxLength: 40 }, country: { type: "string", maxLength: 40 }, population_millions: { type: "number" } }, required: ["capital", "country", "population_millions"], additionalProperties: false };
+    const r = await t.post("/v1/chat/completions", {
+      messages: [{ role: "user", content: "What is the capital of France? Answer in JSON." }], max_tokens: 120, temperature: 0,
+      response_format: { type: "json_schema", json_schema: { name: "answer", schema, strict: true } },
+    });
+    const body = (await r.json()) as { choices: { message: { content: string }; finish_reason: string }[] };
+    expect(body.choices[0]!.finish_reason).toBe("stop");
+    const value = JSON.parse(body.choices[0]!.message.content) as Record<string, unknown>;
+    expect(Object.keys(value).sort()).toEqual(["capital", "country", "population_millions"]);
+    expect(typeof value.population_millions).toBe("number");
+  });
+
   test("a chat question ends by EOS before max_tokens: finish_reason stop, no end marker in the text", async () => {
     const r = await t.post("/v1/chat/completions", { messages: [{ role: "user", content: "What is the capital of France? Answer in one word." }], max_tokens: 200, temperature: 0 });
     const body = (await r.json()) as { choices: { message: { content: string }; finish_reason: string }[]; usage: { completion_tokens: number } };

@@ -1,6 +1,8 @@
 // The engine's constrained-output requests: one Constraint per item, opened from the grammar
 // workers (made on first use), with refusals as RequestErrors that name the field that asked.
+import type { ConstraintSpec } from "../constraints/messages.ts";
 import { ConstraintError, type Constraint, type GrammarPool } from "../constraints/pool.ts";
+import { gbnfError, jsonSchemaToGbnf } from "../native/index.ts";
 import type { GenerationConfig } from "./messages.ts";
 import { RequestError } from "./requests.ts";
 
@@ -23,11 +25,26 @@ export class EngineConstraints {
     for (const o of opened) if (o.status === "fulfilled") o.value.close();
     const err = failed.reason as Error;
     const status = err instanceof ConstraintError ? err.status : 500;
-    return refuse(status, status === 400 ? "invalid_constraint" : "constraint_failed", err.message);
+    return refuse(status, status === 400 ? "invalid_constraint" : "constraint_failed", status === 400 ? explain(spec, err.message) : err.message);
   }
 
   close(): void {
     this.#pool?.close();
     this.#pool = null;
   }
+}
+
+/**
+ * xgrammar says only "Aborted()" when it refuses a grammar or schema (its reason goes to stderr):
+ * llama.cpp's GBNF parser and JSON-Schema converter, run on the same text, say what and where.
+ */
+function explain(spec: ConstraintSpec, message: string): string {
+  if (!/Aborted/.test(message)) return message;
+  try {
+    if (spec.type === "grammar") return `invalid grammar: ${gbnfError(spec.gbnf) ?? "refused by the grammar compiler"}`;
+    if (spec.type === "json_schema") jsonSchemaToGbnf(spec.schema);
+  } catch (err) {
+    return `invalid JSON Schema: ${(err as Error).message}`;
+  }
+  return "the grammar compiler refused this constraint";
 }

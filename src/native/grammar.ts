@@ -101,3 +101,10 @@ export function jsonSchemaToGbnf(schemaText: string): string {
     schemaOut = new Uint8Array(-n * 2);
   }
 }
+
+/** Why llama.cpp's GBNF parser refuses this grammar (with its line:column), or null when it parses. */
+export function gbnfError(text: string, root = "root"): string | null {
+  const src = encoder.encode(`${text}\0`);
+  const rootName = encoder.encode(`${root}\0`);
+  return shim().llmshim_gbnf_check(ptr(src), ptr(rootName)) ? null : lastError("invalid grammar");
+}

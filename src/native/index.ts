@@ -3,7 +3,7 @@ export { Context, ContextError, DecodeStatus, type ContextOptions } from "./cont
 export { libraryPath, NativeLibraryError, shim } from "./lib.ts";
 export { Model, ModelLoadError, type ModelInfo, type ModelLoadOptions } from "./model.ts";
 export { LlamaSampler, type LlamaSamplerOptions } from "./sampler.ts";
-export { Grammar, GrammarError, jsonSchemaToGbnf } from "./grammar.ts";
+export { gbnfError, Grammar, GrammarError, jsonSchemaToGbnf } from "./grammar.ts";
 export { projectRoot } from "./library-path.ts";
 export { nativeInfo } from "./info.ts";
 export { nativeArgmax } from "./kernels.ts";

@@ -76,6 +76,7 @@ const symbols = {
   llmshim_grammar_allows: { args: [T.ptr, T.i32], returns: T.bool },
   llmshim_json_schema_to_grammar: { args: [T.ptr, T.ptr, T.i32], returns: T.i32 },
   llmshim_grammar_last_error: { args: [], returns: T.cstring },
+  llmshim_gbnf_check: { args: [T.ptr, T.ptr], returns: T.bool },
 } as const;
 
 export type Shim = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
