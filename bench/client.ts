@@ -151,3 +151,17 @@ export async function closedLoop(concurrency: number, perClient: number, send: (
   );
   return { results, wallMs: performance.now() - t0 };
 }
+
+/** POSTs JSON (fresh connection) and yields each Server-Sent Event's parsed `data:` (not [DONE]); a non-200 throws. */
+export async function* postSse<T>(url: string, body: unknown): AsyncGenerator<T> {
+  const res = await fetch(url, { method: "POST", ...FRESH_CONNECTION, body: JSON.stringify(body) });
+  if (res.status !== 200) throw new HttpFailure(res.status, await res.text());
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const part of res.body!) {
+    buffer += decoder.decode(part, { stream: true });
+    const events = buffer.split("\n\n");
+    buffer = events.pop()!;
+    for (const ev of events) if (ev.startsWith("data: ") && ev !== "data: [DONE]") yield JSON.parse(ev.slice(6)) as T;
+  }
+}

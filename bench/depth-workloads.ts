@@ -1,7 +1,7 @@
 // Workloads at depth, as the server is used: one long generation, several at once, sessions
 // continued after thousands of tokens, and chat turns appended to a long history. Each comparison
 // alternates ours / llama-server per repetition, and waits for the other server to go quiet first.
-import { closedLoop, oursGenerate, theirsGenerate, type Timing } from "./client.ts";
+import { closedLoop, oursGenerate, postSse, theirsGenerate, type Timing } from "./client.ts";
 import { words } from "./prompts.ts";
 import { untilQuiet } from "./quiet.ts";
 import type { BenchServer } from "./servers.ts";
@@ -15,7 +15,6 @@ export const samples = (): Samples => ({ ours: [], theirs: [] });
 let serial = 0;
 const tag = Date.now().toString(36);
 const freshId = (what: string) => `depth-${tag}-${what}-${serial++}`;
-const JSON_CLOSE = { "content-type": "application/json", connection: "close" };
 
 /** Runs `fn` for each side in an order that alternates by repetition, after the other side went quiet. */
 async function alternate(s: Servers, rep: number, fn: (side: Side) => Promise<void>): Promise<void> {
@@ -58,26 +57,13 @@ export async function concurrentLong(s: Servers, clients: number, n: number, rep
 /** llama-server /completion on token ids, streamed: TTFT, and the ids it generated. */
 async function theirsTokens(url: string, prompt: number[], n: number): Promise<{ t: Timing; ids: number[] }> {
   const t0 = performance.now();
-  const res = await fetch(`${url}/completion`, {
-    method: "POST", headers: JSON_CLOSE,
-    body: JSON.stringify({ prompt, n_predict: n, stream: true, ignore_eos: true, cache_prompt: true, return_tokens: true, samplers: ["top_k"], top_k: 1, temperature: 0 }),
-  });
-  if (res.status !== 200) throw new Error(`llama-server: ${res.status} ${await res.text()}`);
   const ids: number[] = [];
-  let ttftMs = NaN, buffer = "";
-  const decoder = new TextDecoder();
-  for await (const part of res.body!) {
-    buffer += decoder.decode(part, { stream: true });
-    const events = buffer.split("\n\n");
-    buffer = events.pop()!;
-    for (const ev of events) {
-      if (!ev.startsWith("data: ")) continue;
-      const data = JSON.parse(ev.slice(6)) as { tokens?: number[] };
-      if (data.tokens?.length) {
-        if (Number.isNaN(ttftMs)) ttftMs = performance.now() - t0;
-        ids.push(...data.tokens);
-      }
-    }
+  let ttftMs = NaN;
+  const body = { prompt, n_predict: n, stream: true, ignore_eos: true, cache_prompt: true, return_tokens: true, samplers: ["top_k"], top_k: 1, temperature: 0 };
+  for await (const data of postSse<{ tokens?: number[] }>(`${url}/completion`, body)) {
+    if (!data.tokens?.length) continue;
+    if (Number.isNaN(ttftMs)) ttftMs = performance.now() - t0;
+    ids.push(...data.tokens);
   }
   return { t: { ttftMs, totalMs: performance.now() - t0, tokens: ids.length, gapsMs: [], text: "" }, ids };
 }
@@ -120,22 +106,13 @@ async function chatTurn(url: string, messages: Message[], maxTokens: number, cac
   const body: Record<string, unknown> = { model: "m", messages, max_tokens: maxTokens, temperature: 0, stream: true };
   if (cachePrompt) body.cache_prompt = true;
   const t0 = performance.now();
-  const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: JSON_CLOSE, body: JSON.stringify(body) });
-  if (res.status !== 200) throw new Error(`${url}: ${res.status} ${await res.text()}`);
-  let ttftMs = NaN, text = "", buffer = "", chunks = 0;
-  const decoder = new TextDecoder();
-  for await (const part of res.body!) {
-    buffer += decoder.decode(part, { stream: true });
-    const events = buffer.split("\n\n");
-    buffer = events.pop()!;
-    for (const ev of events) {
-      if (!ev.startsWith("data: ") || ev === "data: [DONE]") continue;
-      const content = (JSON.parse(ev.slice(6)) as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta?.content;
-      if (!content) continue;
-      if (Number.isNaN(ttftMs)) ttftMs = performance.now() - t0;
-      text += content;
-      chunks++;
-    }
+  let ttftMs = NaN, text = "", chunks = 0;
+  for await (const data of postSse<{ choices?: { delta?: { content?: string } }[] }>(`${url}/v1/chat/completions`, body)) {
+    const content = data.choices?.[0]?.delta?.content;
+    if (!content) continue;
+    if (Number.isNaN(ttftMs)) ttftMs = performance.now() - t0;
+    text += content;
+    chunks++;
   }
   return { ttftMs, totalMs: performance.now() - t0, tokens: chunks, gapsMs: [], text };
 }

@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { ensureDefaultModel } from "../src/gguf/default-model.ts";
 import { ensureModel } from "../src/gguf/models.ts";
-import { closedLoop, type Timing } from "./client.ts";
+import { closedLoop, postSse, type Timing } from "./client.ts";
 import { chatAtDepth, samples } from "./depth-workloads.ts";
 import { untilQuiet } from "./quiet.ts";
 import { startOurs, startTheirs, type BenchServer } from "./servers.ts";
@@ -34,25 +34,15 @@ async function chat(url: string, messages: { role: string; content: string }[], 
   const body: Record<string, unknown> = { model: "bench", messages, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } };
   if (cachePrompt) body.cache_prompt = true; // llama-server's field (ours reuses prefixes by itself)
   const t0 = performance.now();
-  const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", connection: "close" }, body: JSON.stringify(body) });
-  if (res.status !== 200) throw new Error(`${url}: ${res.status} ${await res.text()}`);
-  let ttftMs = NaN, tokens = 0, chunks = 0, text = "", buffer = "";
-  const decoder = new TextDecoder();
-  for await (const part of res.body!) {
-    buffer += decoder.decode(part, { stream: true });
-    const events = buffer.split("\n\n");
-    buffer = events.pop()!;
-    for (const ev of events) {
-      if (!ev.startsWith("data: ") || ev === "data: [DONE]") continue;
-      const data = JSON.parse(ev.slice(6)) as { choices?: { delta?: { content?: string } }[]; usage?: { completion_tokens: number } | null };
-      const content = data.choices?.[0]?.delta?.content;
-      if (content) {
-        if (Number.isNaN(ttftMs)) ttftMs = performance.now() - t0;
-        text += content;
-        chunks++;
-      }
-      if (data.usage) tokens = data.usage.completion_tokens;
+  let ttftMs = NaN, tokens = 0, chunks = 0, text = "";
+  for await (const data of postSse<{ choices?: { delta?: { content?: string } }[]; usage?: { completion_tokens: number } | null }>(`${url}/v1/chat/completions`, body)) {
+    const content = data.choices?.[0]?.delta?.content;
+    if (content) {
+      if (Number.isNaN(ttftMs)) ttftMs = performance.now() - t0;
+      text += content;
+      chunks++;
     }
+    if (data.usage) tokens = data.usage.completion_tokens;
   }
   return { ttftMs, totalMs: performance.now() - t0, tokens: tokens || chunks, gapsMs: [], text };
 }

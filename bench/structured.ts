@@ -8,7 +8,7 @@ import { join } from "node:path";
 import Ajv from "ajv";
 import { ensureDefaultModel } from "../src/gguf/default-model.ts";
 import { ensureModel } from "../src/gguf/models.ts";
-import { closedLoop, type Timing } from "./client.ts";
+import { closedLoop, postSse, type Timing } from "./client.ts";
 import { untilQuiet } from "./quiet.ts";
 import { startOurs, startTheirs, type BenchServer } from "./servers.ts";
 import { median } from "./stats.ts";
@@ -50,26 +50,16 @@ async function chat(url: string, s: object | null, maxTokens = 96): Promise<Timi
   };
   if (s) body.json_schema = s;
   const t0 = performance.now();
-  const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json", connection: "close" }, body: JSON.stringify(body) });
-  if (res.status !== 200) throw new Error(`${url}: ${res.status} ${await res.text()}`);
-  let ttftMs = NaN, tokens = 0, chunks = 0, text = "", buffer = "", finish = "";
-  const decoder = new TextDecoder();
-  for await (const part of res.body!) {
-    buffer += decoder.decode(part, { stream: true });
-    const events = buffer.split("\n\n");
-    buffer = events.pop()!;
-    for (const ev of events) {
-      if (!ev.startsWith("data: ") || ev === "data: [DONE]") continue;
-      const data = JSON.parse(ev.slice(6)) as { choices?: { text?: string; finish_reason?: string | null }[]; usage?: { completion_tokens: number } | null };
-      const c = data.choices?.[0];
-      if (c?.text) {
-        if (Number.isNaN(ttftMs)) ttftMs = performance.now() - t0;
-        text += c.text;
-        chunks++;
-      }
-      if (c?.finish_reason) finish = c.finish_reason;
-      if (data.usage) tokens = data.usage.completion_tokens;
+  let ttftMs = NaN, tokens = 0, chunks = 0, text = "", finish = "";
+  for await (const data of postSse<{ choices?: { text?: string; finish_reason?: string | null }[]; usage?: { completion_tokens: number } | null }>(`${url}/v1/completions`, body)) {
+    const c = data.choices?.[0];
+    if (c?.text) {
+      if (Number.isNaN(ttftMs)) ttftMs = performance.now() - t0;
+      text += c.text;
+      chunks++;
     }
+    if (c?.finish_reason) finish = c.finish_reason;
+    if (data.usage) tokens = data.usage.completion_tokens;
   }
   if (s && finish === "stop" && url === servers.ours.url) {
     checked.stopped++;
