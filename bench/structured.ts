@@ -39,7 +39,7 @@ const schema = (extra = "note") => ({
 });
 const ajv = new Ajv();
 let n = 0;
-const checked = { valid: 0, stopped: 0 };
+const checked = { valid: 0, stopped: 0, invalid: [] as string[] };
 
 async function chat(url: string, s: object | null, maxTokens = 96): Promise<Timing> {
   // /v1/completions with llama-server's json_schema field on both: llama-server's chat route answers any
@@ -63,9 +63,14 @@ async function chat(url: string, s: object | null, maxTokens = 96): Promise<Timi
   }
   if (s && finish === "stop" && url === servers.ours.url) {
     checked.stopped++;
+    let why: string;
     try {
-      if (ajv.validate(s, JSON.parse(text))) checked.valid++;
-    } catch {} // not JSON: counted as invalid
+      why = ajv.validate(s, JSON.parse(text)) ? "" : ajv.errorsText();
+    } catch (err) {
+      why = `not JSON: ${(err as Error).message}`;
+    }
+    if (why) checked.invalid.push(`${JSON.stringify(text)}: ${why}`);
+    else checked.valid++;
   }
   return { ttftMs, totalMs: performance.now() - t0, tokens: tokens || chunks, gapsMs: [], text };
 }
@@ -115,6 +120,7 @@ const table = [
   ...rows.map((r) => `| ${r.join(" | ")} |`),
   "",
   `Our answers that ended with "stop": ${checked.valid} of ${checked.stopped} validate against the schema (ajv).`,
+  ...checked.invalid.map((x) => `- not valid: ${x}`),
 ].join("\n");
 console.log(table);
 writeSection(join(import.meta.dir, real ? "results-structured-smollm2.md" : "results-structured.md"), "structured", `Command: \`bun bench/structured.ts${real ? " --model=smollm2" : ""} --reps=${reps}\`\n\n${table}`);

@@ -102,6 +102,15 @@ describe("the seed API and llama-server's fields", () => {
     expect(text).toMatch(/^\([a-z]{1,4}(,[a-z]{1,4}){0,2}\)$/);
   });
 
+  test("integer ranges hold exactly: 40 sampled integers in [7, 12] from a random model", async () => {
+    const schema = { type: "array", items: { type: "integer", minimum: 7, maximum: 12 }, minItems: 8, maxItems: 8 };
+    const r = await t.post("/v1/completions", { prompt: "Numbers:", max_tokens: 200, temperature: 1.5, n: 5, seed: 11, json_schema: schema });
+    const body = (await r.json()) as { choices: { text: string; finish_reason: string }[] };
+    const values = body.choices.filter((c) => c.finish_reason === "stop").flatMap((c) => JSON.parse(c.text) as number[]);
+    expect(values.length).toBeGreaterThan(0);
+    for (const v of values) expect(v >= 7 && v <= 12 && Number.isInteger(v)).toBe(true);
+  });
+
   test("generation_config.json_schema on a continued session constrains only the new tokens", async () => {
     const id = uid("json-cont");
     await t.generate(id, "Once upon a time", { max_new_tokens: 8 });
@@ -132,6 +141,8 @@ describe("bad constraints are a 400 naming the field, and the server stays healt
     ["two constraints", { response_format: { type: "json_object" }, grammar: 'root ::= "a"' }, "grammar", /response_format and grammar cannot be combined/],
     ["an unsupported keyword", { response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object", properties: { a: { not: { type: "string" } } } } } } }, "response_format.json_schema.schema", /"not" at #\/properties\/a/],
     ["an external $ref", { json_schema: { $ref: "https://example.com/s.json" } }, "json_schema", /\$ref/],
+    ["a range on a non-integer", { json_schema: { type: "object", properties: { p: { type: "number", maximum: 1 } } } }, "json_schema", /"maximum" at #\/properties\/p is supported on integers only/],
+    ["a string format with no grammar", { json_schema: { type: "string", format: "email" } }, "json_schema", /format "email" at # is not supported/],
     ["an invalid grammar, with its position", { grammar: 'root := "a"' }, "grammar", /invalid grammar: expecting ::= at 1:\d+/],
     ["an unterminated grammar", { grammar: 'root ::= "a' }, "grammar", /invalid grammar: unexpected end of input/],
     ["an undefined rule", { grammar: "root ::= b" }, "grammar", /undefined rule 'b'/],

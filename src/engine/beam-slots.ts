@@ -3,7 +3,7 @@
 // freed by a beam that had no children). Pure policy: it only queues KV edits on the table.
 import type { Constraint } from "../constraints/pool.ts";
 import type { BeamSearchResult } from "../sampling/beam-search.ts";
-import { applyTokenMask } from "../sampling/token-mask.ts";
+import { applyTokenMask, maskAllows } from "../sampling/token-mask.ts";
 import type { BeamJob } from "./job.ts";
 import type { SequenceTable } from "./seq-table.ts";
 
@@ -17,9 +17,8 @@ export function startBeams(job: BeamJob, row: Float32Array, table: SequenceTable
   if (root) applyTokenMask(row, root.mask());
   const result = job.search.step([row]);
   if (root) {
-    job.constraints = result.beams.map((b, i) => (i === 0 ? root : root.fork()));
-    job.constraint = null; // the first beam holds it now
-    result.beams.forEach((b, i) => job.constraints[i]!.accept(b.token));
+    job.constraints = followParents([root], result.beams.map((b) => ({ parent: 0, token: b.token })));
+    job.constraint = null; // the beams hold it now
   }
   job.beams = result.beams.map((b, i) => {
     if (i > 0) table.copySlot(seq.seqId, slots[i]!);
@@ -31,7 +30,7 @@ export function startBeams(job: BeamJob, row: Float32Array, table: SequenceTable
 /** One step with the live beams' logits rows (job.rows, by beam index). */
 export function advanceBeams(job: BeamJob, table: SequenceTable): boolean {
   const parents = job.beams;
-  job.constraints.forEach((c, i) => applyTokenMask(job.rows[i]!, c.mask()));
+  job.constraints.forEach((c, i) => c && applyTokenMask(job.rows[i]!, c.mask()));
   const result = job.search.step(job.rows);
   job.rows = [];
   if (job.constraints.length > 0) job.constraints = followParents(job.constraints, result.beams);
@@ -56,14 +55,21 @@ export function advanceBeams(job: BeamJob, table: SequenceTable): boolean {
 
 /**
  * Each new beam's constraint: a parent's first child takes the parent's, every other child a fork
- * of it (made before any child advances it), a parent without children closes its own.
+ * of it (made before any child advances it), a parent without children closes its own. A beam
+ * whose token its grammar refuses (when fewer tokens are allowed than the search keeps candidates,
+ * it takes a -inf one, as Hugging Face's does) has none: its score is -inf, it never wins.
  */
-function followParents(parents: Constraint[], beams: { parent: number; token: number }[]): Constraint[] {
+function followParents(parents: (Constraint | null)[], beams: { parent: number; token: number }[]): (Constraint | null)[] {
+  const allowed = beams.map((b) => parents[b.parent] != null && maskAllows(parents[b.parent]!.mask(), b.token));
   const taken = new Set<number>();
-  const firstChild = beams.map((b) => !taken.has(b.parent) && (taken.add(b.parent), true));
-  const next = beams.map((b, i) => (firstChild[i] ? parents[b.parent]! : parents[b.parent]!.fork()));
-  parents.forEach((c, i) => taken.has(i) || c.close());
-  beams.forEach((b, i) => next[i]!.accept(b.token));
+  const next = beams.map((b, i) => {
+    if (!allowed[i]) return null;
+    if (taken.has(b.parent)) return parents[b.parent]!.fork();
+    taken.add(b.parent);
+    return parents[b.parent]!;
+  });
+  parents.forEach((c, i) => taken.has(i) || c?.close());
+  beams.forEach((b, i) => next[i]?.accept(b.token));
   return next;
 }
 

@@ -19,7 +19,8 @@ export class EngineConstraints {
     };
     if (!this.make) refuse(501, "unsupported", "constrained output is not available on this engine");
     this.#pool ??= this.make!();
-    const opened = await Promise.allSettled(Array.from({ length: n }, () => this.#pool!.open(spec)));
+    const compiled = grammarOf(spec);
+    const opened = await Promise.allSettled(Array.from({ length: n }, () => this.#pool!.open(compiled)));
     const failed = opened.find((o) => o.status === "rejected");
     if (!failed) return opened.map((o) => (o as PromiseFulfilledResult<Constraint>).value);
     for (const o of opened) if (o.status === "fulfilled") o.value.close();
@@ -32,6 +33,23 @@ export class EngineConstraints {
     this.#pool?.close();
     this.#pool = null;
   }
+}
+
+/**
+ * A JSON Schema becomes GBNF through llama.cpp's converter (milliseconds, on this thread) before
+ * xgrammar compiles it: that converter enforces integer ranges exactly, where xgrammar's own let
+ * 121 through a maximum of 120, and bounds whitespace; xgrammar then compiles the GBNF (its grammar
+ * syntax wants an explicit "" for an empty alternative) and serves the masks.
+ */
+function grammarOf(spec: ConstraintSpec): ConstraintSpec {
+  if (spec.type !== "json_schema") return spec;
+  let gbnf: string;
+  try {
+    gbnf = jsonSchemaToGbnf(spec.schema);
+  } catch (err) {
+    throw new RequestError({ status: 400, code: "invalid_constraint", message: `invalid JSON Schema: ${(err as Error).message}`, field: spec.field });
+  }
+  return { type: "grammar", gbnf: gbnf.replace(/::=\s*\|/g, '::= "" |'), field: spec.field };
 }
 
 /**

@@ -356,7 +356,7 @@ export class Engine {
       const { tokens } = concludeBeams(job, this.table, this.model.info.eos);
       if (notify) this.#out.tokens(job, tokens.slice(job.emitted));
     }
-    if (job.kind === "beam") for (const c of job.constraints.splice(0)) c.close();
+    if (job.kind === "beam") for (const c of job.constraints.splice(0)) c?.close();
     const kept = this.scheduler.remove(job) === "running" ? this.#settle(job) : this.#withdraw(job);
     const done: FromEngine = { type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced, length: seq.length, promptTokens: job.startLen };
     if (notify) this.#out.text(job, job.decoder.decode()); // bytes held back for an incomplete character

@@ -86,8 +86,8 @@ export class BeamJob extends JobBase {
   beams: Beam[] = [];
   /** logits rows of the live beams in the current step, by beam index */
   rows: Float32Array[] = [];
-  /** each live beam's constraint state, by beam index (with a constraint) */
-  constraints: Constraint[] = [];
+  /** each live beam's constraint state, by beam index (with a constraint; null: a beam that took a refused token) */
+  constraints: (Constraint | null)[] = [];
   /** position of the first generated token (= prompt length when beams started) */
   basePos = 0;
   /** settled tokens already streamed */

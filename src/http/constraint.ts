@@ -11,6 +11,8 @@ const UNSUPPORTED = new Set([
   "unevaluatedProperties", "unevaluatedItems", "contains", "minContains", "maxContains", "uniqueItems", "multipleOf",
   "minProperties", "maxProperties", "$dynamicRef", "$recursiveRef",
 ]);
+/** string formats the converter writes a grammar for (others would become any string) */
+const FORMATS = new Set(["date", "time", "date-time"]);
 /** keywords whose value is one schema, a list of them, or a name → schema map */
 const ONE = ["items", "additionalProperties", "additionalItems"];
 const MANY = ["anyOf", "oneOf", "allOf", "prefixItems"];
@@ -25,6 +27,12 @@ export function checkSchema(schema: unknown, field: string, at = "#"): void {
   const s = schema as Record<string, unknown>;
   for (const key of Object.keys(s)) {
     if (UNSUPPORTED.has(key)) throw new HttpError(400, "unsupported_schema", `${field}: the JSON-Schema keyword "${key}" at ${at} is not supported for constrained output`, field);
+  }
+  for (const key of ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]) {
+    if (key in s && s.type !== "integer") throw new HttpError(400, "unsupported_schema", `${field}: "${key}" at ${at} is supported on integers only (type "integer")`, field);
+  }
+  if ("format" in s && !FORMATS.has(String(s.format))) {
+    throw new HttpError(400, "unsupported_schema", `${field}: format ${JSON.stringify(s.format)} at ${at} is not supported: only ${[...FORMATS].join(", ")}`, field);
   }
   if ("$ref" in s && (typeof s.$ref !== "string" || !/^#(\/(\$defs|definitions)\/[^/]+)?$/.test(s.$ref))) {
     throw new HttpError(400, "unsupported_schema", `${field}: $ref ${JSON.stringify(s.$ref)} at ${at} is not supported: only "#", "#/$defs/NAME" and "#/definitions/NAME"`, field);
