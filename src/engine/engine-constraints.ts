@@ -36,13 +36,14 @@ export class EngineConstraints {
 }
 
 /**
- * A JSON Schema becomes GBNF through llama.cpp's converter (milliseconds, on this thread) before
- * xgrammar compiles it: that converter enforces integer ranges exactly, where xgrammar's own let
- * 121 through a maximum of 120, and bounds whitespace; xgrammar then compiles the GBNF (its grammar
- * syntax wants an explicit "" for an empty alternative) and serves the masks.
+ * A JSON Schema with integer bounds becomes GBNF through llama.cpp's converter (milliseconds, on
+ * this thread) before xgrammar compiles it: that converter enforces ranges exactly, where xgrammar's
+ * own schema compiler let 121 through a maximum of 120. Its grammar costs more per mask in xgrammar
+ * (bench/results-structured.md), so schemas without bounds keep xgrammar's own, faster compiler.
+ * (xgrammar's grammar syntax wants an explicit "" for the converter's empty alternatives.)
  */
 function grammarOf(spec: ConstraintSpec): ConstraintSpec {
-  if (spec.type !== "json_schema") return spec;
+  if (spec.type !== "json_schema" || !/"(minimum|maximum|exclusiveMinimum|exclusiveMaximum)"\s*:/.test(spec.schema)) return spec;
   let gbnf: string;
   try {
     gbnf = jsonSchemaToGbnf(spec.schema);
