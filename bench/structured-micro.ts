@@ -29,7 +29,7 @@ import { join } from "node:path";
 import { Model } from "../src/native/model.ts";
 import { Grammar, jsonSchemaToGbnf } from "../src/native/grammar.ts";
 import { nativeInfo } from "../src/native/info.ts";
-import { applyBitmask, loadXGrammar, vocabularyFromGguf, type XGrammar, type XgCompiled, type XgTokenizer } from "../src/native/xgrammar.ts";
+import { applyBitmask, loadXGrammar, vocabularyFromGguf, type XGrammar, type XgCompiled, type XgTokenizer } from "./xgrammar-candidate.ts";
 import { vocabPath } from "../src/gguf/paths.ts";
 import { defaultModelPath } from "../src/gguf/default-model.ts";
 import { argmax } from "../src/sampling/logits.ts";
@@ -207,7 +207,7 @@ function llamaCompile(model: Model, w: Workload): { compile: Compile; compiled: 
   };
 }
 
-// ---- candidate (b): xgrammar WASM, through src/native/xgrammar.ts ------------------------
+// ---- candidate (b): xgrammar WASM, through bench/xgrammar-candidate.ts ------------------------
 async function xgCompile(tok: XgTokenizer, w: Workload): Promise<{ compile: Compile; compiled: XgCompiled }> {
   const compileText = (text: string) => (w.kind === "schema" ? tok.compileJsonSchema(text, { anyWhitespace: false }) : tok.compileGrammar(text));
   // cold: a text not compiled before (the wrapper caches by text); the compiler object is per vocabulary

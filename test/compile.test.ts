@@ -38,6 +38,16 @@ test("bun run compile writes one executable that embeds the native library and s
   expect(r.headers.get("x-session")).toBe("new"); // the session tiers are in the binary too
   using model = Model.load(modelPath);
   expect(await r.text()).toBe(model.piecesText(greedyAlone(model, model.tokenize(prompt, true, true), 12)));
+  // structured output in the binary: its grammar worker (an embedded entry), xgrammar's WASM, and the
+  // native schema converter (integer bounds)
+  const constrained = await fetch(`http://127.0.0.1:${port}/v1/completions`, {
+    method: "POST",
+    body: JSON.stringify({ prompt: "Numbers:", max_tokens: 60, temperature: 0, json_schema: { type: "array", items: { type: "integer", minimum: 1, maximum: 5 }, minItems: 2, maxItems: 2 } }),
+  });
+  expect(constrained.status).toBe(200);
+  const choice = ((await constrained.json()) as { choices: { text: string; finish_reason: string }[] }).choices[0]!;
+  if (choice.finish_reason === "stop") for (const v of JSON.parse(choice.text) as number[]) expect(v >= 1 && v <= 5).toBe(true);
+  else expect(choice.text.trimStart().startsWith("[")).toBe(true);
   // the library was copied out of the binary into the cache, not read from the source tree
   expect(readdirSync(join(cache, "lib")).some((f) => f.startsWith("libllmshim-"))).toBe(true);
 });

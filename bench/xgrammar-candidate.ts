@@ -1,17 +1,15 @@
-// Grammar-constrained decoding with xgrammar's WASM build (@mlc-ai/web-xgrammar 0.1.27): the
-// precomputed-mask engine, measured against llama.cpp's (grammar.ts) in bench/structured-micro.ts.
-// The package is optional and not a dependency of this repo yet: loadXGrammar() imports it by a
-// computed name so that bundling does not require it. To ship it inside `bun build --compile`,
-// add the dependency and turn that import into a literal `import("@mlc-ai/web-xgrammar")` (checked:
-// the package embeds its .wasm as base64, so a compiled binary runs it with no file beside it).
+// The microbench's view of xgrammar's WASM build (@mlc-ai/web-xgrammar 0.1.27), the precomputed-mask
+// engine measured against llama.cpp's (src/native/grammar.ts) in bench/structured-micro.ts. The
+// server uses it through src/constraints/ (grammar workers); this file is the bench's own wrapper
+// (XGRAMMAR_MODULE points it at another copy of the package).
 //
 // Costs to plan for (see bench/results-structured.md): the tokenizer info takes ~60-160 ms per
 // vocabulary, and compiling a JSON schema ~0.7-2.4 s for 49k-152k vocabularies; both run
 // synchronously in WASM on the calling thread (the API is async in name only), so compile off the
 // decode thread and cache compiled grammars by schema text. A matcher per sequence is ~5-15 us.
-import { readGguf } from "../gguf/reader.ts";
-import { getStringArray } from "../gguf/types.ts";
-import type { Model } from "./model.ts";
+import { readGguf } from "../src/gguf/reader.ts";
+import { getStringArray } from "../src/gguf/types.ts";
+import type { Model } from "../src/native/model.ts";
 
 // biome-ignore lint: untyped optional module
 type Any = any;
