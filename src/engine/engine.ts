@@ -14,8 +14,9 @@ import { pickToken } from "./pick-token.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler, type Plan } from "./scheduler.ts";
 import { SequenceTable } from "./seq-table.ts";
-import { SeqState, type Sequence } from "./sequence.ts";
-import { TextOut, tokenLogprob } from "./text-out.ts";
+import { SeqState } from "./sequence.ts";
+import { renderSoFar, TextOut, tokenLogprob } from "./text-out.ts";
+import { settleJob, withdrawJob } from "./job-end.ts";
 
 export type Emit = (msg: FromEngine) => void;
 
@@ -153,7 +154,7 @@ export class Engine {
       jobs.push(job);
     });
     return then(this.sessions.prepare(seqs, fresh), (sessions) => {
-      const prefixes = onlyNewTokens ? [] : seqs.map((seq) => this.#renderSoFar(seq));
+      const prefixes = onlyNewTokens ? [] : seqs.map((seq) => renderSoFar(this.model, seq));
       for (const job of jobs) this.scheduler.enqueue(job);
       this.#emit({ type: "accepted", ticket, prefixes, sessions });
     });
@@ -357,7 +358,7 @@ export class Engine {
       if (notify) this.#out.tokens(job, tokens.slice(job.emitted));
     }
     if (job.kind === "beam") for (const c of job.constraints.splice(0)) c?.close();
-    const kept = this.scheduler.remove(job) === "running" ? this.#settle(job) : this.#withdraw(job);
+    const kept = this.scheduler.remove(job) === "running" ? settleJob(job, this.table) : withdrawJob(job, this.table, this.sessions);
     const done: FromEngine = { type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced, length: seq.length, promptTokens: job.startLen };
     if (notify) this.#out.text(job, job.decoder.decode()); // bytes held back for an incomplete character
     // the response ends only once the session's tokens are durable
@@ -375,31 +376,5 @@ export class Engine {
     if (!this.#leases) return;
     this.#emit({ type: "settled", ticket, of });
     this.#flush();
-  }
-
-  /** A job that ran ends: the session keeps what its client received. Returns whether a session remains. */
-  #settle(job: Job): boolean {
-    const seq = job.seq;
-    this.table.transition(seq, SeqState.Idle);
-    if (seq.ephemeral) return false; // one-off: stays in the KV cache for its prefix only, never persisted
-    if (job.delivered === null) return true;
-    if (job.fresh && job.delivered === 0) return !this.table.drop(seq.requestId); // the client saw nothing of it
-    this.table.truncate(seq, job.startLen + job.delivered);
-    return true;
-  }
-
-  /** A job that never started decoding: a new session leaves nothing behind, an old one is as it was. */
-  #withdraw(job: Job): boolean {
-    const seq = job.seq;
-    this.sessions.unused(seq);
-    if (job.fresh) return this.table.withdraw(seq), false;
-    this.table.transition(seq, seq.seqId >= 0 ? SeqState.Idle : SeqState.Evicted);
-    return false; // unchanged: nothing new to persist
-  }
-
-  /** The full text so far: the prompt as the model saw it (special tokens rendered) + all generated. */
-  #renderSoFar(seq: Sequence): string {
-    const ids = seq.tokens.view();
-    return this.model.detokenize(ids.subarray(0, seq.promptLen), true) + this.model.piecesText(ids.subarray(seq.promptLen));
   }
 }

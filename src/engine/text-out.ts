@@ -3,6 +3,7 @@
 // whose text is complete in what was sent (where a cut stream's session ends, see utf8.ts).
 import type { Model } from "../native/index.ts";
 import type { Job } from "./job.ts";
+import type { Sequence } from "./sequence.ts";
 import type { FromEngine, TokenLogprob } from "./messages.ts";
 import { utf8Need } from "./utf8.ts";
 import { logSumExp, topLogprobs } from "../sampling/openai-processors.ts";
@@ -62,4 +63,10 @@ export function tokenLogprob(model: Model, row: Float32Array, token: number, n: 
     return { token: lossy.decode(piece), bytes: Array.from(piece), logprob };
   };
   return { ...entry(token, Math.min(0, row[token]! - lse)), top: topLogprobs(row, n, lse).map((c) => entry(c.token, c.logprob)) };
+}
+
+/** The full text so far: the prompt as the model saw it (special tokens rendered) + all generated. */
+export function renderSoFar(model: Model, seq: Sequence): string {
+  const ids = seq.tokens.view();
+  return model.detokenize(ids.subarray(0, seq.promptLen), true) + model.piecesText(ids.subarray(seq.promptLen));
 }
