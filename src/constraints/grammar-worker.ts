@@ -6,7 +6,7 @@
 declare var self: Worker;
 
 import xgrammar, { type CompiledGrammar, type GrammarMatcher as Matcher } from "@mlc-ai/web-xgrammar";
-import { onlyStopsAllowed } from "../sampling/token-mask.ts";
+import { maskWords, onlyStopsAllowed } from "../sampling/token-mask.ts";
 import { FLAG_COMPLETE, FLAG_REJECTED, MASK_HEADER_WORDS, type ConstraintSpec, type FromGrammar, type ToGrammar, type Vocabulary } from "./messages.ts";
 
 
@@ -74,7 +74,7 @@ async function handle(msg: ToGrammar): Promise<void> {
         compiled = await compile(msg.spec);
         // a grammar no token can start (a $ref cycle that never produces text, a literal the
         // vocabulary cannot spell) would only ever end at once: refused here instead
-        const probe = { m: await xgrammar.GrammarMatcher.createGrammarMatcher(compiled), shared: new Int32Array(MASK_HEADER_WORDS + ((vocab.nVocab + 31) >>> 5)) };
+        const probe = { m: await xgrammar.GrammarMatcher.createGrammarMatcher(compiled), shared: new Int32Array(MASK_HEADER_WORDS + maskWords(vocab.nVocab)) };
         await publish(probe);
         probe.m.dispose();
         if (probe.shared.subarray(MASK_HEADER_WORDS).every((w) => w === 0)) throw new Error("the grammar allows no token at all");

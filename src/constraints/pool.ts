@@ -24,7 +24,6 @@ class Host {
   readonly worker: Worker;
   readonly ready: Promise<void>;
   open = 0;
-  lastUsed = performance.now();
   failed = false;
   /** compiled (or failed): until then it is busy even with no matcher open */
   settled = false;
@@ -71,14 +70,10 @@ export class GrammarPool {
   /** A matcher on a compiled host at once, after `replay` (a fork of a beam's constraint). */
   openOn(host: Host, spec: ConstraintSpec, replay: number[]): Constraint {
     host.open++;
-    host.lastUsed = performance.now();
     const id = this.#nextId++;
     const shared = new SharedArrayBuffer((MASK_HEADER_WORDS + maskWords(this.vocab.nVocab)) * 4);
     host.send({ type: "open", id, shared, replay: replay.length ? replay : undefined });
-    return new Constraint(host, id, new Int32Array(shared), () => {
-      host.open--;
-      host.lastUsed = performance.now();
-    }, spec, this, replay);
+    return new Constraint(host, id, new Int32Array(shared), () => void host.open--, spec, this, replay);
   }
 
   #host(spec: ConstraintSpec): Host {
@@ -110,6 +105,8 @@ export class GrammarPool {
 /** One sequence's constraint state: the mask for its next token, advanced by accept(). */
 export class Constraint {
   readonly #state: Int32Array;
+  /** the bitmask part of the shared state: one view for the sequence's life, not one per token */
+  readonly #mask: Int32Array;
   /** masks the worker has written so far that this side expects */
   #expected = 1;
   #closed = false;
@@ -118,6 +115,7 @@ export class Constraint {
 
   constructor(private readonly host: Host, private readonly id: number, state: Int32Array, private readonly onClose: () => void, readonly spec: ConstraintSpec, private readonly pool: GrammarPool, replayed: number[] = []) {
     this.#state = state;
+    this.#mask = state.subarray(MASK_HEADER_WORDS);
     this.tokens = [...replayed];
   }
 
@@ -127,7 +125,7 @@ export class Constraint {
       if (Atomics.wait(this.#state, 0, this.#expected - 1, timeoutMs) === "timed-out") throw new ConstraintError("the grammar worker did not answer in time", 500);
     }
     if (Atomics.load(this.#state, 1) & FLAG_REJECTED) throw new ConstraintError("the grammar rejected a token it had allowed", 500);
-    return this.#state.subarray(MASK_HEADER_WORDS);
+    return this.#mask;
   }
 
   /** Only end-of-generation may follow (call after mask()): the constrained text is complete. */
