@@ -29,10 +29,11 @@ import { join } from "node:path";
 import { Model } from "../src/native/model.ts";
 import { Grammar, jsonSchemaToGbnf } from "../src/native/grammar.ts";
 import { nativeInfo } from "../src/native/info.ts";
-import { applyBitmask, loadXGrammar, vocabularyFromGguf, type XGrammar, type XgCompiled, type XgTokenizer } from "./xgrammar-candidate.ts";
+import { loadXGrammar, vocabularyFromGguf, type XGrammar, type XgCompiled, type XgTokenizer } from "./xgrammar-candidate.ts";
 import { vocabPath } from "../src/gguf/paths.ts";
 import { defaultModelPath } from "../src/gguf/default-model.ts";
 import { argmax } from "../src/sampling/logits.ts";
+import { applyTokenMask } from "../src/sampling/token-mask.ts";
 import { Rng } from "../src/sampling/rng.ts";
 import { median, percentile } from "./stats.ts";
 
@@ -285,7 +286,7 @@ async function walk(model: Model, rows: Float32Array[], llamaCompiled: Grammar, 
         const t0 = ns();
         const bm = await m.nextBitmask();
         const t1 = ns();
-        nB = applyBitmask(rowB, bm);
+        nB = applyTokenMask(rowB, bm); // the engine's own mask step
         const t2 = ns();
         if (us(t0, t2) < best[0]!) best = [us(t0, t2), us(t0, t1), us(t1, t2)];
       }

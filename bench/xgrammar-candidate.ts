@@ -8,6 +8,7 @@
 // synchronously in WASM on the calling thread (the API is async in name only), so compile off the
 // decode thread and cache compiled grammars by schema text. A matcher per sequence is ~5-15 us.
 import { readGguf } from "../src/gguf/reader.ts";
+import { applyTokenMask } from "../src/sampling/token-mask.ts";
 import { getStringArray } from "../src/gguf/types.ts";
 import type { Model } from "../src/native/model.ts";
 
@@ -166,7 +167,7 @@ export class XgMatcher {
 
   /** Sets rejected logits to -Infinity in place; returns how many stay allowed (0: nothing can follow). */
   async applyMask(row: Float32Array): Promise<number> {
-    return applyBitmask(row, await this.nextBitmask());
+    return applyTokenMask(row, await this.nextBitmask());
   }
 
   /** Advances by one token; false, and no change, when the grammar does not allow it here. */
@@ -192,37 +193,4 @@ export class XgMatcher {
     this.#m?.dispose();
     this.#m = null;
   }
-}
-
-/**
- * Writes -Infinity into `row` where the bitmask clears a token's bit; returns the allowed count.
- * Runs of all-allowed / all-rejected words are handled with one skip / one fill.
- */
-export function applyBitmask(row: Float32Array, bm: Int32Array): number {
-  const n = row.length;
-  const words = Math.min(bm.length, (n + 31) >>> 5);
-  let allowed = 0;
-  let w = 0;
-  while (w < words) {
-    const bits = bm[w]!;
-    if (bits === -1 || bits === 0) {
-      let e = w + 1;
-      while (e < words && bm[e] === bits) e++;
-      const lo = w * 32;
-      const hi = Math.min(n, e * 32);
-      if (bits === 0) row.fill(-Infinity, lo, hi);
-      else allowed += hi - lo;
-      w = e;
-      continue;
-    }
-    const base = w * 32;
-    const end = Math.min(n, base + 32);
-    for (let i = base; i < end; i++) {
-      if ((bits >>> (i - base)) & 1) allowed++;
-      else row[i] = -Infinity;
-    }
-    w++;
-  }
-  if (n > words * 32) row.fill(-Infinity, words * 32, n); // a short bitmask: the rest is not allowed
-  return allowed;
 }
