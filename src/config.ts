@@ -49,6 +49,8 @@ export interface Settings {
   maxBodyBytes: number;
   /** largest JSON Schema or grammar text a request may constrain its output to */
   maxGrammarBytes: number;
+  /** MAX_TOOL_CALLS: the most tool calls in one answer (parallel_tool_calls) */
+  maxToolCalls: number;
   /** grammar workers alive at once: each compiles one constraint and serves its sequences' masks */
   grammarWorkers: number;
   grammarCompileTimeoutMs: number;
@@ -189,6 +191,7 @@ export function loadSettings(env: Env = process.env): Settings {
     maxBeams: int(env, "MAX_BEAMS", 8, 1),
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
     maxGrammarBytes: int(env, "MAX_GRAMMAR_BYTES", 64 * 1024, 16),
+    maxToolCalls: int(env, "MAX_TOOL_CALLS", 8, 1),
     grammarWorkers: int(env, "GRAMMAR_WORKERS", 4, 1),
     grammarCompileTimeoutMs: int(env, "GRAMMAR_COMPILE_TIMEOUT_MS", 20_000, 100),
     grammarWorkerUrl: env.LLM_GRAMMAR_WORKER_URL || undefined,
@@ -257,9 +260,13 @@ export function leasesEnabled(settings: Settings): boolean {
   return typeof settings.sessions.store === "object" && settings.sessions.leaseTtlS > 0;
 }
 
-/** SESSION_HEADER: an HTTP header name (default x-request-id), or empty for none. */
+/**
+ * SESSION_HEADER: an HTTP header name, or empty for none (the default). Not x-request-id by default:
+ * clients and proxies send a fresh X-Request-ID with every request, which would make each one a
+ * session of its own (and refuse n > 1).
+ */
 function sessionHeader(env: Env): string {
-  const v = (env.SESSION_HEADER ?? "x-request-id").trim().toLowerCase();
+  const v = (env.SESSION_HEADER ?? "").trim().toLowerCase();
   if (v !== "" && !/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(v)) throw new ConfigError(`SESSION_HEADER must be an HTTP header name, got "${env.SESSION_HEADER}"`);
   return v;
 }

@@ -122,9 +122,9 @@ describe.skipIf(missing.length > 0)(`cluster (2 replicas, HAProxy, Redis)${missi
     for (const replicas of seen.values()) expect(replicas.size).toBe(1);
     const used = new Set([...seen.values()].flatMap((s) => [...s]));
     expect([...used].sort()).toEqual(["r1", "r2"]);
-    // /v1 routes by the body's request_id, or by x-request-id without one
+    // /v1 routes by the body's request_id, or by x-session-id (the replicas' SESSION_HEADER) without one
     const v1 = await fetch(`${cluster.front}/v1/completions`, {
-      method: "POST", headers: { "x-request-id": "sticky-3" }, body: JSON.stringify({ prompt: " and", max_tokens: 2, temperature: 0 }),
+      method: "POST", headers: { "x-session-id": "sticky-3" }, body: JSON.stringify({ prompt: " and", max_tokens: 2, temperature: 0 }),
     });
     expect(v1.status).toBe(200);
     expect(v1.headers.get("x-replica")).toBe([...seen.get("sticky-3")!][0]!);

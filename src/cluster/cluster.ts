@@ -5,7 +5,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { haproxyConfig, type Replica } from "./haproxy-config.ts";
+import { haproxyConfig, SESSION_HEADER, type Replica } from "./haproxy-config.ts";
 import { freePort, startHaproxy, startReplica, type Child } from "./processes.ts";
 import { startRedis, type RedisServer } from "./redis-process.ts";
 
@@ -33,7 +33,7 @@ export class LocalCluster {
   /** by slot name; absent: not running */
   readonly replicas = new Map<string, ReplicaProcess>();
   readonly #env: Record<string, string>;
-  /** SESSION_HEADER of the replicas: HAProxy routes on it too */
+  /** SESSION_HEADER of the replicas (x-session-id unless the environment names another, or "" for none): HAProxy routes on it too */
   readonly sessionHeader: string;
 
   private constructor(dir: string, port: number, slots: Replica[], redis: RedisServer, env: Record<string, string>) {
@@ -42,7 +42,7 @@ export class LocalCluster {
     this.slots = slots;
     this.redis = redis;
     this.#env = env;
-    this.sessionHeader = (env.SESSION_HEADER ?? process.env.SESSION_HEADER ?? "x-request-id").toLowerCase();
+    this.sessionHeader = (env.SESSION_HEADER ?? process.env.SESSION_HEADER ?? SESSION_HEADER).trim().toLowerCase();
   }
 
   static async start(o: ClusterOptions): Promise<LocalCluster> {
@@ -78,7 +78,8 @@ export class LocalCluster {
     if (!slot) throw new Error(`no replica slot named ${name}`);
     if (this.replicas.has(name)) throw new Error(`replica ${name} is already running`);
     const port = Number(slot.address.split(":")[1]);
-    const r = await startReplica({ name, port, redisUrl: this.redis.url, env: { ...this.#env, ...env } });
+    // set explicitly: the server's own default is no session header, and HAProxy routes on this one
+    const r = await startReplica({ name, port, redisUrl: this.redis.url, env: { ...this.#env, SESSION_HEADER: this.sessionHeader, ...env } });
     this.replicas.set(name, r);
     void r.exited.then(() => this.replicas.get(name) === r && this.replicas.delete(name));
     return r;

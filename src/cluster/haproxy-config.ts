@@ -3,8 +3,8 @@
 //
 // Routing: a request naming a session goes to the replica its request_id hashes to (consistent
 // hashing: adding or losing a replica moves only that replica's share of the ids). The id comes
-// from the JSON body (HAProxy buffers it: option http-buffer-request), else from an x-request-id
-// header. A request without an id goes to the least-loaded replica. Health checks on /health take a
+// from the JSON body (HAProxy buffers it: option http-buffer-request), else from an x-session-id
+// header (the replicas' SESSION_HEADER). A request without an id goes to the least-loaded replica. Health checks on /health take a
 // draining (503), loading or broken replica out of rotation; a request that meets a dead or
 // draining one is retried on the next.
 
@@ -22,7 +22,7 @@ export interface HaproxyOptions {
   bufsize?: number;
   /** milliseconds between health checks (default 1000; 250 while a replica changes state) */
   checkIntervalMs?: number;
-  /** the header naming a session when the body does not (SESSION_HEADER; default x-request-id) */
+  /** the header naming a session when the body does not (the replicas' SESSION_HEADER; default x-session-id; "": none) */
   sessionHeader?: string;
   /** optional admin socket for the runtime API (`show servers state`, `set server`) */
   statsSocket?: string;
@@ -36,8 +36,14 @@ export interface HaproxyOptions {
 
 export const HAPROXY_BUFSIZE = 64 * 1024;
 
+/**
+ * The header a cluster's sessions travel in: its replicas get SESSION_HEADER=x-session-id (the
+ * server's own default is none). Not x-request-id: clients and proxies invent one per request.
+ */
+export const SESSION_HEADER = "x-session-id";
+
 export function haproxyConfig(o: HaproxyOptions): string {
-  const header = o.sessionHeader ?? "x-request-id";
+  const header = o.sessionHeader ?? SESSION_HEADER;
   const inter = o.checkIntervalMs ?? 1000;
   const fast = Math.max(100, Math.floor(inter / 4));
   const servers = (extra: (r: Replica) => string) => o.replicas.map((r) => `  server ${r.name} ${r.address} ${extra(r)}`).join("\n");
@@ -47,7 +53,7 @@ global
   maxconn 4096
   # A request_id placed after this many bytes of body is not seen: such a request goes to the
   # least-loaded replica, which restores the session from Redis (slower, never wrong). Put
-  # request_id first in the body, or send it as an x-request-id header, to be routed by it.
+  # request_id first in the body${header ? `, or send it as an ${header} header,` : ""} to be routed by it.
   tune.bufsize ${o.bufsize ?? HAPROXY_BUFSIZE}
 ${o.statsSocket ? `  stats socket ${o.statsSocket} mode 600 level admin\n` : ""}
 defaults
@@ -102,9 +108,9 @@ ${servers((r) => `track sessions/${r.name}`)}
 `;
 }
 
-/** deploy/haproxy.cfg: the configuration for two replicas on private addresses (`bun run cluster -- --print-config`). */
+/** deploy/haproxy.cfg: the configuration for two replicas (SESSION_HEADER=x-session-id) on private addresses (`bun run cluster -- --print-config`). */
 export const exampleConfig = (): string =>
-  haproxyConfig({ bind: "0.0.0.0:8080", replicas: [{ name: "r1", address: "10.0.0.11:8080" }, { name: "r2", address: "10.0.0.12:8080" }] });
+  haproxyConfig({ bind: "0.0.0.0:8080", sessionHeader: SESSION_HEADER, replicas: [{ name: "r1", address: "10.0.0.11:8080" }, { name: "r2", address: "10.0.0.12:8080" }] });
 
 /**
  * deploy/k8s/haproxy.cfg: up to 8 StatefulSet pods (llm-0 … llm-7) through the headless service,
@@ -113,6 +119,6 @@ export const exampleConfig = (): string =>
  */
 export const kubernetesConfig = (): string =>
   haproxyConfig({
-    bind: "0.0.0.0:8080", dns: true, sessionHeader: "x-session-id",
+    bind: "0.0.0.0:8080", dns: true, sessionHeader: SESSION_HEADER,
     replicas: Array.from({ length: 8 }, (_, i) => ({ name: `llm-${i}`, address: `llm-${i}.llm-replicas.llm.svc.cluster.local:8080` })),
   });

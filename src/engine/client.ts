@@ -14,8 +14,11 @@ export interface RequestHandlers {
   started?(index: number, session?: SessionSource): void;
   /** `delivered`: the item's tokens whose text is complete once this text is sent */
   text(index: number, text: string, delivered: number, logprobs?: TokenLogprob[]): void;
-  /** `length`: the session's tokens now; `promptTokens`: its tokens before this generation */
-  done(index: number, reason: FinishReason, generated: number, length: number, promptTokens: number): void;
+  /**
+   * `length`: the session's tokens now; `promptTokens`: its tokens before this generation; `cached`:
+   * of those, the ones taken from the KV cache, a restored state or a reused prefix (not decoded again)
+   */
+  done(index: number, reason: FinishReason, generated: number, length: number, promptTokens: number, cached: number): void;
   error(error: ErrorInfo): void;
 }
 
@@ -35,7 +38,7 @@ export interface RequestObserver {
   /** `at`: admission time, ms since the epoch (the message itself arrives after the first decode step) */
   started(ticket: number, index: number, at: number): void;
   text(ticket: number, index: number): void;
-  done(ticket: number, index: number, reason: FinishReason, generated: number, promptTokens: number): void;
+  done(ticket: number, index: number, reason: FinishReason, generated: number, promptTokens: number, cached: number): void;
   failed(ticket: number, items: number, status: number): void;
 }
 
@@ -261,9 +264,9 @@ export class EngineClient {
       case "done": {
         const r = this.#requests.get(msg.ticket);
         if (!r) return;
-        this.observer?.done(msg.ticket, msg.index, msg.reason, msg.generated, msg.promptTokens);
+        this.observer?.done(msg.ticket, msg.index, msg.reason, msg.generated, msg.promptTokens, msg.cached);
         try {
-          r.handlers.done(msg.index, msg.reason, msg.generated, msg.length, msg.promptTokens);
+          r.handlers.done(msg.index, msg.reason, msg.generated, msg.length, msg.promptTokens, msg.cached);
         } finally {
           if (--r.open === 0) this.#end(msg.ticket); // even if the handler threw: the request_id is free again
         }

@@ -147,6 +147,7 @@ export class Engine {
     seqs.forEach((seq, i) => {
       const job = makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens, items[i]!.seedOffset ?? 0);
       job.constraint = constraints?.[i] ?? null;
+      job.specialText = config.special_text ?? null;
       job.fresh = fresh[i]!;
       if (fresh[i] && items[i]!.ephemeral) seq.ephemeral = true; // an existing session stays one
       if (fresh[i]) this.table.add(seq);
@@ -251,7 +252,10 @@ export class Engine {
     let beamJobs: BeamJob[] | null = null; // only beam steps allocate
     for (const e of plan.entries) {
       const { job } = e;
-      if (e.beam < 0) job.seq.nPast += e.count;
+      if (e.beam < 0) {
+        job.cached ??= job.seq.nPast; // its first feed starts after the cells that already hold its tokens
+        job.seq.nPast += e.count;
+      }
       if (!e.logits || job.finish) continue;
       if (job.kind === "sample") this.#sampleNext(job, e.row);
       else if (!Number.isFinite(this.ctx.logit(e.row, this.ctx.argmaxRow(e.row)))) this.#broken(job);
@@ -359,7 +363,7 @@ export class Engine {
     }
     if (job.kind === "beam") for (const c of job.constraints.splice(0)) c?.close();
     const kept = this.scheduler.remove(job) === "running" ? settleJob(job, this.table) : withdrawJob(job, this.table, this.sessions);
-    const done: FromEngine = { type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced, length: seq.length, promptTokens: job.startLen };
+    const done: FromEngine = { type: "done", ticket: job.ticket, index: job.index, reason, generated: job.produced, length: seq.length, promptTokens: job.startLen, cached: job.cached ?? 0 };
     if (notify) this.#out.text(job, job.decoder.decode()); // bytes held back for an incomplete character
     // the response ends only once the session's tokens are durable
     if (kept) job.persisted = this.sessions.persist(seq, this.runner).then(() => void (notify && (this.#emit(done), this.#flush())));

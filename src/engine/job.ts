@@ -13,6 +13,11 @@ abstract class JobBase {
   readonly maxNew: number;
   /** sequence length when the job started; generated = seq.length - startLen */
   readonly startLen: number;
+  /**
+   * of those, the tokens already in the KV cache at the job's first feed (a continued session, a
+   * restored state, a reused prefix): not decoded again. Null until then (0 in its "done" if never fed).
+   */
+  cached: number | null = null;
   /** UTF-8 decoder in stream mode: holds back incomplete characters between tokens */
   readonly decoder = new TextDecoder("utf-8");
   finish: FinishReason | null = null;
@@ -32,6 +37,8 @@ abstract class JobBase {
   persisted: Promise<void> | null = null;
   /** what the output must match (a JSON Schema, any JSON, a grammar); null: anything. A beam search's root state. */
   constraint: Constraint | null = null;
+  /** control-token texts this request reads as text (tool-call markers); null: none is shown */
+  specialText: readonly string[] | null = null;
 
   constructor(ticket: number, index: number, seq: Sequence, maxNew: number) {
     this.ticket = ticket;

@@ -18,6 +18,8 @@ export type GenerationConfig = GenerationDefaults & {
   fitMaxNewTokens?: boolean;
   /** what the generated text must match (JSON Schema, any JSON object, GBNF); absent: anything */
   constraint?: ConstraintSpec;
+  /** control tokens whose text the output shows (tool-call markers such as "[TOOL_CALLS]"); others stay hidden */
+  special_text?: string[];
 };
 
 export interface PromptSpec {
@@ -190,8 +192,11 @@ export type FromEngine =
   | { type: "started"; ticket: number; index: number; session?: SessionSource; at: number }
   /** `delivered`: tokens of the job whose text is complete in what was sent so far */
   | { type: "text"; ticket: number; index: number; text: string; delivered: number; logprobs?: TokenLogprob[] }
-  /** `length`: the session's tokens now (a cut after the end needs it) */
-  | { type: "done"; ticket: number; index: number; reason: FinishReason; generated: number; length: number; promptTokens: number }
+  /**
+   * `length`: the session's tokens now (a cut after the end needs it); `cached`: of its `promptTokens`,
+   * those its KV cells already held when it started (continued, restored, a reused prefix), not decoded again
+   */
+  | { type: "done"; ticket: number; index: number; reason: FinishReason; generated: number; length: number; promptTokens: number; cached: number }
   | { type: "error"; ticket: number; error: ErrorInfo }
   /**
    * With session leases: every job of the ticket ended and its session writes landed ("request"),

@@ -8,7 +8,7 @@ import { cacheRoutes } from "./cache/index.ts";
 import { errorFields, logEvent } from "../log.ts";
 import { ApiKeys, needsKey } from "./auth.ts";
 import { readJsonObject } from "./body.ts";
-import { errorShapeOf, fieldFromPointer, HttpError } from "./errors.ts";
+import { errorShapeOf, HttpError } from "./errors.ts";
 import { generateRoutes } from "./generate/index.ts";
 import { GenerateService } from "./generate/service.ts";
 import { healthRoutes } from "./health/index.ts";
@@ -17,6 +17,7 @@ import { Metrics } from "./metrics/service.ts";
 import { openaiRoutes } from "./openai/index.ts";
 import { playgroundRoutes } from "./playground/index.ts";
 import { OpenAIService } from "./openai/service.ts";
+import { validationRefusal, type SchemaError } from "./validation-message.ts";
 
 
 export function createApp(engine: EngineClient, settings: Settings) {
@@ -73,10 +74,9 @@ export function createApp(engine: EngineClient, settings: Settings) {
         new HttpError(status, code, message, field, headers).toResponse(shape);
       switch (code) {
         case "VALIDATION": {
-          const first = error.all[0] as { path?: string; message?: string; summary?: string } | undefined;
-          const field = fieldFromPointer(first?.path ?? "");
-          const what = first?.summary ?? first?.message ?? "invalid value";
-          return fail(422, "invalid_field", field ? `${field}: ${what}` : `request body: ${what}`, field || undefined);
+          // the rule the value breaks, in words read off the route's schema (validation-message.ts)
+          const { field, message } = validationRefusal(error.all as SchemaError[], WHOLE[error.type] ?? "request");
+          return fail(422, "invalid_field", message, field || undefined);
         }
         case "PARSE":
           return fail(400, "invalid_json", "the request body could not be parsed");
@@ -97,6 +97,9 @@ export function createApp(engine: EngineClient, settings: Settings) {
     .use(metricsRoutes(metrics))
     .use(playgroundRoutes());
 }
+
+/** what a refused part of the request is called when the error is about it as a whole */
+const WHOLE: Record<string, string> = { body: "request body", query: "query string", params: "path", headers: "headers" };
 
 /** The request's path. Bun's request.url is only the path when the request had no Host header (HTTP/1.0, as HAProxy's health checks send). */
 const pathOf = (request: Request): string => new URL(request.url, "http://localhost").pathname;

@@ -5,8 +5,9 @@ import { ChatBody, CompletionBody } from "./model.ts";
 import type { OpenAIService } from "./service.ts";
 
 /**
- * SESSION_HEADER (x-request-id) names the session when the body does not: a proxy routes on a
- * header without reading the body (HAProxy sees only its first tune.bufsize bytes). The body's field wins.
+ * SESSION_HEADER (none by default; x-session-id in a cluster) names the session when the body does
+ * not: a proxy routes on a header without reading the body (HAProxy sees only its first
+ * tune.bufsize bytes). The body's field wins.
  */
 function withHeaderId<B extends { request_id?: string }>(body: B, request: Request, name: string): B {
   const header = name ? request.headers.get(name) : null;
