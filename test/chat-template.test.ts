@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { promptTokens } from "../src/engine/requests.ts";
 import { ensureModel } from "../src/gguf/models.ts";
-import { ChatTemplate, cutControlTokens, DEFAULT_CHAT_TEMPLATE } from "../src/http/openai/chat-template.ts";
+import { ChatTemplate, cutControlTokens, DEFAULT_CHAT_TEMPLATE } from "../src/conversation/chat-template.ts";
 import { Model } from "../src/native/index.ts";
 
 // Llama-2-chat's template as published with the model (tokenizer_config.json)

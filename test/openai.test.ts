@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import OpenAI from "openai";
 import { ensureModel } from "../src/gguf/models.ts";
 import { promptTokens } from "../src/engine/requests.ts";
-import { ChatTemplate, DEFAULT_CHAT_TEMPLATE } from "../src/http/openai/chat-template.ts";
+import { ChatTemplate, DEFAULT_CHAT_TEMPLATE } from "../src/conversation/chat-template.ts";
 import { Model } from "../src/native/index.ts";
 import { startTestApp, withTestApp, type TestApp } from "./helpers/app.ts";
 
@@ -43,7 +43,10 @@ describe("/v1/completions", () => {
     expect(c.object).toBe("text_completion");
     expect(c.choices[0]!.text).toBe(await t.generate(`seed-${Date.now()}`, PROMPT, { max_new_tokens: 12 }));
     expect(c.choices[0]!.finish_reason).toBe("length");
-    expect(c.usage).toEqual({ prompt_tokens: vocab.tokenize(PROMPT, true, true).length, completion_tokens: 12, total_tokens: vocab.tokenize(PROMPT, true, true).length + 12 });
+    const promptTokens = vocab.tokenize(PROMPT, true, true).length;
+    expect(c.usage).toEqual({ prompt_tokens: promptTokens, completion_tokens: 12, total_tokens: promptTokens + 12, prompt_tokens_details: { cached_tokens: expect.any(Number) } });
+    // at least the last prompt token is decoded again, whatever the cache held
+    expect(c.usage!.prompt_tokens_details!.cached_tokens).toBeLessThan(promptTokens);
   });
 
   test("streamed: the deltas make the same text, one chunk carries finish_reason, and the usage chunk comes last", async () => {

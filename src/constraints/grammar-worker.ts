@@ -41,6 +41,7 @@ async function compile(spec: ConstraintSpec): Promise<CompiledGrammar> {
       case "json_object": return compiler.compileJSONSchema('{"type": "object"}', true, undefined, undefined, true, MAX_WHITESPACE);
       case "json_schema": return compiler.compileJSONSchema(spec.schema, true, undefined, undefined, true, MAX_WHITESPACE);
       case "grammar": return compiler.compileGrammar(spec.gbnf, "root");
+      case "structural_tag": return compiler.compileStructuralTag(spec.tag);
       default: {
         const never: never = spec;
         throw new Error(`unknown constraint ${JSON.stringify(never)}`);
@@ -67,7 +68,9 @@ async function handle(msg: ToGrammar): Promise<void> {
       vocab = msg.vocab;
       const words = new Map<number, number>();
       const stops = new Set(vocab.stopTokens);
-      for (const t of vocab.controlTokens) if (!stops.has(t) && t < vocab.nVocab) words.set(t >>> 5, (words.get(t >>> 5) ?? 0) | (1 << (t & 31)));
+      // control tokens stay forbidden, except those the constraint spells out (a tool-call marker)
+      const markers = new Set(msg.spec.type === "structural_tag" ? msg.spec.markers ?? [] : []);
+      for (const t of vocab.controlTokens) if (!stops.has(t) && t < vocab.nVocab && !markers.has(vocab.tokens[t]!)) words.set(t >>> 5, (words.get(t >>> 5) ?? 0) | (1 << (t & 31)));
       controlWords = Int32Array.from([...words].flat());
       const t0 = performance.now();
       try {

@@ -6,6 +6,12 @@ export type ConstraintSpec = (
   | { type: "json_schema"; schema: string }
   | { type: "json_object" }
   | { type: "grammar"; gbnf: string }
+  /**
+   * xgrammar's structural tag (JSON text): free text with tagged, schema-constrained parts, such as
+   * tool calls that begin at a trigger ("<tool_call>"). `markers`: control-token texts the tag's
+   * literals use ("[TOOL_CALLS]"), allowed although control tokens are otherwise never allowed.
+   */
+  | { type: "structural_tag"; tag: string; markers?: string[] }
 ) & {
   /** the request field that asked for it, named in errors */
   field?: string;
@@ -47,6 +53,7 @@ export function specKey(spec: ConstraintSpec): string {
     case "json_schema": return `schema:${spec.schema}`;
     case "json_object": return "json";
     case "grammar": return `gbnf:${spec.gbnf}`;
+    case "structural_tag": return `tag:${JSON.stringify(spec.markers ?? [])}:${spec.tag}`;
     default: {
       const never: never = spec;
       throw new Error(`unknown constraint ${JSON.stringify(never)}`);

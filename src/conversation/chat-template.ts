@@ -16,6 +16,12 @@ export interface ChatMessage {
   name?: string;
 }
 
+/** What a template renders: messages (with tool calls and results, as transformers takes them) and tools. */
+export interface TemplateInput {
+  messages: Record<string, unknown>[] | ChatMessage[];
+  tools?: Record<string, unknown>[];
+}
+
 export interface TemplateTokens {
   bosText: string;
   eosText: string;
@@ -34,28 +40,39 @@ export class ChatTemplate {
   }
 
   /** The rendered prompt, plain (for display and tests). */
-  render(messages: ChatMessage[], addGenerationPrompt = true): string {
-    return this.#render(messages, addGenerationPrompt, (c) => c).split(CUT).join("");
+  render(input: TemplateInput | ChatMessage[], addGenerationPrompt = true): string {
+    return this.#render(input, addGenerationPrompt, (c) => c).split(CUT).join("");
   }
 
   /**
    * The rendered prompt in pieces for the engine (PromptSpec.pieces): control-token text from the
-   * template stays whole inside a piece; any that a message's content holds is split across two.
+   * template stays whole inside a piece; any that a message, tool call or tool description holds is
+   * split across two.
    */
-  pieces(messages: ChatMessage[], addGenerationPrompt = true): { prompt: string; pieces: string[] } {
-    const pieces = this.#render(messages, addGenerationPrompt, (c) => cutControlTokens(c, this.tokens.controlTokens)).split(CUT);
+  pieces(input: TemplateInput | ChatMessage[], addGenerationPrompt = true): { prompt: string; pieces: string[] } {
+    const pieces = this.#render(input, addGenerationPrompt, (c) => cutControlTokens(c, this.tokens.controlTokens)).split(CUT);
     return { prompt: pieces.join(""), pieces };
   }
 
-  #render(messages: ChatMessage[], addGenerationPrompt: boolean, content: (c: string) => string): string {
-    const clean = messages.map((m) => ({ ...m, content: content(m.content.replaceAll(CUT, "")) }));
+  #render(input: TemplateInput | ChatMessage[], addGenerationPrompt: boolean, text: (c: string) => string): string {
+    const { messages, tools } = Array.isArray(input) ? { messages: input, tools: undefined } : input;
+    const clean = (v: unknown): unknown => mapStrings(v, (s) => text(s.replaceAll(CUT, "")));
     return this.#template.render({
-      messages: clean,
+      messages: clean(messages),
+      ...(tools ? { tools: clean(tools) } : {}),
       add_generation_prompt: addGenerationPrompt,
       bos_token: this.tokens.bosText,
       eos_token: this.tokens.eosText,
     });
   }
+}
+
+/** `v` with every string in it (values, not keys) passed through `f` */
+function mapStrings(v: unknown, f: (s: string) => string): unknown {
+  if (typeof v === "string") return f(v);
+  if (Array.isArray(v)) return v.map((x) => mapStrings(x, f));
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mapStrings(x, f)]));
+  return v;
 }
 
 /** `text` with CUT after the first character of every occurrence of a control token's text. */

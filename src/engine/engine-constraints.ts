@@ -43,14 +43,30 @@ export class EngineConstraints {
  * (xgrammar's grammar syntax wants an explicit "" for the converter's empty alternatives.)
  */
 function grammarOf(spec: ConstraintSpec): ConstraintSpec {
+  if (spec.type === "structural_tag") return { ...spec, tag: JSON.stringify(schemasAsGrammars(JSON.parse(spec.tag), spec.field)) };
   if (spec.type !== "json_schema" || !/"(minimum|maximum|exclusiveMinimum|exclusiveMaximum)"\s*:/.test(spec.schema)) return spec;
-  let gbnf: string;
+  return { type: "grammar", gbnf: schemaGbnf(spec.schema, spec.field), field: spec.field };
+}
+
+function schemaGbnf(schema: string, field: string | undefined): string {
   try {
-    gbnf = jsonSchemaToGbnf(spec.schema);
+    return jsonSchemaToGbnf(schema).replace(/::=\s*\|/g, '::= "" |');
   } catch (err) {
-    throw new RequestError({ status: 400, code: "invalid_constraint", message: `invalid JSON Schema: ${(err as Error).message}`, field: spec.field });
+    throw new RequestError({ status: 400, code: "invalid_constraint", message: `invalid JSON Schema: ${(err as Error).message}`, field });
   }
-  return { type: "grammar", gbnf: gbnf.replace(/::=\s*\|/g, '::= "" |'), field: spec.field };
+}
+
+/**
+ * A structural tag's JSON-Schema parts as GBNF from the same converter: its whitespace is bounded
+ * (xgrammar's schema format inside a tag allows any amount, which a weak model fills its budget
+ * with) and its integer ranges exact. Tool-call schemas are small: the mask cost is not at stake.
+ */
+function schemasAsGrammars(node: unknown, field: string | undefined): unknown {
+  if (Array.isArray(node)) return node.map((n) => schemasAsGrammars(n, field));
+  if (node === null || typeof node !== "object") return node;
+  const o = node as Record<string, unknown>;
+  if (o.type === "json_schema" && "json_schema" in o) return { type: "grammar", grammar: schemaGbnf(JSON.stringify(o.json_schema), field) };
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, schemasAsGrammars(v, field)]));
 }
 
 /**

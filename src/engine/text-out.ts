@@ -45,7 +45,9 @@ export class TextOut {
   #piece(job: Job, token: number): string {
     let text = "";
     if (!this.#model.isEog(token)) {
-      const piece = this.#model.tokenPiece(token);
+      let piece = this.#model.tokenPiece(token);
+      // a control token the request reads as text (a tool-call marker such as [TOOL_CALLS])
+      if (piece.length === 0 && job.specialText && job.specialText.includes(this.#model.tokenText(token))) piece = this.#model.tokenPiece(token, true);
       job.utf8Need = utf8Need(job.utf8Need, piece);
       text = job.decoder.decode(piece, STREAM);
     }

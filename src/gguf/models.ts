@@ -24,6 +24,8 @@ export const PRESETS = {
   "tiny-bpe": { ...TINY, name: "tiny-bpe", vocabPath: "llama-bpe" },
   /** Same shape, GPT-2 vocab (50257 tokens, BOS = EOS, no add_bos_token key). */
   "tiny-gpt2": { ...TINY, name: "tiny-gpt2", vocabPath: "gpt-2" },
+  /** Same shape, Qwen2 vocab (151k tokens; <tool_call> is a token of its own). */
+  "tiny-qwen2": { ...TINY, name: "tiny-qwen2", vocabPath: "qwen2" },
   /** Like tiny, but EOS is favoured: greedy output usually ends within ~5-20 tokens. */
   "tiny-eos": { ...TINY, name: "tiny-eos", eosBias: 22 },
   /** Benchmark model: ~125M params F16 (~250 MB). */

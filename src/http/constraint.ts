@@ -91,3 +91,26 @@ function schemaSpec(schema: unknown, field: string, maxBytes: number): Constrain
   if (Buffer.byteLength(text) > maxBytes) throw new HttpError(400, "grammar_too_large", `${field} is over MAX_GRAMMAR_BYTES (${maxBytes})`, field);
   return { type: "json_schema", schema: text, field };
 }
+
+/**
+ * A non-strict tool's schema with what the grammar cannot enforce left out instead of refused (as a
+ * model without constraints would also ignore it): unsupported keywords, formats other than date
+ * and time, bounds on non-integers, non-local $refs. Strict tools are checked by checkSchema.
+ */
+export function looseSchema(schema: unknown): unknown {
+  if (schema === null || typeof schema !== "object") return schema;
+  if (Array.isArray(schema)) return schema.map(looseSchema);
+  const out: Record<string, unknown> = {};
+  const s = schema as Record<string, unknown>;
+  for (const [key, value] of Object.entries(s)) {
+    if (UNSUPPORTED.has(key)) continue;
+    if (key === "format" && !FORMATS.has(String(value))) continue;
+    if (["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"].includes(key) && s.type !== "integer") continue;
+    if (key === "$ref" && (typeof value !== "string" || !/^#(\/(\$defs|definitions)\/[^/]+)?$/.test(value))) continue;
+    if (key === "$schema" || key === "$id") continue;
+    out[key] = ONE.includes(key) || MANY.includes(key) ? looseSchema(value)
+      : NAMED.includes(key) && value && typeof value === "object" ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, looseSchema(v)]))
+      : value;
+  }
+  return out;
+}

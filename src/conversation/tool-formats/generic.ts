@@ -1,0 +1,77 @@
+// For templates that know no tools (SmolLM2's, ChatML): the tools are described in a system block,
+// and the reply is one JSON object, constrained from its first token: {"tool_calls": [{"name",
+// "arguments"}…]} to call, or {"response": "…"} to answer. Past calls and tool results are written
+// in the same JSON, as user and assistant turns any template renders.
+import { JsonReplyParser } from "../reply-parser.ts";
+import type { Conversation } from "../types.ts";
+import { argumentsValue, callable, parametersOf, templateTools, type TemplateInput, type ToolFormat } from "./format.ts";
+
+function instructions(conv: Conversation): string {
+  const must = conv.toolChoice === "required" || typeof conv.toolChoice === "object";
+  const how = must
+    ? 'Call a tool: reply with a JSON object {"tool_calls": [{"name": <tool name>, "arguments": <arguments object>}]}.'
+    : 'To call tools, reply with a JSON object {"tool_calls": [{"name": <tool name>, "arguments": <arguments object>}]}. ' +
+      'To answer the user directly, reply with {"response": <your answer>}.';
+  return `You can use these tools:\n${JSON.stringify(templateTools(conv.tools), null, 1)}\n\n${how}` +
+    (conv.parallelToolCalls ? "" : " Call at most one tool at a time.") +
+    ' A tool\'s result comes back as {"tool_response": {"tool_call_id", "name", "content"}}.';
+}
+
+function render(conv: Conversation): TemplateInput {
+  const tools = conv.tools.length > 0 && conv.toolChoice !== "none";
+  const messages: Record<string, unknown>[] = [];
+  const names = new Map<string, string>();
+  for (const m of conv.messages) {
+    switch (m.role) {
+      case "system":
+      case "developer":
+      case "user":
+        messages.push({ role: m.role === "developer" ? "system" : m.role, content: m.content });
+        break;
+      case "assistant": {
+        if (!m.toolCalls?.length) {
+          messages.push({ role: "assistant", content: tools ? JSON.stringify({ response: m.content ?? "" }) : m.content ?? "" });
+          break;
+        }
+        for (const c of m.toolCalls) names.set(c.id, c.name);
+        const calls = m.toolCalls.map((c) => ({ name: c.name, arguments: argumentsValue(c.arguments), id: c.id }));
+        messages.push({ role: "assistant", content: JSON.stringify({ tool_calls: calls }) });
+        break;
+      }
+      case "tool": {
+        const result = JSON.stringify({ tool_response: { tool_call_id: m.toolCallId, name: m.name ?? names.get(m.toolCallId) ?? "", content: m.content } });
+        // consecutive results share one user turn (templates that insist on alternation accept it)
+        const last = messages.at(-1);
+        if (last?.role === "user" && typeof last.content === "string" && last.content.startsWith('{"tool_response"')) last.content += `\n${result}`;
+        else messages.push({ role: "user", content: result });
+        break;
+      }
+      default: {
+        const never: never = m;
+        throw new Error(`unknown message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+  if (!tools) return { messages };
+  const first = messages[0];
+  if (first?.role === "system") first.content = `${first.content}\n\n${instructions(conv)}`;
+  else messages.unshift({ role: "system", content: instructions(conv) });
+  return { messages };
+}
+
+/** the reply's schema: a list of calls of the callable tools, or (auto) an answer */
+export function genericSchema(conv: Conversation): Record<string, unknown> {
+  const call = { anyOf: callable(conv).map((t) => ({ type: "object", properties: { name: { const: t.name }, arguments: parametersOf(t) }, required: ["name", "arguments"], additionalProperties: false })) };
+  const calls = { type: "object", properties: { tool_calls: { type: "array", items: call, minItems: 1, maxItems: conv.maxToolCalls } }, required: ["tool_calls"], additionalProperties: false };
+  if (conv.toolChoice !== "auto") return calls;
+  const answer = conv.answerSchema ?? { type: "string" };
+  return { anyOf: [calls, { type: "object", properties: { response: answer }, required: ["response"], additionalProperties: false }] };
+}
+
+export const generic: ToolFormat = {
+  name: "generic",
+  specialText: [],
+  render,
+  constraint: (conv) => (conv.tools.length === 0 || conv.toolChoice === "none" ? undefined : { type: "json_schema", schema: JSON.stringify(genericSchema(conv)), field: "tools" }),
+  parser: () => new JsonReplyParser(),
+};

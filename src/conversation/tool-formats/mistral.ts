@@ -1,0 +1,28 @@
+// Mistral: [TOOL_CALLS][{"name": …, "arguments": {…}}, …] (Mistral 7B v0.3, Nemo, Small). Its
+// templates want tool-call ids of 9 letters and digits: any id is mapped to one, the same every turn.
+import { MarkerParser } from "../reply-parser.ts";
+import type { Conversation } from "../types.ts";
+import { callable, callList, parametersOf, tagConstraint, templateMessages, templateTools, type ToolFormat } from "./format.ts";
+
+const MARK = "[TOOL_CALLS]";
+
+/** a stable 9-character alphanumeric id for any id */
+export function mistralId(id: string): string {
+  if (/^[A-Za-z0-9]{9}$/.test(id)) return id;
+  const h = new Bun.CryptoHasher("sha256").update(id).digest("base64").replace(/[^A-Za-z0-9]/g, "");
+  return h.slice(0, 9).padEnd(9, "0");
+}
+
+export const mistral: ToolFormat = {
+  name: "mistral",
+  specialText: [MARK],
+  render: (conv: Conversation) => ({ messages: templateMessages(conv, mistralId), ...(conv.tools.length && conv.toolChoice !== "none" ? { tools: templateTools(conv.tools) } : {}) }),
+  constraint(conv) {
+    if (conv.tools.length === 0 || conv.toolChoice === "none") return undefined;
+    const tags = callable(conv).map((t) => ({ type: "tag", begin: `{"name": ${JSON.stringify(t.name)}, "arguments": `, content: { type: "json_schema", json_schema: parametersOf(t) }, end: "}" }));
+    const list = callList(tags, ", ", conv.maxToolCalls);
+    const block = { type: "tag", begin: `${MARK}[`, content: list, end: "]" };
+    return tagConstraint(conv.toolChoice === "auto" ? { type: "triggered_tags", triggers: [MARK], tags: [block], stop_after_first: true } : block, [MARK]);
+  },
+  parser: () => new MarkerParser({ markers: [{ text: MARK, inBody: false }], array: true }),
+};

@@ -1,0 +1,189 @@
+// Tool calling on the real engine through the official openai SDK: random-weight models under the
+// tool-call constraint must still call real tools with arguments that validate, in each model
+// family's own format (its real template, a synthetic model on its vocabulary) and in the generic
+// one for templates that know no tools.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { join } from "node:path";
+import Ajv from "ajv";
+import OpenAI from "openai";
+import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
+import { llamaSourceDir } from "../src/gguf/paths.ts";
+import type { PresetName } from "../src/gguf/models.ts";
+import { startTestApp, type TestApp } from "./helpers/app.ts";
+
+setDefaultTimeout(240_000);
+
+const ajv = new Ajv({ allErrors: true });
+const WEATHER = {
+  type: "object",
+  properties: { city: { type: "string", maxLength: 12 }, unit: { enum: ["C", "F"] }, days: { type: "integer", minimum: 1, maximum: 7 } },
+  required: ["city", "unit", "days"],
+  additionalProperties: false,
+};
+const TIME = { type: "object", properties: { zone: { enum: ["UTC", "CET", "PST"] } }, required: ["zone"], additionalProperties: false };
+const TOOLS: ChatCompletionTool[] = [
+  { type: "function", function: { name: "get_weather", description: "The weather in a city", parameters: WEATHER, strict: true } },
+  { type: "function", function: { name: "get_time", description: "The time in a zone", parameters: TIME } },
+];
+const validators: Record<string, (v: unknown) => boolean> = { get_weather: ajv.compile(WEATHER), get_time: ajv.compile(TIME) };
+const ASK: ChatCompletionMessageParam[] = [{ role: "user", content: "What is the weather in Paris, and the time in UTC?" }];
+
+function clientOf(t: TestApp): OpenAI {
+  return new OpenAI({ baseURL: "http://local/v1", apiKey: "unused", maxRetries: 0, fetch: (url, init) => t.app.handle(new Request(url as string, init as RequestInit)) });
+}
+
+type Call = { id: string; type: string; function: { name: string; arguments: string } };
+/** every call names a tool and its arguments parse and validate against that tool's schema */
+function expectValidCalls(calls: Call[] | undefined, names = ["get_weather", "get_time"]) {
+  expect(calls?.length ?? 0).toBeGreaterThan(0);
+  for (const c of calls!) {
+    expect(c.type).toBe("function");
+    expect(c.id).toMatch(/^call_/);
+    expect(names).toContain(c.function.name);
+    const args = JSON.parse(c.function.arguments);
+    if (!validators[c.function.name]!(args)) throw new Error(`${c.function.arguments} does not validate for ${c.function.name}`);
+  }
+}
+
+/** a streamed reply put back together from the SDK's chunks, checking the order peers get wrong */
+async function collectStream(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) {
+  let content = "";
+  let finish: string | null = null;
+  const calls: Call[] = [];
+  for await (const chunk of stream) {
+    const choice = chunk.choices[0];
+    if (!choice) continue;
+    content += choice.delta.content ?? "";
+    for (const d of choice.delta.tool_calls ?? []) {
+      if (!calls[d.index]) {
+        // a call opens with its id and its complete name, before any argument
+        expect(d.id).toMatch(/^call_/);
+        expect(d.function?.name?.length).toBeGreaterThan(0);
+        calls[d.index] = { id: d.id!, type: "function", function: { name: d.function!.name!, arguments: d.function?.arguments ?? "" } };
+      } else {
+        expect(d.id).toBeUndefined();
+        calls[d.index]!.function.arguments += d.function?.arguments ?? "";
+      }
+    }
+    finish = choice.finish_reason ?? finish;
+  }
+  return { content, calls, finish };
+}
+
+describe("the generic format (ChatML, a template without tools)", () => {
+  let t: TestApp;
+  let client: OpenAI;
+  beforeAll(async () => {
+    t = await startTestApp({ CTX_SIZE: "2048", MAX_TOOL_CALLS: "3" });
+    client = clientOf(t);
+  }, 300_000);
+  afterAll(() => t?.close());
+
+  test("required: calls of real tools whose arguments validate, finish_reason tool_calls, content null", async () => {
+    const r = await client.chat.completions.create({ model: "m", messages: ASK, tools: TOOLS, tool_choice: "required", max_tokens: 300, seed: 3 });
+    const choice = r.choices[0]!;
+    expectValidCalls(choice.message.tool_calls as Call[]);
+    expect(choice.finish_reason).toBe("tool_calls");
+    expect(choice.message.content).toBeNull();
+    expect(r.usage?.prompt_tokens_details?.cached_tokens).toBeGreaterThanOrEqual(0);
+    expect(r.system_fingerprint).toMatch(/^b/);
+  });
+
+  test("a named tool: only that tool; parallel_tool_calls false: one call", async () => {
+    for (const seed of [1, 2, 3]) {
+      const r = await client.chat.completions.create({ model: "m", messages: ASK, tools: TOOLS, tool_choice: { type: "function", function: { name: "get_time" } }, max_tokens: 300, seed, parallel_tool_calls: false });
+      expectValidCalls(r.choices[0]!.message.tool_calls as Call[], ["get_time"]);
+      expect(r.choices[0]!.message.tool_calls).toHaveLength(1);
+    }
+  });
+
+  test("two calls in one answer (parallel tool calls), each with its own id", async () => {
+    let found: Call[] | null = null;
+    for (let seed = 1; seed <= 12 && !found; seed++) {
+      const r = await client.chat.completions.create({ model: "m", messages: ASK, tools: TOOLS, tool_choice: "required", max_tokens: 400, seed, temperature: 1 });
+      const calls = r.choices[0]!.message.tool_calls as Call[];
+      expectValidCalls(calls);
+      if (calls.length >= 2) found = calls;
+    }
+    expect(found).not.toBeNull();
+    expect(new Set(found!.map((c) => c.id)).size).toBe(found!.length);
+  });
+
+  test("none: plain content, no calls, whatever the tools", async () => {
+    const r = await client.chat.completions.create({ model: "m", messages: ASK, tools: TOOLS, tool_choice: "none", max_tokens: 12, temperature: 0 });
+    expect(r.choices[0]!.message.tool_calls).toBeUndefined();
+    expect(typeof r.choices[0]!.message.content).toBe("string");
+    expect(r.choices[0]!.finish_reason).not.toBe("tool_calls");
+  });
+
+  test("streamed: each call's index, id and name first, then the arguments in fragments that add up to valid JSON", async () => {
+    const stream = await client.chat.completions.create({ model: "m", messages: ASK, tools: TOOLS, tool_choice: "required", max_tokens: 300, seed: 5, stream: true });
+    const { content, calls, finish } = await collectStream(stream);
+    expectValidCalls(calls);
+    expect(content).toBe("");
+    expect(finish).toBe("tool_calls");
+  });
+
+  test("the whole loop: a call, the tool's result sent back, a final answer (and the prefix of the first turn reused)", async () => {
+    const first = await client.chat.completions.create({ model: "m", messages: ASK, tools: TOOLS, tool_choice: "required", max_tokens: 300, seed: 7 });
+    const calls = first.choices[0]!.message.tool_calls as Call[];
+    expectValidCalls(calls);
+    const messages: ChatCompletionMessageParam[] = [
+      ...ASK,
+      { role: "assistant", content: null, tool_calls: calls.map((c) => ({ id: c.id, type: "function" as const, function: c.function })) },
+      ...calls.map((c) => ({ role: "tool" as const, tool_call_id: c.id, content: c.function.name === "get_time" ? "12:00" : "21 C, sunny" })),
+    ];
+    const last = await client.chat.completions.create({ model: "m", messages, tools: TOOLS, tool_choice: "none", max_tokens: 8, temperature: 0 });
+    expect(typeof last.choices[0]!.message.content).toBe("string");
+    expect(last.choices[0]!.message.tool_calls).toBeUndefined();
+    // auto on the same history: either an answer or more valid calls, never markup; the first
+    // turn's prompt (tools block, question) comes from the cache
+    const auto = await client.chat.completions.create({ model: "m", messages, tools: TOOLS, max_tokens: 300, seed: 2 });
+    expect(auto.usage!.prompt_tokens).toBeGreaterThan(first.usage!.prompt_tokens);
+    expect(auto.usage!.prompt_tokens_details!.cached_tokens).toBeGreaterThan(first.usage!.prompt_tokens / 2);
+    const m = auto.choices[0]!.message;
+    if (m.tool_calls) expectValidCalls(m.tool_calls as Call[]);
+    else expect(m.content ?? "").not.toContain('"tool_calls"');
+  });
+});
+
+/** a family's real template from llama.cpp's tree, on a synthetic model with that family's vocabulary */
+const FAMILIES: { name: string; preset: PresetName; template: string; markup: string }[] = [
+  { name: "Hermes/Qwen", preset: "tiny-qwen2", template: "Qwen-Qwen2.5-7B-Instruct", markup: "<tool_call>" },
+  { name: "Llama 3.1", preset: "tiny-bpe", template: "meta-llama-Llama-3.1-8B-Instruct", markup: '{"name"' },
+  { name: "Mistral", preset: "tiny", template: "mistralai-Mistral-Nemo-Instruct-2407", markup: "[TOOL_CALLS]" },
+];
+
+describe.each(FAMILIES)("$name's own format ($template)", (f) => {
+  let t: TestApp;
+  let client: OpenAI;
+  beforeAll(async () => {
+    t = await startTestApp({ CTX_SIZE: "2048", MAX_TOOL_CALLS: "3", CHAT_TEMPLATE: join(llamaSourceDir(), "models", "templates", `${f.template}.jinja`) }, f.preset);
+    client = clientOf(t);
+  }, 300_000);
+  afterAll(() => t?.close());
+
+  test("required, streamed and not: valid calls in the family's markup, none of it in content", async () => {
+    const r = await client.chat.completions.create({ model: "m", messages: ASK, tools: TOOLS, tool_choice: "required", max_tokens: 300, seed: 4 });
+    expectValidCalls(r.choices[0]!.message.tool_calls as Call[]);
+    expect(r.choices[0]!.finish_reason).toBe("tool_calls");
+    const s = await collectStream(await client.chat.completions.create({ model: "m", messages: ASK, tools: TOOLS, tool_choice: "required", max_tokens: 300, seed: 6, stream: true }));
+    expectValidCalls(s.calls);
+    expect(s.content).not.toContain(f.markup);
+  });
+
+  test("the tool's result goes back through the family's template, and the next turn runs", async () => {
+    const first = await client.chat.completions.create({ model: "m", messages: ASK, tools: TOOLS, tool_choice: { type: "function", function: { name: "get_weather" } }, max_tokens: 300, seed: 8 });
+    const calls = first.choices[0]!.message.tool_calls as Call[];
+    expectValidCalls(calls, ["get_weather"]);
+    const messages: ChatCompletionMessageParam[] = [
+      ...ASK,
+      { role: "assistant", content: null, tool_calls: calls.map((c) => ({ id: c.id, type: "function" as const, function: c.function })) },
+      ...calls.map((c) => ({ role: "tool" as const, tool_call_id: c.id, content: "21 C, sunny" })),
+    ];
+    const next = await client.chat.completions.create({ model: "m", messages, tools: TOOLS, max_tokens: 200, seed: 1 });
+    const m = next.choices[0]!.message;
+    if (m.tool_calls) expectValidCalls(m.tool_calls as Call[]);
+    expect(m.content ?? "").not.toContain(f.markup);
+  });
+});
