@@ -187,3 +187,79 @@ describe.each(FAMILIES)("$name's own format ($template)", (f) => {
     expect(m.content ?? "").not.toContain(f.markup);
   });
 });
+
+describe("the whole chat request: neutral values pass, what cannot be honoured is a 400 naming the field", () => {
+  let t: TestApp;
+  beforeAll(async () => void (t = await startTestApp({ CTX_SIZE: "1024" })), 300_000);
+  afterAll(() => t?.close());
+  const user = [{ role: "user", content: "Hi" }];
+  const post = (body: Record<string, unknown>) => t.post("/v1/chat/completions", { messages: user, max_tokens: 2, temperature: 0, ...body });
+
+  test("what SDKs and frameworks send on every call is accepted", async () => {
+    const r = await post({
+      tools: null, tool_choice: null, parallel_tool_calls: true, store: false, metadata: { app: "x" }, service_tier: "auto", user: "u1",
+      response_format: { type: "text" }, stream_options: null, modalities: ["text"], prompt_cache_key: "k", safety_identifier: "s",
+      messages: [
+        { role: "developer", content: "Be brief." },
+        { role: "user", content: [{ type: "text", text: "Weather?" }], name: "ann" },
+        { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "get_time", arguments: '{"zone":"UTC"}' } }] },
+        { role: "tool", tool_call_id: "call_1", content: [{ type: "text", text: "12:00" }] },
+        { role: "assistant", content: "It is noon.", refusal: null },
+        { role: "user", content: "Thanks" },
+      ],
+    });
+    expect(r.status).toBe(200);
+  });
+
+  test("a non-strict tool's schema keeps what can be enforced (formats such as email are dropped, not refused)", async () => {
+    const tools = [{ type: "function", function: { name: "mail", parameters: { type: "object", properties: { to: { type: "string", format: "email", maxLength: 16 }, n: { type: "number", minimum: 1 } }, required: ["to"] } } }];
+    const r = await post({ tools, tool_choice: "required", max_tokens: 200, seed: 1 });
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as { choices: { message: { tool_calls: Call[] } }[] };
+    expect(typeof JSON.parse(body.choices[0]!.message.tool_calls[0]!.function.arguments).to).toBe("string");
+  });
+
+  const bad: [string, Record<string, unknown>, string, RegExp][] = [
+    ["a strict tool with a keyword the grammar cannot enforce", { tools: [{ type: "function", function: { name: "f", strict: true, parameters: { type: "object", properties: { a: { type: "string", format: "email" } } } } }] }, "tools[0].function.parameters", /format "email" at #\/properties\/a/],
+    ["a tool of another type", { tools: [{ type: "custom", custom: { name: "x" } }] }, "tools[0].type", /only "function" tools/],
+    ["two tools of one name", { tools: [TOOLS[1], TOOLS[1]] }, "tools[1].function.name", /two tools are named "get_time"/],
+    ["tool_choice naming a tool that is not there", { tools: TOOLS, tool_choice: { type: "function", function: { name: "nope" } } }, "tool_choice", /"nope", which is not one of the tools/],
+    ["tool_choice required without tools", { tool_choice: "required" }, "tool_choice", /needs tools/],
+    ["a tool_choice of no known kind", { tools: TOOLS, tool_choice: "sometimes" }, "tool_choice", /must be "none", "auto", "required"/],
+    ["a tool message without tool_call_id", { messages: [...user, { role: "tool", content: "x" }] }, "messages[1].tool_call_id", /needs tool_call_id/],
+    ["an image part on a text-only model", { messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "http://x/y.png" } }] }] }, "messages[0].content[0]", /"image_url" are not supported.*text only/],
+    ["audio output", { audio: { voice: "alloy", format: "wav" }, modalities: ["text", "audio"] }, "modalities", /only "text"/],
+    ["the deprecated functions", { functions: [{ name: "f" }] }, "functions", /send tools instead/],
+    ["an unknown role", { messages: [{ role: "wizard", content: "x" }] }, "messages[0].role", /role must be one of system, developer, user, assistant, tool/],
+    ["max_tokens 0", { max_tokens: 0 }, "max_tokens", /max_tokens must be an integer ≥ 1/],
+    ["grammar beside tools", { tools: TOOLS, grammar: 'root ::= "x"' }, "grammar", /cannot be combined with tools/],
+  ];
+  for (const [what, body, param, message] of bad) {
+    test(`${what}: 400, param ${param}`, async () => {
+      const r = await post(body);
+      expect(r.status).toBe(400);
+      const { error } = (await r.json()) as { error: { message: string; param: string; type: string } };
+      expect(error.param).toBe(param);
+      expect(error.message).toMatch(message);
+      expect(error.type).toBe("invalid_request_error");
+    });
+  }
+
+  test("a conversation over the context is context_length_exceeded on messages", async () => {
+    const r = await post({ messages: [{ role: "user", content: "word ".repeat(3000) }] });
+    expect(r.status).toBe(400);
+    const { error } = (await r.json()) as { error: { code: string; param: string } };
+    expect(error).toMatchObject({ code: "context_length_exceeded", param: "messages" });
+  });
+
+  test("response_format beside tools: an answer that calls no tool is JSON of that schema", async () => {
+    const schema = { type: "object", properties: { answer: { enum: ["yes", "no"] } }, required: ["answer"], additionalProperties: false };
+    for (const seed of [1, 2, 3, 4]) {
+      const r = await post({ tools: TOOLS, max_tokens: 300, seed, temperature: 1, response_format: { type: "json_schema", json_schema: { name: "a", schema } } });
+      expect(r.status).toBe(200);
+      const m = ((await r.json()) as { choices: { message: { content: string | null; tool_calls?: Call[] }; finish_reason: string }[] }).choices[0]!;
+      if (m.message.tool_calls) expectValidCalls(m.message.tool_calls);
+      else if (m.finish_reason === "stop") expect(["yes", "no"]).toContain(JSON.parse(m.message.content!).answer);
+    }
+  });
+});

@@ -57,17 +57,23 @@ function schemaGbnf(schema: string, field: string | undefined): string {
 }
 
 /**
- * A structural tag's JSON-Schema parts as GBNF from the same converter: its whitespace is bounded
- * (xgrammar's schema format inside a tag allows any amount, which a weak model fills its budget
- * with) and its integer ranges exact. Tool-call schemas are small: the mask cost is not at stake.
+ * A structural tag's JSON-Schema parts as GBNF from the same converter, compact (xgrammar's schema
+ * format inside a tag allows any amount of whitespace, which a weak model fills its budget with)
+ * and with exact integer ranges. Tool-call schemas are small: the mask cost is not at stake.
  */
 function schemasAsGrammars(node: unknown, field: string | undefined): unknown {
   if (Array.isArray(node)) return node.map((n) => schemasAsGrammars(n, field));
   if (node === null || typeof node !== "object") return node;
   const o = node as Record<string, unknown>;
-  if (o.type === "json_schema" && "json_schema" in o) return { type: "grammar", grammar: schemaGbnf(JSON.stringify(o.json_schema), field) };
+  if (o.type === "json_schema" && "json_schema" in o) return { type: "grammar", grammar: compact(schemaGbnf(JSON.stringify(o.json_schema), field)) };
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, schemasAsGrammars(v, field)]));
 }
+
+/**
+ * Tool-call arguments as compact JSON, the way OpenAI sends them: at most one space where the
+ * converter allows any whitespace (up to two newlines and 20 blanks, which weak models fill).
+ */
+const compact = (gbnf: string) => gbnf.replace(/^space ::= .*$/m, 'space ::= " "?');
 
 /**
  * xgrammar says only "Aborted()" when it refuses a grammar or schema (its reason goes to stderr):

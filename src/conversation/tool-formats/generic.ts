@@ -4,7 +4,7 @@
 // in the same JSON, as user and assistant turns any template renders.
 import { JsonReplyParser } from "../reply-parser.ts";
 import type { Conversation } from "../types.ts";
-import { argumentsValue, callable, parametersOf, templateTools, type TemplateInput, type ToolFormat } from "./format.ts";
+import { argumentsValue, callable, parametersOf, tagConstraint, templateTools, type TemplateInput, type ToolFormat } from "./format.ts";
 
 function instructions(conv: Conversation): string {
   const must = conv.toolChoice === "required" || typeof conv.toolChoice === "object";
@@ -14,7 +14,8 @@ function instructions(conv: Conversation): string {
       'To answer the user directly, reply with {"response": <your answer>}.';
   return `You can use these tools:\n${JSON.stringify(templateTools(conv.tools), null, 1)}\n\n${how}` +
     (conv.parallelToolCalls ? "" : " Call at most one tool at a time.") +
-    ' A tool\'s result comes back as {"tool_response": {"tool_call_id", "name", "content"}}.';
+    ' A tool\'s result comes back as {"tool_response": {"tool_call_id", "name", "content"}}.' +
+    (must ? "" : ' Once the results answer the question, reply with {"response": <your answer>} and do not call the same tool again.');
 }
 
 function render(conv: Conversation): TemplateInput {
@@ -72,6 +73,7 @@ export const generic: ToolFormat = {
   name: "generic",
   specialText: [],
   render,
-  constraint: (conv) => (conv.tools.length === 0 || conv.toolChoice === "none" ? undefined : { type: "json_schema", schema: JSON.stringify(genericSchema(conv)), field: "tools" }),
+  // as a structural tag: compact JSON, like the native formats' calls (see engine-constraints.ts)
+  constraint: (conv) => (conv.tools.length === 0 || conv.toolChoice === "none" ? undefined : tagConstraint({ type: "json_schema", json_schema: genericSchema(conv) })),
   parser: () => new JsonReplyParser(),
 };
