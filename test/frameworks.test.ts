@@ -17,7 +17,7 @@ beforeAll(async () => {
   t = await startTestApp({ MODEL_PATH: await ensureDefaultModel(), CTX_SIZE: "4096", PARALLEL: "2" });
   llm = new ChatOpenAI({
     model: "smollm2", apiKey: "unused", temperature: 0, maxTokens: 200, maxRetries: 0,
-    configuration: { baseURL: "http://local/v1", fetch: (url: RequestInfo | URL, init?: RequestInit) => t.app.handle(new Request(url as string, init)) },
+    configuration: { baseURL: "http://local/v1", fetch: (url: string | URL | Request, init?: RequestInit) => t.app.handle(new Request(url as string, init)) },
   });
 }, 600_000);
 afterAll(() => t?.close());

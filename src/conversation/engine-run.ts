@@ -24,6 +24,8 @@ export interface Run {
   stops: string[];
   signal: AbortSignal;
   onStart?(): void;
+  /** what each item's session starts from (new, continued, restored, recomputed) */
+  onAccepted?(sessions: string[]): void;
   /** each item's text as it passes its stop filter (without it, the text is gathered into the choice) */
   onDelta?(index: number, text: string, logprobs: TokenLogprob[]): void;
   onChoice?(choice: Choice): void;
@@ -55,7 +57,7 @@ export function runTurn(engine: EngineClient, o: Run): Running {
       else (texts[i] += text), entries[i]!.push(...lps);
     };
     ticket = engine.submit(o.items, true, o.config, {
-      accepted: () => {},
+      accepted: (_prefixes, sessions) => o.onAccepted?.(sessions),
       started: () => void (!started && ((started = true), o.onStart?.())),
       text: (i, text, delivered, logprobs) => {
         const f = filters[i]!;

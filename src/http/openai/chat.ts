@@ -1,78 +1,58 @@
 // /v1/chat/completions as a thin adapter over the conversation core: the body becomes a
-// conversation (request-check.ts), the core plans the turn (prompt, tool-call constraint, reply
-// parser), and each choice's reply events become OpenAI's message or its streamed deltas.
-import type { ConstraintSpec } from "../../constraints/messages.ts";
-import type { Choice } from "../../conversation/engine-run.ts";
-import type { ReplyParser } from "../../conversation/reply-parser.ts";
-import { planTurn, Reply, type TurnPlan } from "../../conversation/turn.ts";
-import type { Conversation, ReplyEvent } from "../../conversation/types.ts";
+// conversation (request-check.ts), the core runs the turn, and each choice's reply events become
+// OpenAI's message or its streamed deltas.
+import { endOf, startTurn, type TurnResult } from "../../conversation/core.ts";
+import type { Reply } from "../../conversation/turn.ts";
+import type { ReplyEvent } from "../../conversation/types.ts";
 import type { TokenLogprob } from "../../engine/messages.ts";
 import { HttpError } from "../errors.ts";
+import { dataEvent, sseResponse } from "../sse.ts";
+import { openaiContextError } from "./errors.ts";
 import { chatLogprobs } from "./logprobs.ts";
 import type { ChatInput } from "./model.ts";
 import { conversationOf } from "./request-check.ts";
-import { stopList, usage, type OpenAIService } from "./service.ts";
+import { inOpenAITerms } from "./sampling.ts";
+import { usage, type OpenAIService } from "./service.ts";
 
 export async function chatTurn(service: OpenAIService, body: ChatInput, signal: AbortSignal): Promise<Response | object> {
   if (body.top_logprobs != null && !body.logprobs) throw new HttpError(400, "invalid_field", "top_logprobs needs logprobs: true", "top_logprobs");
-  const conv = conversationOf(body, service.settings);
-  const calling = conv.tools.length > 0 && conv.toolChoice !== "none";
-  // response_format beside tools: an answer that calls no tool must match it
-  const asked = service.generate.constraint(body);
-  if (calling && asked) conv.answerSchema = answerSchema(asked);
-  let plan: TurnPlan;
-  try {
-    plan = planTurn(service.template(), conv);
-  } catch (err) {
-    if (err instanceof HttpError) throw err;
-    throw new HttpError(400, "template_error", `the chat template refused these messages: ${(err as Error).message}`, "messages");
-  }
-  // with a request_id the session follows the conversation: it keeps what it shares with it
-  const items = service.items(body, [{ prompt: plan.prompt, pieces: plan.pieces, sync: true }]);
-  const config = service.config(calling ? { ...body, response_format: null, json_schema: null, grammar: null } : body,
-    body.max_completion_tokens ?? body.max_tokens ?? undefined, body.logprobs ? body.top_logprobs ?? 0 : null);
-  if (plan.constraint) config.constraint = plan.constraint;
-  if (plan.specialText.length) config.special_text = plan.specialText;
+  const core = service.core((err) => openaiContextError(inOpenAITerms(err), "chat"));
+  const request = {
+    conv: conversationOf(body, service.settings), sampling: body, signal,
+    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined, logprobs: body.logprobs ? body.top_logprobs ?? 0 : null,
+  };
   const lp = (entries: TokenLogprob[]) => (body.logprobs ? chatLogprobs(entries) : null);
   const meta = service.meta("chatcmpl");
-  const stops = stopList(body.stop);
-  const parsers = items.map(() => plan.parser());
-  const run = { items, config, stops, signal };
-  if (body.stream) {
-    const chunk = (index: number, delta: object, finish: string | null, entries: TokenLogprob[] | null) =>
-      ({ ...meta, object: "chat.completion.chunk", choices: [{ index, delta, logprobs: entries ? lp(entries) : null, finish_reason: finish }] });
-    const called = items.map(() => false);
-    const deltas = (index: number, events: ReplyEvent[], entries: TokenLogprob[]) =>
-      events.map((e, k) => {
-        if (e.type !== "text") called[index] = true;
-        return chunk(index, deltaOf(e), null, k === 0 ? entries : null);
-      });
-    return service.stream(run, body, meta, "chat", {
-      object: "chat.completion.chunk",
-      first: (n) => Array.from({ length: n }, (_, index) => chunk(index, { role: "assistant", content: "" }, null, null)),
-      delta: (index, text, entries) => deltas(index, parse(parsers[index]!, text), entries),
-      end: (c) => [...deltas(c.index, parsers[c.index]?.end() ?? [], []), chunk(c.index, {}, finishOf(c, called[c.index]!), null)],
-    });
+  const n = body.n ?? 1;
+  if (!body.stream) {
+    const { choices, replies, logprobs } = await startTurn(core, request).result;
+    return {
+      ...meta, object: "chat.completion",
+      choices: choices.map((c) => ({ index: c.index, message: messageOf(replies[c.index]!), logprobs: lp(logprobs[c.index]!), finish_reason: endOf(c, replies[c.index]!) })),
+      usage: usage(choices, n),
+    };
   }
-  const replies = items.map(() => new Reply());
-  const entries: TokenLogprob[][] = items.map(() => []);
-  const choices = await service.run({
-    ...run,
-    onDelta: (i, text, logprobs) => (replies[i]!.add(parse(parsers[i]!, text)), entries[i]!.push(...logprobs)),
-    onChoice: (c) => replies[c.index]!.add(parsers[c.index]?.end() ?? []),
-  }, "chat").result;
-  return {
-    ...meta, object: "chat.completion",
-    choices: choices.map((c) => ({ index: c.index, message: messageOf(replies[c.index]!), logprobs: lp(entries[c.index]!), finish_reason: finishOf(c, replies[c.index]!.calls.length > 0) })),
-    usage: usage(choices, body.n ?? 1),
-  };
+  const includeUsage = body.stream_options?.include_usage === true;
+  const chunk = (index: number, delta: object, finish: string | null, entries: TokenLogprob[] | null) => ({
+    ...meta, object: "chat.completion.chunk", choices: [{ index, delta, logprobs: entries ? lp(entries) : null, finish_reason: finish }],
+    ...(includeUsage ? { usage: null } : {}),
+  });
+  return sseResponse<TurnResult>(service.settings.stallTimeoutS * 1000, {
+    start: ({ push, begin }) => startTurn(core, request, {
+      onStart: () => {
+        for (let index = 0; index < n; index++) push(dataEvent(chunk(index, { role: "assistant", content: "" }, null, null)));
+        begin();
+      },
+      onEvents: (index, events, entries) => events.forEach((e, k) => push(dataEvent(chunk(index, deltaOf(e), null, k === 0 ? entries : null)))),
+      onEnd: (c, reply) => push(dataEvent(chunk(c.index, {}, endOf(c, reply), null))),
+    }),
+    end: ({ choices }, push) => {
+      if (includeUsage) push(dataEvent({ ...meta, object: "chat.completion.chunk", choices: [], usage: usage(choices, n) }));
+      push("data: [DONE]\n\n");
+    },
+    fail: (err, push) => push(dataEvent({ error: { message: err.message, type: "server_error", param: null, code: err.code } })),
+  });
 }
-
-/** without tools the text is all content */
-const parse = (parser: ReplyParser | null, text: string): ReplyEvent[] => (parser ? parser.push(text) : [{ type: "text", text }]);
-
-/** a reply that called tools and ended by itself ends with "tool_calls" */
-const finishOf = (c: Choice, called: boolean) => (called && c.finish === "stop" ? "tool_calls" : c.finish);
 
 function messageOf(reply: Reply) {
   if (reply.calls.length === 0) return { role: "assistant", content: reply.content, refusal: null };
@@ -91,13 +71,3 @@ function deltaOf(e: ReplyEvent): object {
     }
   }
 }
-
-function answerSchema(spec: ConstraintSpec): Record<string, unknown> {
-  switch (spec.type) {
-    case "json_schema": return JSON.parse(spec.schema) as Record<string, unknown>;
-    case "json_object": return { type: "object" };
-    default: throw new HttpError(400, "conflicting_constraints", `${spec.field ?? "grammar"} cannot be combined with tools: use response_format, or tool_choice "none"`, spec.field);
-  }
-}
-
-export type { Conversation };

@@ -3,12 +3,10 @@
 import type { GenerationConfig } from "../../engine/messages.ts";
 import { HttpError } from "../errors.ts";
 import type { GenerateService } from "../generate/service.ts";
-import type { ChatInput, CompletionInput } from "./model.ts";
-
-type Common = CompletionInput | ChatInput;
+import type { Sampling } from "../../conversation/core.ts";
 
 /** `logprobs`: alternatives per token when asked for, else null; `maxTokens` undefined: fit the context */
-export function openaiConfig(body: Common, maxTokens: number | undefined, logprobs: number | null, nVocab: number, generate: GenerateService): GenerationConfig {
+export function openaiConfig(body: Sampling, maxTokens: number | undefined, logprobs: number | null, nVocab: number, generate: GenerateService): GenerationConfig {
   const temperature = body.temperature ?? 1;
   const beams = body.num_beams ?? 1;
   const bias = logitBias(body.logit_bias, nVocab);

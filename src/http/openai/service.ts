@@ -6,12 +6,13 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { Settings } from "../../config.ts";
 import { ChatTemplate, DEFAULT_CHAT_TEMPLATE } from "../../conversation/chat-template.ts";
+import type { CoreDeps, Sampling } from "../../conversation/core.ts";
 import { runTurn, usageOf, type Choice, type Run } from "../../conversation/engine-run.ts";
 import type { EngineClient } from "../../engine/client.ts";
 import type { GenerationConfig, PromptSpec, TokenLogprob } from "../../engine/messages.ts";
 import { HttpError, requireModel } from "../errors.ts";
 import { wellFormed, type GenerateService } from "../generate/service.ts";
-import { TokenTextStream } from "../generate/text-stream.ts";
+import { dataEvent, sseResponse } from "../sse.ts";
 import { chatTurn } from "./chat.ts";
 import { openaiContextError } from "./errors.ts";
 import { systemFingerprint } from "./fingerprint.ts";
@@ -35,8 +36,6 @@ export interface StreamShape {
   end(choice: Choice): object[];
 }
 
-const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" };
-const sse = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
 export const newId = (prefix: string) => `${prefix}-${crypto.randomUUID().replaceAll("-", "")}`;
 
 export class OpenAIService {
@@ -114,7 +113,7 @@ export class OpenAIService {
   }
 
   /** n items per prompt: one-off sequences, or the client's request_id (one prompt, n = 1) */
-  items(body: Common, prompts: { prompt: string; pieces?: string[]; sync?: boolean }[]): PromptSpec[] {
+  items(body: Sampling, prompts: { prompt: string; pieces?: string[]; sync?: boolean }[]): PromptSpec[] {
     const n = body.n ?? 1;
     if (body.request_id && (n > 1 || prompts.length > 1)) {
       throw new HttpError(400, "invalid_field", "request_id names one session: it needs one prompt and n = 1", "request_id");
@@ -130,50 +129,49 @@ export class OpenAIService {
     return prompts.flatMap((p, i) => Array.from({ length: n }, (_, j) => ({ requestId: `${base}-${i}-${j}`, ...p, ephemeral: true, seedOffset: j })));
   }
 
-  config(body: Common, maxTokens: number | undefined, logprobs: number | null): GenerationConfig {
+  config(body: Sampling, maxTokens: number | undefined, logprobs: number | null): GenerationConfig {
     requireModel(this.engine);
     return openaiConfig(body, maxTokens, logprobs, this.engine.model!.nVocab, this.generate);
   }
 
   /** The engine run, its refusals in /v1's terms. */
   run(o: Run, route: "chat" | "completions") {
-    const running = runTurn(this.engine, o);
-    return { ...running, result: running.result.catch((err: HttpError) => Promise.reject(openaiContextError(inOpenAITerms(err), route))) };
+    return this.core((err) => openaiContextError(inOpenAITerms(err), route)).run(o);
   }
 
-  /** Server-Sent Events: the response starts once generation does (a queue timeout is still a 503) */
+  /** The conversation core's view of this server, refusals worded by `words` (each API its own). */
+  core(words: (err: HttpError) => HttpError): CoreDeps {
+    return {
+      template: () => this.template(),
+      items: (body, prompts) => this.items(body, prompts),
+      config: (body, maxTokens, logprobs) => this.config(body, maxTokens, logprobs),
+      constraint: (body) => this.generate.constraint(body),
+      run: (o) => {
+        const running = runTurn(this.engine, o);
+        return { ...running, result: running.result.catch((err: HttpError) => Promise.reject(words(err))) };
+      },
+    };
+  }
+
+  /** Server-Sent Events of OpenAI's chat and completions: data lines, usage last when asked, then [DONE] */
   stream(run: Omit<Run, "onStart" | "onDelta" | "onChoice">, body: Common, meta: Meta, route: "chat" | "completions", shape: StreamShape): Promise<Response> {
     const includeUsage = body.stream_options?.include_usage === true;
     const withUsage = (o: object) => (includeUsage ? { ...o, usage: null } : o);
-    const push = (events: object[]) => events.forEach((e) => out.push(sse(withUsage(e)), 0));
-    let out: TokenTextStream;
-    return new Promise((resolve, reject) => {
-      out = new TokenTextStream(() => job.abort(), this.settings.stallTimeoutS * 1000);
-      let responded = false;
-      const respond = () => void (!responded && ((responded = true), resolve(new Response(out.body, { headers: SSE_HEADERS }))));
-      const job = this.run({
-        ...run,
-        onStart: () => {
-          push(shape.first(run.items.length));
-          out.begin();
-          respond();
-        },
-        onDelta: (i, text, logprobs) => push(shape.delta(i, text, logprobs)),
-        onChoice: (c) => push(shape.end(c)),
-      }, route);
-      job.result.then(
-        (choices) => {
-          if (includeUsage) out.push(sse({ ...meta, object: shape.object, choices: [], usage: usage(choices, body.n ?? 1) }), 0);
-          out.push("data: [DONE]\n\n", 0);
-          out.end();
-          respond();
-        },
-        (err: HttpError) => {
-          if (!responded) return reject(err);
-          out.push(sse({ error: { message: err.message, type: "server_error", param: null, code: err.code } }), 0);
-          out.end();
-        },
-      );
+    return sseResponse(this.settings.stallTimeoutS * 1000, {
+      start: ({ push, begin }) => {
+        const send = (events: object[]) => events.forEach((e) => push(dataEvent(withUsage(e))));
+        return this.run({
+          ...run,
+          onStart: () => (send(shape.first(run.items.length)), begin()),
+          onDelta: (i, text, logprobs) => send(shape.delta(i, text, logprobs)),
+          onChoice: (c) => send(shape.end(c)),
+        }, route);
+      },
+      end: (choices, push) => {
+        if (includeUsage) push(dataEvent({ ...meta, object: shape.object, choices: [], usage: usage(choices, body.n ?? 1) }));
+        push("data: [DONE]\n\n");
+      },
+      fail: (err, push) => push(dataEvent({ error: { message: err.message, type: "server_error", param: null, code: err.code } })),
     });
   }
 }
