@@ -15,6 +15,9 @@ import { healthRoutes } from "./health/index.ts";
 import { metricsRoutes } from "./metrics/index.ts";
 import { Metrics } from "./metrics/service.ts";
 import { openaiRoutes } from "./openai/index.ts";
+import { responsesRoutes } from "./responses/index.ts";
+import { ResponsesService } from "./responses/service.ts";
+import { openResponseStore } from "./responses/store.ts";
 import { playgroundRoutes } from "./playground/index.ts";
 import { OpenAIService } from "./openai/service.ts";
 import { validationRefusal, type SchemaError } from "./validation-message.ts";
@@ -94,6 +97,7 @@ export function createApp(engine: EngineClient, settings: Settings) {
     .use(generateRoutes(service))
     .use(cacheRoutes(engine))
     .use(openaiRoutes(openai))
+    .use(responsesRoutes(new ResponsesService(openai, openResponseStore(settings.sessions))))
     .use(metricsRoutes(metrics))
     .use(playgroundRoutes());
 }

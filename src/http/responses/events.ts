@@ -1,0 +1,100 @@
+// A reply as the Responses API's output items, whole (a message with output_text, function calls)
+// or as its typed stream events in the spec's order: output_item.added, content_part.added,
+// output_text.delta… .done, content_part.done, output_item.done; function_call_arguments.delta…
+// .done between a call's added and done. Each event carries its sequence_number.
+import type { Reply } from "../../conversation/turn.ts";
+import type { ReplyEvent } from "../../conversation/types.ts";
+
+export const itemId = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`;
+
+const textPart = (text: string) => ({ type: "output_text", text, annotations: [], logprobs: [] });
+
+export function outputItems(reply: Reply, messageId = itemId("msg"), callIds: string[] = []): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  if (reply.content !== "" || reply.calls.length === 0) {
+    out.push({ id: messageId, type: "message", status: "completed", role: "assistant", content: [textPart(reply.content)] });
+  }
+  reply.calls.forEach((c, i) => out.push({ id: callIds[i] ?? itemId("fc"), type: "function_call", status: "completed", call_id: c.id, name: c.name, arguments: c.arguments }));
+  return out;
+}
+
+type Open =
+  | { kind: "message"; id: string; index: number; text: string }
+  | { kind: "call"; id: string; index: number; callId: string; name: string; args: string };
+
+/** Builds the stream's events; `emit(type, data)` writes one. */
+export class ResponseEvents {
+  #seq = 0;
+  #open: Open | null = null;
+  #items = 0;
+  /** ids given to the items as they streamed, for the final response to reuse */
+  readonly messageIds: string[] = [];
+  readonly callIds: string[] = [];
+
+  constructor(private readonly emit: (type: string, data: Record<string, unknown>) => void) {}
+
+  send(type: string, data: Record<string, unknown>): void {
+    this.emit(type, { type, sequence_number: this.#seq++, ...data });
+  }
+
+  events(events: ReplyEvent[]): void {
+    for (const e of events) {
+      switch (e.type) {
+        case "text": {
+          if (this.#open?.kind !== "message") this.#openMessage();
+          const m = this.#open as Extract<Open, { kind: "message" }>;
+          m.text += e.text;
+          this.send("response.output_text.delta", { item_id: m.id, output_index: m.index, content_index: 0, delta: e.text, logprobs: [] });
+          break;
+        }
+        case "call": {
+          this.close();
+          const id = itemId("fc");
+          this.callIds.push(id);
+          this.#open = { kind: "call", id, index: this.#items++, callId: e.id, name: e.name, args: "" };
+          this.send("response.output_item.added", { output_index: this.#open.index, item: { id, type: "function_call", status: "in_progress", call_id: e.id, name: e.name, arguments: "" } });
+          break;
+        }
+        case "arguments": {
+          const c = this.#open as Extract<Open, { kind: "call" }>;
+          c.args += e.fragment;
+          this.send("response.function_call_arguments.delta", { item_id: c.id, output_index: c.index, delta: e.fragment });
+          break;
+        }
+        default: {
+          const never: never = e;
+          throw new Error(`unknown event ${JSON.stringify(never)}`);
+        }
+      }
+    }
+  }
+
+  #openMessage(): void {
+    this.close();
+    const id = itemId("msg");
+    this.messageIds.push(id);
+    this.#open = { kind: "message", id, index: this.#items++, text: "" };
+    this.send("response.output_item.added", { output_index: this.#open.index, item: { id, type: "message", status: "in_progress", role: "assistant", content: [] } });
+    this.send("response.content_part.added", { item_id: id, output_index: this.#open.index, content_index: 0, part: textPart("") });
+  }
+
+  /** Closes the item being streamed (its .done events). */
+  close(): void {
+    const o = this.#open;
+    if (!o) return;
+    this.#open = null;
+    if (o.kind === "message") {
+      this.send("response.output_text.done", { item_id: o.id, output_index: o.index, content_index: 0, text: o.text, logprobs: [] });
+      this.send("response.content_part.done", { item_id: o.id, output_index: o.index, content_index: 0, part: textPart(o.text) });
+      this.send("response.output_item.done", { output_index: o.index, item: { id: o.id, type: "message", status: "completed", role: "assistant", content: [textPart(o.text)] } });
+    } else {
+      this.send("response.function_call_arguments.done", { item_id: o.id, output_index: o.index, name: o.name, arguments: o.args });
+      this.send("response.output_item.done", { output_index: o.index, item: { id: o.id, type: "function_call", status: "completed", call_id: o.callId, name: o.name, arguments: o.args } });
+    }
+  }
+
+  /** A reply with neither text nor calls still has its (empty) message item, as in the whole response. */
+  ensureItem(): void {
+    if (this.#items === 0) this.#openMessage();
+  }
+}
