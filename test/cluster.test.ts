@@ -10,6 +10,7 @@ import { exampleConfig, kubernetesConfig } from "../src/cluster/haproxy-config.t
 import { LocalCluster, type ReplicaProcess } from "../src/cluster/cluster.ts";
 import { missingCommands } from "../src/cluster/processes.ts";
 import { ensureModel } from "../src/gguf/models.ts";
+import OpenAI from "openai";
 import { startTestApp, type TestApp } from "./helpers/app.ts";
 
 setDefaultTimeout(180_000);
@@ -205,10 +206,25 @@ describe.skipIf(missing.length > 0)(`cluster (2 replicas, HAProxy, Redis)${missi
     expect(got.map((a) => a.replica)).toEqual(["r1", "r1"]);
     const stream = await startStream(cluster.front, running, 1500);
     expect(stream.replica).toBe("r1");
+    // a Responses conversation on r1, through the official SDK: two turns there, the third after the crash
+    const sdk = (base: string) => new OpenAI({ baseURL: `${base}/v1`, apiKey: "unused", maxRetries: 0 });
+    const turn = (input: string, previous?: string) => ({ model: "m", input, temperature: 0, max_output_tokens: 6, ...(previous ? { previous_response_id: previous } : {}) });
+    const onR1 = sdk(cluster.replicas.get("r1")!.url);
+    const t1 = await onR1.responses.create(turn("Tell me a story"));
+    const t2 = await onR1.responses.create(turn("Go on", t1.id));
+    const ref1 = (await (await reference.post("/v1/responses", turn("Tell me a story"))).json()) as { id: string; output_text: string };
+    const ref2 = (await (await reference.post("/v1/responses", turn("Go on", ref1.id))).json()) as { id: string; output_text: string };
+    const ref3 = (await (await reference.post("/v1/responses", turn("And then?", ref2.id))).json()) as { id: string; output_text: string };
+    expect([t1.output_text, t2.output_text]).toEqual([ref1.output_text, ref2.output_text]);
 
     const r1 = cluster.replicas.get("r1")!;
     r1.kill();
     await r1.exited;
+    const { data: t3, response: raw } = await sdk(cluster.front).responses.create(turn("And then?", t2.id)).withResponse();
+    expect(raw.headers.get("x-replica")).toBe("r2");
+    expect(raw.headers.get("x-session")).toBe("restored");
+    expect(t3.output_text).toBe(ref3.output_text);
+    expect(t3.usage!.input_tokens_details.cached_tokens).toBeGreaterThanOrEqual(t2.usage!.input_tokens);
     const third = await gen(cluster.front, held, TURNS[2]!);
     expect(third.status).toBe(200);
     expect(third.replica).toBe("r2");
