@@ -4,8 +4,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { ApiKeys } from "../src/http/auth.ts";
+import { clientOf } from "./helpers/anthropic.ts";
 import { startTestApp, type TestApp } from "./helpers/app.ts";
 
 let t: TestApp;
@@ -50,6 +52,21 @@ describe("API keys", () => {
     expect((await sdk("file-key-2").models.list()).data).toHaveLength(1);
   });
 
+  test("/v1/messages: 401 in Anthropic's shape (the SDK's AuthenticationError); its x-api-key header works, as does Bearer", async () => {
+    const r = await call("/v1/messages/count_tokens", { method: "POST", body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "Hi" }] }) });
+    expect(r.status).toBe(401);
+    expect(await r.json()).toEqual({ type: "error", error: { type: "authentication_error", message: expect.stringContaining("x-api-key") } });
+    const sdk = (apiKey: string) => clientOf(t, apiKey);
+    const ask = { model: "m", messages: [{ role: "user" as const, content: "Hi" }] };
+    expect(await sdk("nope").messages.countTokens(ask).then(() => null, (e: unknown) => e)).toBeInstanceOf(Anthropic.AuthenticationError);
+    expect((await sdk("env-key-2").messages.countTokens(ask)).input_tokens).toBeGreaterThan(0);
+    const bearer = await call("/v1/messages/count_tokens", { method: "POST", body: JSON.stringify(ask), key: "file-key-1" });
+    expect(bearer.status).toBe(200);
+    // x-api-key is a key on every route; a wrong one does not pass, nor does an empty one
+    expect((await call("/api/stats", { headers: { "x-api-key": "env-key-1" } })).status).toBe(200);
+    for (const key of ["env-key-1x", "", " "]) expect((await call("/api/stats", { headers: { "x-api-key": key } })).status).toBe(401);
+  });
+
   test("ApiKeys compares digests: keys of any length, prefixes and empty headers never pass", () => {
     const keys = new ApiKeys(["abc", "a-much-longer-key"]);
     expect(keys.accepts("Bearer abc")).toBe(true);
@@ -68,6 +85,16 @@ describe("CORS", () => {
     expect(r.status).toBeLessThan(300);
     expect(r.headers.get("access-control-allow-origin")).toBe("https://app.example");
     expect((r.headers.get("access-control-allow-headers") ?? "").toLowerCase()).toContain("authorization");
+  });
+
+  test("a preflight for Anthropic's SDK headers (x-api-key, anthropic-version, anthropic-beta) allows them", async () => {
+    const r = await call("/v1/messages", {
+      method: "OPTIONS", origin: "https://app.example",
+      headers: { "access-control-request-method": "POST", "access-control-request-headers": "x-api-key, anthropic-version, anthropic-beta, content-type" },
+    });
+    expect(r.status).toBeLessThan(300);
+    const allowed = (r.headers.get("access-control-allow-headers") ?? "").toLowerCase();
+    for (const h of ["x-api-key", "anthropic-version", "anthropic-beta"]) expect(allowed).toContain(h);
   });
 
   test("responses carry the CORS headers for the allowed origin only", async () => {

@@ -10,6 +10,8 @@ export interface Choice {
   index: number;
   text: string;
   finish: "stop" | "length";
+  /** the stop string that ended it, if one did */
+  stopSequence: string | null;
   promptTokens: number;
   /** prompt tokens taken from the KV cache, a stored session or a reused prefix */
   cachedTokens: number;
@@ -73,7 +75,7 @@ export function runTurn(engine: EngineClient, o: Run): Running {
         const f = filters[i]!;
         emit(i, f.flush());
         const choice: Choice = {
-          index: i, text: texts[i]!, finish: f.stopped || reason === "eos" ? "stop" : "length", promptTokens,
+          index: i, text: texts[i]!, finish: f.stopped || reason === "eos" ? "stop" : "length", stopSequence: f.matched, promptTokens,
           cachedTokens: cached ?? 0, completionTokens: stopAt[i] ?? generated, logprobs: entries[i]!,
         };
         choices[i] = choice;

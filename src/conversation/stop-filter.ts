@@ -4,6 +4,8 @@ export class StopFilter {
   #held = "";
   /** a stop string appeared: nothing more is emitted */
   stopped = false;
+  /** the stop string that ended the text (the earliest in it; the first listed of those starting there) */
+  matched: string | null = null;
 
   constructor(private readonly stops: readonly string[]) {}
 
@@ -15,7 +17,7 @@ export class StopFilter {
     let cut = -1;
     for (const s of this.stops) {
       const at = buf.indexOf(s);
-      if (at >= 0 && (cut < 0 || at < cut)) cut = at;
+      if (at >= 0 && (cut < 0 || at < cut)) (cut = at), (this.matched = s);
     }
     if (cut >= 0) {
       this.stopped = true;

@@ -14,12 +14,17 @@ import { GenerateService } from "./generate/service.ts";
 import { healthRoutes } from "./health/index.ts";
 import { metricsRoutes } from "./metrics/index.ts";
 import { Metrics } from "./metrics/service.ts";
+import { messagesRoutes } from "./messages/index.ts";
+import { MessagesService } from "./messages/service.ts";
 import { openaiRoutes } from "./openai/index.ts";
 import { responsesRoutes } from "./responses/index.ts";
 import { ResponsesService } from "./responses/service.ts";
 import { openResponseStore } from "./responses/store.ts";
 import { playgroundRoutes } from "./playground/index.ts";
 import { OpenAIService } from "./openai/service.ts";
+import { tokenizeRoutes } from "./tokenize/index.ts";
+import { TokenizeService } from "./tokenize/service.ts";
+import { Vocabulary } from "./tokenize/vocab.ts";
 import { validationRefusal, type SchemaError } from "./validation-message.ts";
 
 
@@ -27,13 +32,14 @@ export function createApp(engine: EngineClient, settings: Settings) {
   const service = new GenerateService(engine, settings);
   const openai = new OpenAIService(engine, settings, service);
   const metrics = new Metrics(engine);
+  const vocab = new Vocabulary(engine); // the tokenizer on this thread, loaded on first use
   const keys = new ApiKeys(settings.apiKeys);
   const app = new Elysia({ normalize: false });
   if (settings.corsOrigins.length > 0) {
     const any = settings.corsOrigins.includes("*");
     app.use(cors({
       origin: any ? true : settings.corsOrigins, credentials: !any, maxAge: 600,
-      allowedHeaders: ["authorization", "content-type", ...(settings.sessionHeader ? [settings.sessionHeader] : [])], exposeHeaders: ["x-session", "x-replica", "retry-after"],
+      allowedHeaders: ["authorization", "content-type", "x-api-key", "anthropic-version", "anthropic-beta", "anthropic-dangerous-direct-browser-access", ...(settings.sessionHeader ? [settings.sessionHeader] : [])], exposeHeaders: ["x-session", "x-replica", "retry-after"],
     }));
   }
   app.use(openapi({
@@ -59,8 +65,8 @@ export function createApp(engine: EngineClient, settings: Settings) {
       } catch {
         return new HttpError(400, "invalid_path", `the request path has a malformed percent-escape: ${JSON.stringify(path.slice(0, 200))}`).toResponse(errorShapeOf(path));
       }
-      if (keys.enabled && needsKey(request.method, path, settings.metricsPublic) && !keys.accepts(request.headers.get("authorization"))) {
-        return new HttpError(401, "invalid_api_key", "a valid API key is required: send Authorization: Bearer <key>", undefined, { "www-authenticate": "Bearer" }).toResponse(errorShapeOf(path));
+      if (keys.enabled && needsKey(request.method, path, settings.metricsPublic) && !keys.acceptsRequest(request.headers)) {
+        return new HttpError(401, "invalid_api_key", "a valid API key is required: send Authorization: Bearer <key> (or x-api-key: <key>)", undefined, { "www-authenticate": "Bearer" }).toResponse(errorShapeOf(path));
       }
     })
     // Any content type is read as JSON: the contract's own fetch example sends text/plain.
@@ -97,6 +103,8 @@ export function createApp(engine: EngineClient, settings: Settings) {
     .use(generateRoutes(service))
     .use(cacheRoutes(engine))
     .use(openaiRoutes(openai))
+    .use(messagesRoutes(new MessagesService(openai, vocab, engine)))
+    .use(tokenizeRoutes(new TokenizeService(vocab)))
     .use(responsesRoutes(new ResponsesService(openai, openResponseStore(settings.sessions))))
     .use(metricsRoutes(metrics))
     .use(playgroundRoutes());

@@ -19,10 +19,22 @@ export class ApiKeys {
   /** whether an Authorization header carries one of the keys (`Bearer <key>`) */
   accepts(authorization: string | null): boolean {
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? "");
-    const given = digest(m?.[1] ?? "");
+    return this.#matches(m?.[1] ?? "") && m !== null;
+  }
+
+  /** whether a request carries one of the keys: `Authorization: Bearer <key>`, or `x-api-key: <key>` (Anthropic's SDKs) */
+  acceptsRequest(headers: Headers): boolean {
+    const bearer = this.accepts(headers.get("authorization"));
+    const apiKey = headers.get("x-api-key");
+    const keyed = this.#matches(apiKey?.trim() ?? "") && !!apiKey?.trim();
+    return bearer || keyed;
+  }
+
+  #matches(key: string): boolean {
+    const given = digest(key);
     let ok = false;
     for (const d of this.#digests) ok = timingSafeEqual(d, given) || ok; // no early exit
-    return ok && m !== null;
+    return ok;
   }
 }
 

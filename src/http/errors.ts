@@ -1,4 +1,5 @@
-// The one error shape of the API: {"error": {"code", "message", "field"?}} with a 4xx/5xx status.
+// The API's error shapes: the seed API's {"error": {"code", "message", "field"?}}, OpenAI's on /v1 and
+// Anthropic's on /v1/messages, each with a 4xx/5xx status.
 import type { EngineClient } from "../engine/client.ts";
 import type { ErrorInfo } from "../engine/messages.ts";
 
@@ -23,24 +24,41 @@ export class HttpError extends Error {
 
   /**
    * The seed API's shape, or on /v1 OpenAI's ({"error": {"message", "type", "param", "code"}}),
-   * where a refused field is a 400 (OpenAI has no 422) and the type follows the status.
+   * or on /v1/messages Anthropic's ({"type": "error", "error": {"type", "message"}}), where a
+   * refused field is a 400 (neither has 422) and the type follows the status.
    */
   toResponse(shape: ErrorShape = "seed"): Response {
-    if (shape === "openai") {
-      const status = this.status === 422 ? 400 : this.status;
-      const error = { message: this.message, type: openaiType(status), param: this.field ?? null, code: this.code };
-      return Response.json({ error }, { status, headers: this.headers });
+    const status = shape !== "seed" && this.status === 422 ? 400 : this.status;
+    switch (shape) {
+      case "openai": {
+        const error = { message: this.message, type: openaiType(status), param: this.field ?? null, code: this.code };
+        return Response.json({ error }, { status, headers: this.headers });
+      }
+      case "anthropic": {
+        // Anthropic's errors have no field of their own: the message names it
+        const message = this.field && !this.message.includes(this.field) ? `${this.field}: ${this.message}` : this.message;
+        return Response.json({ type: "error", error: { type: anthropicType(status), message } }, { status, headers: this.headers });
+      }
+      case "seed": {
+        const error: Record<string, string> = { code: this.code, message: this.message };
+        if (this.field) error.field = this.field;
+        return Response.json({ error }, { status, headers: this.headers });
+      }
+      default: {
+        const never: never = shape;
+        throw new Error(`unknown error shape ${String(never)}`);
+      }
     }
-    const error: Record<string, string> = { code: this.code, message: this.message };
-    if (this.field) error.field = this.field;
-    return Response.json({ error }, { status: this.status, headers: this.headers });
   }
 }
 
-export type ErrorShape = "seed" | "openai";
+export type ErrorShape = "seed" | "openai" | "anthropic";
 
-/** the route family's error shape: OpenAI's on /v1 */
-export const errorShapeOf = (path: string): ErrorShape => (path.startsWith("/v1/") ? "openai" : "seed");
+/** the route family's error shape: Anthropic's on /v1/messages, OpenAI's on the rest of /v1 */
+export function errorShapeOf(path: string): ErrorShape {
+  if (path === "/v1/messages" || path.startsWith("/v1/messages/")) return "anthropic";
+  return path.startsWith("/v1/") ? "openai" : "seed";
+}
 
 function openaiType(status: number): string {
   if (status === 401) return "authentication_error";
@@ -48,6 +66,19 @@ function openaiType(status: number): string {
   if (status === 404) return "not_found_error";
   if (status === 429) return "rate_limit_error";
   if (status >= 500) return "server_error";
+  return "invalid_request_error";
+}
+
+/** Anthropic's error types (its docs' list; 503, loading or a full queue, is its "overloaded") */
+export function anthropicType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 408 || status === 504) return "timeout_error";
+  if (status === 413) return "request_too_large";
+  if (status === 429) return "rate_limit_error";
+  if (status === 503 || status === 529) return "overloaded_error";
+  if (status >= 500) return "api_error";
   return "invalid_request_error";
 }
 
