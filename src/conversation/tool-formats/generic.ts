@@ -12,7 +12,7 @@ function instructions(conv: Conversation): string {
     ? 'Call a tool: reply with a JSON object {"tool_calls": [{"name": <tool name>, "arguments": <arguments object>}]}.'
     : 'To call tools, reply with a JSON object {"tool_calls": [{"name": <tool name>, "arguments": <arguments object>}]}. ' +
       'To answer the user directly, reply with {"response": <your answer>}.';
-  return `You can use these tools:\n${JSON.stringify(templateTools(conv.tools), null, 1)}\n\n${how}` +
+  return `You can use these tools:\n${templateTools(conv.tools).map((t) => JSON.stringify(t.function)).join("\n")}\n\n${how}` +
     (conv.parallelToolCalls ? "" : " Call at most one tool at a time.") +
     ' A tool\'s result comes back as {"tool_response": {"tool_call_id", "name", "content"}}.' +
     (must ? "" : ' Once the results answer the question, reply with {"response": <your answer>} and do not call the same tool again.');
