@@ -101,14 +101,16 @@ describe.each(FAMILIES)("$template ($format.name)", (f) => {
     expect(prompt).toContain('"Paris"');
     expect(prompt).toContain("21 C, sunny");
     expect(prompt).toContain("And tomorrow?");
-    // tool_choice none: the tools are not offered
-    expect(planTurn(t, conv({ toolChoice: "none" })).prompt).not.toContain("Current weather of a city");
+    // tool_choice none: the tools are not offered, and the reply is all text
+    const none = planTurn(t, conv({ toolChoice: "none" }));
+    expect(none.prompt).not.toContain("Current weather of a city");
+    expect(none.parser()).toBeNull();
   });
 
   test("parses the reply whole, and cut at every position into two chunks, and one character at a time", () => {
-    expectReply(parseInChunks(f.format.parser(), f.reply, []), f.content, f.calls);
-    for (let cut = 1; cut < f.reply.length; cut++) expectReply(parseInChunks(f.format.parser(), f.reply, [cut]), f.content, f.calls);
-    expectReply(parseInChunks(f.format.parser(), f.reply, Array.from({ length: f.reply.length }, (_, i) => i)), f.content, f.calls);
+    expectReply(parseInChunks(f.format.parser(conv())!, f.reply, []), f.content, f.calls);
+    for (let cut = 1; cut < f.reply.length; cut++) expectReply(parseInChunks(f.format.parser(conv())!, f.reply, [cut]), f.content, f.calls);
+    expectReply(parseInChunks(f.format.parser(conv())!, f.reply, Array.from({ length: f.reply.length }, (_, i) => i)), f.content, f.calls);
   });
 
   test("the tool-call constraint accepts the reply its parser reads, and refuses an unknown tool or a wrong argument type", async () => {
@@ -148,7 +150,9 @@ describe("the generic format (templates that know no tools)", () => {
     expect(schema({ toolChoice: { name: "get_time" } }).properties.tool_calls.items.anyOf.map((s: { properties: { name: { const: string } } }) => s.properties.name.const)).toEqual(["get_time"]);
     expect(schema({ toolChoice: "required", parallelToolCalls: false, maxToolCalls: 1 }).properties.tool_calls.maxItems).toBe(1);
     expect(schema({}).anyOf).toHaveLength(2);
-    expect(f.constraint(conv({ toolChoice: "none" }))).toBeUndefined();
+    // none: the same tools block (the prompt's prefix stays the same), but only an answer
+    expect(schema({ toolChoice: "none" }).properties.response).toEqual({ type: "string" });
+    expect(f.constraint(conv({ tools: [] }))).toBeUndefined();
   });
 });
 
@@ -161,12 +165,12 @@ describe("marker parsing", () => {
   });
 
   test("a call cut by max_tokens is dropped, not shown as markup", () => {
-    const r = parseInChunks(TOOL_FORMATS.hermes.parser(), 'Sure. <tool_call>\n{"name": "get_weather", "argu', []);
+    const r = parseInChunks(TOOL_FORMATS.hermes.parser(conv())!, 'Sure. <tool_call>\n{"name": "get_weather", "argu', []);
     expect(r.content).toBe("Sure. ");
   });
 
   test("arguments stream in fragments as they are written, after the name", () => {
-    const p = TOOL_FORMATS.hermes.parser();
+    const p = TOOL_FORMATS.hermes.parser(conv())!;
     expect(p.push('<tool_call>\n{"name": "get_weather", "arguments": {"ci')).toEqual([
       { type: "call", index: 0, id: expect.any(String), name: "get_weather" },
       { type: "arguments", index: 0, fragment: '{"ci' },

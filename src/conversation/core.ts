@@ -74,7 +74,7 @@ export function startTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers = {}
   const calling = conv.tools.length > 0 && conv.toolChoice !== "none";
   // response_format beside tools: an answer that calls no tool must match it
   const asked = deps.constraint(req.sampling);
-  if (calling && asked) conv.answerSchema = answerSchema(asked);
+  if (conv.tools.length > 0 && asked) conv.answerSchema = answerSchema(asked, calling);
   let plan: TurnPlan;
   try {
     plan = planTurn(deps.template(), conv);
@@ -85,7 +85,8 @@ export function startTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers = {}
   // with a session, it follows the conversation: it keeps what it shares with it and decodes the rest
   const sampling = req.session ? { ...req.sampling, request_id: req.session.requestId } : req.sampling;
   const items = deps.items(sampling, [{ prompt: plan.prompt, pieces: plan.pieces, sync: true }]);
-  const config = deps.config(calling ? { ...sampling, response_format: null, json_schema: null, grammar: null } : sampling, req.maxTokens, req.logprobs);
+  // the tool format's constraint includes the answer's: it replaces response_format's
+  const config = deps.config(plan.constraint ? { ...sampling, response_format: null, json_schema: null, grammar: null } : sampling, req.maxTokens, req.logprobs);
   if (plan.constraint) config.constraint = plan.constraint;
   if (plan.specialText.length) config.special_text = plan.specialText;
   const parsers = items.map(() => plan.parser());
@@ -118,10 +119,12 @@ const parse = (parser: ReplyParser | null, text: string): ReplyEvent[] => (parse
 /** why a reply ended, in the core's terms: a reply that called tools and ended by itself ended for them */
 export const endOf = (c: Choice, reply: Reply): "stop" | "length" | "tool_calls" => (reply.calls.length > 0 && c.finish === "stop" ? "tool_calls" : c.finish);
 
-function answerSchema(spec: ConstraintSpec): Record<string, unknown> {
+function answerSchema(spec: ConstraintSpec, calling: boolean): Record<string, unknown> | undefined {
   switch (spec.type) {
     case "json_schema": return JSON.parse(spec.schema) as Record<string, unknown>;
     case "json_object": return { type: "object" };
-    default: throw new HttpError(400, "conflicting_constraints", `${spec.field ?? "grammar"} cannot be combined with tools: use response_format, or tool_choice "none"`, spec.field);
+    default:
+      if (!calling) return undefined; // a grammar over the whole reply, tools or not
+      throw new HttpError(400, "conflicting_constraints", `${spec.field ?? "grammar"} cannot be combined with tools: use response_format, or tool_choice "none"`, spec.field);
   }
 }

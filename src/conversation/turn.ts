@@ -39,7 +39,7 @@ export function planTurn(template: ChatTemplate, conv: Conversation): TurnPlan {
     prompt, pieces, format,
     constraint: format.constraint(conv),
     specialText: calling ? format.specialText : [],
-    parser: () => (calling ? format.parser() : null),
+    parser: () => format.parser(conv),
   };
 }
 

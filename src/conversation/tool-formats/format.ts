@@ -18,8 +18,12 @@ export interface ToolFormat {
   constraint(conv: Conversation): ConstraintSpec | undefined;
   /** control-token texts the reply shows so that the parser sees them ("[TOOL_CALLS]") */
   readonly specialText: string[];
-  parser(): ReplyParser;
+  /** a parser for one reply; null: the reply is all text (no tool can be called) */
+  parser(conv: Conversation): ReplyParser | null;
 }
+
+/** the reply may call tools */
+export const calling = (conv: Conversation) => conv.tools.length > 0 && conv.toolChoice !== "none";
 
 /** tools as OpenAI (and every template that renders tools) spells them */
 export function templateTools(tools: Tool[]): Record<string, unknown>[] {

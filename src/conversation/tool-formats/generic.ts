@@ -1,25 +1,24 @@
 // For templates that know no tools (SmolLM2's, ChatML): the tools are described in a system block,
 // and the reply is one JSON object, constrained from its first token: {"tool_calls": [{"name",
-// "arguments"}…]} to call, or {"response": "…"} to answer. Past calls and tool results are written
-// in the same JSON, as user and assistant turns any template renders.
+// "arguments"}…]} to call, or {"response": "…"} to answer (the only choice under tool_choice none).
+// Past calls and tool results are written in the same JSON, as user and assistant turns any
+// template renders. The block is the same whatever tool_choice says, so every turn of a tool loop
+// shares its prompt's prefix with the one before (the KV cache keeps it).
 import { JsonReplyParser } from "../reply-parser.ts";
 import type { Conversation } from "../types.ts";
 import { argumentsValue, callable, parametersOf, tagConstraint, templateTools, type TemplateInput, type ToolFormat } from "./format.ts";
 
 function instructions(conv: Conversation): string {
-  const must = conv.toolChoice === "required" || typeof conv.toolChoice === "object";
-  const how = must
-    ? 'Call a tool: reply with a JSON object {"tool_calls": [{"name": <tool name>, "arguments": <arguments object>}]}.'
-    : 'To call tools, reply with a JSON object {"tool_calls": [{"name": <tool name>, "arguments": <arguments object>}]}. ' +
-      'To answer the user directly, reply with {"response": <your answer>}.';
-  return `You can use these tools:\n${templateTools(conv.tools).map((t) => JSON.stringify(t.function)).join("\n")}\n\n${how}` +
+  return `You can use these tools:\n${templateTools(conv.tools).map((t) => JSON.stringify(t.function)).join("\n")}\n\n` +
+    'To call tools, reply with a JSON object {"tool_calls": [{"name": <tool name>, "arguments": <arguments object>}]}. ' +
+    'To answer the user directly, reply with {"response": <your answer>}.' +
     (conv.parallelToolCalls ? "" : " Call at most one tool at a time.") +
     ' A tool\'s result comes back as {"tool_response": {"tool_call_id", "name", "content"}}.' +
-    (must ? "" : ' Once the results answer the question, reply with {"response": <your answer>} and do not call the same tool again.');
+    ' Once the results answer the question, reply with {"response": <your answer>} and do not call the same tool again.';
 }
 
 function render(conv: Conversation): TemplateInput {
-  const tools = conv.tools.length > 0 && conv.toolChoice !== "none";
+  const tools = conv.tools.length > 0;
   const messages: Record<string, unknown>[] = [];
   const names = new Map<string, string>();
   for (const m of conv.messages) {
@@ -60,13 +59,14 @@ function render(conv: Conversation): TemplateInput {
   return { messages };
 }
 
-/** the reply's schema: a list of calls of the callable tools, or (auto) an answer */
+/** the reply's schema: a list of calls of the callable tools, or (auto) an answer, or (none) only an answer */
 export function genericSchema(conv: Conversation): Record<string, unknown> {
+  const answer = { type: "object", properties: { response: conv.answerSchema ?? { type: "string" } }, required: ["response"], additionalProperties: false };
+  if (conv.toolChoice === "none") return answer;
   const call = { anyOf: callable(conv).map((t) => ({ type: "object", properties: { name: { const: t.name }, arguments: parametersOf(t) }, required: ["name", "arguments"], additionalProperties: false })) };
   const calls = { type: "object", properties: { tool_calls: { type: "array", items: call, minItems: 1, maxItems: conv.maxToolCalls } }, required: ["tool_calls"], additionalProperties: false };
   if (conv.toolChoice !== "auto") return calls;
-  const answer = conv.answerSchema ?? { type: "string" };
-  return { anyOf: [calls, { type: "object", properties: { response: answer }, required: ["response"], additionalProperties: false }] };
+  return { anyOf: [calls, answer] };
 }
 
 export const generic: ToolFormat = {
@@ -74,6 +74,6 @@ export const generic: ToolFormat = {
   specialText: [],
   render,
   // as a structural tag: compact JSON, like the native formats' calls (see engine-constraints.ts)
-  constraint: (conv) => (conv.tools.length === 0 || conv.toolChoice === "none" ? undefined : tagConstraint({ type: "json_schema", json_schema: genericSchema(conv) })),
-  parser: () => new JsonReplyParser(),
+  constraint: (conv) => (conv.tools.length === 0 ? undefined : tagConstraint({ type: "json_schema", json_schema: genericSchema(conv) })),
+  parser: (conv) => (conv.tools.length > 0 ? new JsonReplyParser() : null),
 };

@@ -2,7 +2,7 @@
 // text allowed before them (Qwen2.5, Qwen3, Hermes 2 Pro and 3).
 import { MarkerParser } from "../reply-parser.ts";
 import type { Conversation } from "../types.ts";
-import { callTags, choiceConstraint, templateMessages, templateTools, type ToolFormat } from "./format.ts";
+import { callTags, calling, choiceConstraint, templateMessages, templateTools, type ToolFormat } from "./format.ts";
 
 const OPEN = "<tool_call>";
 const CLOSE = "</tool_call>";
@@ -15,5 +15,5 @@ export const hermes: ToolFormat = {
     const tags = callTags(conv, (name) => `${OPEN}\n{"name": ${name}, "arguments": `, `}\n${CLOSE}`);
     return choiceConstraint(conv, [OPEN], tags, "\n", [OPEN, CLOSE]);
   },
-  parser: () => new MarkerParser({ markers: [{ text: OPEN, inBody: false }], array: false, close: CLOSE }),
+  parser: (conv) => (calling(conv) ? new MarkerParser({ markers: [{ text: OPEN, inBody: false }], array: false, close: CLOSE }) : null),
 };

@@ -2,7 +2,7 @@
 // (the templates refuse more), sometimes after <|python_tag|>.
 import { MarkerParser } from "../reply-parser.ts";
 import type { Conversation } from "../types.ts";
-import { callTags, choiceConstraint, templateMessages, templateTools, type ToolFormat } from "./format.ts";
+import { callTags, calling, choiceConstraint, templateMessages, templateTools, type ToolFormat } from "./format.ts";
 
 const TAG = "<|python_tag|>";
 
@@ -14,5 +14,5 @@ export const llama3: ToolFormat = {
     const tags = callTags(conv, (name) => `{"name": ${name}, "parameters": `, "}");
     return choiceConstraint({ ...conv, parallelToolCalls: false, maxToolCalls: 1 }, ['{"name": '], tags, "");
   },
-  parser: () => new MarkerParser({ markers: [{ text: TAG, inBody: false }, { text: '{"name"', inBody: true }], array: false }),
+  parser: (conv) => (calling(conv) ? new MarkerParser({ markers: [{ text: TAG, inBody: false }, { text: '{"name"', inBody: true }], array: false }) : null),
 };

@@ -2,7 +2,7 @@
 // templates want tool-call ids of 9 letters and digits: any id is mapped to one, the same every turn.
 import { MarkerParser } from "../reply-parser.ts";
 import type { Conversation } from "../types.ts";
-import { callable, callList, parametersOf, tagConstraint, templateMessages, templateTools, type ToolFormat } from "./format.ts";
+import { callable, calling, callList, parametersOf, tagConstraint, templateMessages, templateTools, type ToolFormat } from "./format.ts";
 
 const MARK = "[TOOL_CALLS]";
 
@@ -24,5 +24,5 @@ export const mistral: ToolFormat = {
     const block = { type: "tag", begin: `${MARK}[`, content: list, end: "]" };
     return tagConstraint(conv.toolChoice === "auto" ? { type: "triggered_tags", triggers: [MARK], tags: [block], stop_after_first: true } : block, [MARK]);
   },
-  parser: () => new MarkerParser({ markers: [{ text: MARK, inBody: false }], array: true }),
+  parser: (conv) => (calling(conv) ? new MarkerParser({ markers: [{ text: MARK, inBody: false }], array: true }) : null),
 };
