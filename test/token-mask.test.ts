@@ -1,5 +1,5 @@
 // The constraint's sampling step: a vocabulary bitmask applied to a logits row (src/sampling/token-mask.ts).
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { applyTokenMask, maskAllows, onlyStopsAllowed } from "../src/sampling/token-mask.ts";
 
 /** bit by bit: the reference the word- and run-skipping step is held to */
@@ -34,4 +34,19 @@ test("a mask shorter than the row rejects the rest; onlyStopsAllowed sees a comp
   mask[2] = 1; // and token 64
   expect(onlyStopsAllowed(mask, [40], 70)).toBe(false);
   expect(onlyStopsAllowed(new Int32Array(3), [40], 70)).toBe(true); // nothing at all allowed: nothing can follow either
+});
+
+describe("constrained text stays valid UTF-8", () => {
+  test("utf8Continues: lone continuation bytes, bytes UTF-8 never uses and cut characters are refused", async () => {
+    const { utf8Continues } = await import("../src/engine/utf8.ts");
+    const b = (...x: number[]) => Uint8Array.from(x);
+    expect(utf8Continues(0, new TextEncoder().encode("aé✓🦙"))).toBe(true);
+    expect(utf8Continues(0, b(0x80))).toBe(false); // a continuation with no lead
+    expect(utf8Continues(0, b(0xc0, 0x80))).toBe(false); // never used
+    expect(utf8Continues(0, b(0xf5, 0x80, 0x80, 0x80))).toBe(false); // past U+10FFFF
+    expect(utf8Continues(0, b(0xe2, 0x41))).toBe(false); // a character cut short
+    expect(utf8Continues(0, b(0xe2, 0x9c))).toBe(true); // unfinished is fine: the next token may finish it
+    expect(utf8Continues(1, b(0x93, 0x41))).toBe(true);
+    expect(utf8Continues(2, b(0x93, 0x41))).toBe(false);
+  });
 });

@@ -11,6 +11,7 @@ import { applySync, makeJob, RequestError, resolveSequences, type SyncEdit } fro
 import type { Constraint, GrammarPool } from "../constraints/pool.ts";
 import { EngineConstraints } from "./engine-constraints.ts";
 import { pickToken } from "./pick-token.ts";
+import { Utf8Guard } from "./utf8.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler, type Plan } from "./scheduler.ts";
 import { SequenceTable } from "./seq-table.ts";
@@ -46,6 +47,8 @@ export class Engine {
   readonly #out: TextOut;
   readonly #flush: () => void;
   readonly #constraints: EngineConstraints;
+  /** keeps constrained text valid UTF-8 (pick-token.ts) */
+  readonly #utf8: Utf8Guard;
   readonly #jobs = new Map<number, Job[]>();
   /** requests hold Redis leases on their ids: the HTTP thread waits for "settled" to release them */
   readonly #leases: boolean;
@@ -68,6 +71,7 @@ export class Engine {
     this.#out = new TextOut(model, emit);
     this.#flush = opts.flush ?? (() => {});
     this.#constraints = new EngineConstraints(opts.grammars ?? null);
+    this.#utf8 = new Utf8Guard((t) => model.tokenPiece(t), model.info.nVocab);
     // Per-slot KV streams (not unified) hold CTX_SIZE cells each: only slots are scarce, not cells.
     const kvCells = settings.kvUnified ? settings.kvCells : Number.POSITIVE_INFINITY;
     this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells, maxEntries: 4096, logEvictions: settings.logEvictions, minPrefixTokens: settings.prefixReuseMinTokens });
@@ -275,7 +279,7 @@ export class Engine {
     // is float-safe on its own; the greedy path's argmax is the token itself.
     const best = this.ctx.argmaxRow(row);
     if (!Number.isFinite(this.ctx.logit(row, best))) return this.#broken(job);
-    const pick = pickToken(this.ctx, job, row, best);
+    const pick = pickToken(this.ctx, job, row, best, this.#utf8);
     if ("complete" in pick) return this.#finish(job, "eos"); // the constrained text is whole: only an end may follow
     const { token, scored } = pick;
     seq.tokens.push(token);

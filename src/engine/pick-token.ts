@@ -5,12 +5,13 @@
 import type { Context } from "../native/index.ts";
 import { applyTokenMask, maskAllows } from "../sampling/token-mask.ts";
 import type { SampleJob } from "./job.ts";
+import type { Utf8Guard } from "./utf8.ts";
 
 /** What was picked: a token (with the row its log-probabilities come from, when asked), or the constraint's end. */
 export type Pick = { token: number; scored: Float32Array | null } | { complete: true };
 
 /** `best`: the raw row's argmax (the engine has it already). The row is overwritten (mask, penalties, temperature). */
-export function pickToken(ctx: Context, job: SampleJob, row: number, best: number): Pick {
+export function pickToken(ctx: Context, job: SampleJob, row: number, best: number, utf8: Utf8Guard): Pick {
   const { sampler, constraint } = job;
   const logits = ctx.logitsRow(row);
   if (!constraint) {
@@ -22,11 +23,20 @@ export function pickToken(ctx: Context, job: SampleJob, row: number, best: numbe
   if (constraint.complete) return { complete: true };
   let token: number;
   let scored: Float32Array | null = null;
-  if (sampler.plainGreedy && maskAllows(mask, best) && job.logprobs === null) token = best;
+  const need = job.utf8Need; // continuation bytes the text owes: constrained text stays valid UTF-8
+  if (sampler.plainGreedy && maskAllows(mask, best) && job.logprobs === null && utf8.ok(need, best)) token = best;
   else {
     if (applyTokenMask(logits, mask) === 0) return { complete: true }; // nothing can follow
+    if (need === 0) utf8.strikeAtBoundary(logits);
+    const before = need > 0 ? logits.slice() : null; // a draw inside a character may have to be drawn again
     scored = job.logprobs === null ? null : logits.slice(); // the masked distribution's log-probabilities
     token = sampler.sample(logits, job.seq.tokens);
+    for (let tries = 0; before && tries < 64 && !utf8.ok(need, token); tries++) {
+      before[token] = -Infinity;
+      logits.set(before);
+      token = sampler.sample(logits, job.seq.tokens);
+    }
+    if (logits[token] === -Infinity) return { complete: true }; // only broken text could follow
   }
   constraint.accept(token);
   return { token, scored };
