@@ -82,7 +82,7 @@ describe("responses.create", () => {
 
   test("a function-call round trip: a function_call item, its output sent back by previous_response_id, then an answer", async () => {
     const tools: OpenAI.Responses.Tool[] = [{ type: "function", name: "get_weather", description: "Weather in a city", strict: true, parameters: { type: "object", properties: { city: { type: "string", maxLength: 12 } }, required: ["city"], additionalProperties: false } }];
-    const r1 = await client.responses.create({ model: "m", input: "Weather in Paris?", tools, tool_choice: "required", max_output_tokens: 80, ...({ seed: 1 } as object) });
+    const r1 = await client.responses.create({ model: "m", input: "Weather in Paris?", tools, tool_choice: "required", parallel_tool_calls: false, max_output_tokens: 200, ...({ seed: 1 } as object) });
     const calls = r1.output.filter((o) => o.type === "function_call");
     expect(calls.length).toBeGreaterThan(0);
     for (const c of calls) expect(typeof JSON.parse(c.arguments).city).toBe("string");
