@@ -45,7 +45,7 @@ export function createApp(engine: EngineClient, settings: Settings) {
   app.use(openapi({
     path: "/openapi",
     documentation: {
-      info: { title: "bun-llm-server", version: "0.1.0", description: "The seed API (/api), the OpenAI-compatible API (/v1), health and metrics. Schemas are the ones that validate requests." },
+      info: { title: "bun-llm-server", version: "0.1.0", description: "The seed API (/api), the OpenAI-compatible API (/v1: completions, chat completions, Responses), the Anthropic Messages API (/v1/messages), tokenize/detokenize, health and metrics. Schemas are the ones that validate requests." },
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "one of API_KEYS, when set" } } },
     },
     exclude: { methods: ["OPTIONS"] },
