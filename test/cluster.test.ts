@@ -195,6 +195,25 @@ describe.skipIf(missing.length > 0)(`cluster (2 replicas, HAProxy, Redis)${missi
     expect(JSON.parse(again.text).error.message).toContain("has no session to continue");
   });
 
+  test("a Responses conversation's turns land on one replica (HAProxy hashes the conversation part of previous_response_id) and continue its session there", async () => {
+    const client = new OpenAI({ baseURL: `${cluster.front}/v1`, apiKey: "unused", maxRetries: 0 });
+    const replicas: (string | null)[] = [];
+    const sessions: (string | null)[] = [];
+    let previous: string | undefined;
+    for (const input of ["One", "Two", "Three", "Four"]) {
+      const { data, response } = await client.responses
+        .create({ model: "m", input, temperature: 0, max_output_tokens: 4, ...(previous ? { previous_response_id: previous } : {}) })
+        .withResponse();
+      if (previous) expect(data.id.slice(0, 37)).toBe(previous.slice(0, 37)); // resp_ + the conversation's 32 hex
+      replicas.push(response.headers.get("x-replica"));
+      sessions.push(response.headers.get("x-session"));
+      previous = data.id;
+    }
+    expect(new Set(replicas.slice(1)).size).toBe(1);
+    // turn 2 may have moved it from the least-loaded replica that took turn 1 (restored from Redis)
+    expect(sessions.slice(2)).toEqual(["continued", "continued"]);
+  });
+
   let r1Ids: string[] = [];
   test("kill -9 of the replica holding a session: continued through HAProxy, the text is exactly the uninterrupted server's; its lease on a running id expires", async () => {
     r1Ids = await idsOn("r1", 2, "failover");

@@ -145,7 +145,7 @@ describe("the generic format (templates that know no tools)", () => {
   });
 
   test("required or a named tool: only calls (of that tool), at most one without parallel calls", () => {
-    const schema = (c: Partial<Conversation>) => JSON.parse((f.constraint(conv(c)) as { tag: string }).tag).format.json_schema;
+    const schema = (c: Partial<Conversation>) => JSON.parse((f.constraint(conv(c)) as { schema: string }).schema);
     expect(schema({ toolChoice: "required" }).properties.tool_calls.minItems).toBe(1);
     expect(schema({ toolChoice: { name: "get_time" } }).properties.tool_calls.items.anyOf.map((s: { properties: { name: { const: string } } }) => s.properties.name.const)).toEqual(["get_time"]);
     expect(schema({ toolChoice: "required", parallelToolCalls: false, maxToolCalls: 1 }).properties.tool_calls.maxItems).toBe(1);

@@ -84,10 +84,12 @@ frontend llm
   bind ${o.bind}
   option http-buffer-request
   # the session a request belongs to: the body's request_id (the first prompt's in a batch),
+  # a Responses turn's conversation (the part of previous_response_id that names its session),
   # the request_id in /api/cache/<id>${header ? `, else the ${header} header` : ""}
   acl has_session var(txn.session) -m found
   http-request set-var(txn.session) req.body,json_query('$.request_id') if METH_POST { path /api/generate-one /v1/completions /v1/chat/completions }
   http-request set-var(txn.session) req.body,json_query('$.prompts[0].request_id') if METH_POST { path /api/generate-batch }
+  http-request set-var(txn.session) req.body,json_query('$.previous_response_id'),regsub('^resp_',''),bytes(0,32) if METH_POST { path /v1/responses }
   http-request set-var(txn.session) path,field(4,/),url_dec if { path_beg /api/cache/ }
 ${header ? `  http-request set-var(txn.session) req.hdr(${header}) if !has_session { req.hdr(${header}) -m found }
 ` : ""}  # each response names the replica that served it (the replica sends its REPLICA_ID; this is the fallback)

@@ -42,7 +42,7 @@ export class ResponsesService {
       history = prev.conversation;
       session = prev.session;
     }
-    const id = itemId("resp");
+    const id = responseId(session);
     const stored = body.store ?? true;
     const parallel = body.parallel_tool_calls ?? true;
     const conv: Conversation = {
@@ -174,6 +174,16 @@ function close(events: ResponseEvents, reply: Reply): ResponseEvents {
 }
 
 const assistantOf = (reply: Reply): Message => ({ role: "assistant", content: reply.content === "" && reply.calls.length ? null : reply.content, ...(reply.calls.length ? { toolCalls: reply.calls } : {}) });
+
+/**
+ * resp_ + 32 hex naming the conversation + 16 of its own: every turn of a conversation shares the
+ * first part, which HAProxy hashes to route a turn to the replica holding its session.
+ */
+function responseId(session: string | undefined): string {
+  const own = crypto.randomUUID().replaceAll("-", "");
+  const conversation = /^resp_([0-9a-f]{32})/.exec(session ?? "")?.[1] ?? own;
+  return `resp_${conversation}${own.slice(0, 16)}`;
+}
 
 const notFound = (id: string) => new HttpError(404, "not_found", `No response found with id '${id.slice(0, 100)}'.`, "response_id");
 
