@@ -4,7 +4,7 @@
 // containers, a prefilled answer) refused with a 400 naming the field.
 import type { Sampling } from "../../conversation/core.ts";
 import type { Conversation, Message, Tool, ToolChoice } from "../../conversation/types.ts";
-import { checkSchema, looseSchema } from "../constraint.ts";
+import { ToolChecker } from "../tool-check.ts";
 import { HttpError } from "../errors.ts";
 import { wellFormed } from "../generate/service.ts";
 import { UNSUPPORTED_BLOCKS, type CommonInput, type ContentBlockInput, type MessagesInput, type UnsupportedBlock } from "./model.ts";
@@ -116,7 +116,7 @@ function merged(messages: Message[]): Message[] {
 const TOOL_KEYS = new Set(["name", "type", "description", "input_schema", "strict", "cache_control", "eager_input_streaming", "input_examples", "defer_loading", "allowed_callers"]);
 
 function tools(body: CommonInput, maxBytes: number): Tool[] {
-  const seen = new Set<string>();
+  const checker = new ToolChecker(maxBytes);
   return (body.tools ?? []).map((t, i) => {
     const field = `tools[${i}]`;
     if (t.type != null && t.type !== "custom") throw unsupported(`${field}.type`, `tools of type "${t.type.slice(0, 64)}" are not supported: this server has no server tools, only custom tools (name, description, input_schema)`);
@@ -126,15 +126,7 @@ function tools(body: CommonInput, maxBytes: number): Tool[] {
     if (t.defer_loading) throw unsupported(`${field}.defer_loading`, "defer_loading is not supported: this server has no tool search");
     const caller = t.allowed_callers?.find((c) => c !== "direct");
     if (caller) throw unsupported(`${field}.allowed_callers`, `callers other than "direct" are not supported ("${caller.slice(0, 64)}")`);
-    if (seen.has(t.name)) throw bad(`${field}.name`, `two tools are named "${t.name}"`);
-    seen.add(t.name);
-    let parameters = typeof t.input_schema === "boolean" ? undefined : (t.input_schema as Record<string, unknown>);
-    if (parameters) {
-      if (t.strict) checkSchema(parameters, `${field}.input_schema`);
-      else parameters = looseSchema(parameters) as Record<string, unknown>;
-      if (Buffer.byteLength(JSON.stringify(parameters)) > maxBytes) throw new HttpError(400, "grammar_too_large", `${field}.input_schema is over MAX_GRAMMAR_BYTES (${maxBytes})`, `${field}.input_schema`);
-    }
-    return { name: t.name, ...(t.description ? { description: t.description } : {}), ...(parameters ? { parameters } : {}), ...(t.strict ? { strict: true } : {}) };
+    return checker.tool({ name: t.name, description: t.description, parameters: t.input_schema, strict: t.strict === true }, { name: `${field}.name`, schema: `${field}.input_schema` });
   });
 }
 

@@ -2,10 +2,10 @@
 // needs, content parts a text-only model can read, tools and tool_choice that agree, and the
 // request fields that would ask for something this server cannot do (a 400 naming the field and
 // what is supported). Fields at their neutral values pass.
-import { checkSchema, looseSchema } from "../constraint.ts";
 import type { Conversation, Message, Tool, ToolChoice } from "../../conversation/types.ts";
 import { HttpError } from "../errors.ts";
 import { wellFormed } from "../generate/service.ts";
+import { ToolChecker } from "../tool-check.ts";
 import type { ChatInput, ChatMessageInput } from "./model.ts";
 
 const bad = (field: string, message: string) => new HttpError(400, "invalid_field", message, field);
@@ -70,21 +70,12 @@ function message(m: ChatMessageInput, i: number): Message {
 }
 
 function tools(body: ChatInput, maxBytes: number): Tool[] {
-  const seen = new Set<string>();
+  const checker = new ToolChecker(maxBytes);
   return (body.tools ?? []).map((t, i) => {
     const field = `tools[${i}]`;
     if (t.type !== "function" || !t.function) throw unsupported(`${field}.type`, `tools of type "${String(t.type).slice(0, 40)}" are not supported: only "function" tools (with a function object)`);
     const f = t.function;
-    if (seen.has(f.name)) throw bad(`${field}.function.name`, `two tools are named "${f.name}"`);
-    seen.add(f.name);
-    let parameters = f.parameters as Record<string, unknown> | undefined;
-    if (typeof (parameters as unknown) === "boolean") parameters = undefined;
-    if (parameters) {
-      if (f.strict) checkSchema(parameters, `${field}.function.parameters`);
-      else parameters = looseSchema(parameters) as Record<string, unknown>;
-      if (Buffer.byteLength(JSON.stringify(parameters)) > maxBytes) throw new HttpError(400, "grammar_too_large", `${field}.function.parameters is over MAX_GRAMMAR_BYTES (${maxBytes})`, `${field}.function.parameters`);
-    }
-    return { name: f.name, ...(f.description ? { description: f.description } : {}), ...(parameters ? { parameters } : {}), ...(f.strict ? { strict: true } : {}) };
+    return checker.tool({ ...f, strict: f.strict === true }, { name: `${field}.function.name`, schema: `${field}.function.parameters` });
   });
 }
 

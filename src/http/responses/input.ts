@@ -1,9 +1,9 @@
 // The Responses API's input items (and tools) as the conversation core's messages and tools:
 // messages of any role, function calls and their outputs. Each refusal names the item it is about.
 import type { Message, Tool, ToolCall, ToolChoice } from "../../conversation/types.ts";
-import { checkSchema, looseSchema } from "../constraint.ts";
 import { HttpError } from "../errors.ts";
 import { wellFormed } from "../generate/service.ts";
+import { ToolChecker } from "../tool-check.ts";
 
 const bad = (field: string, message: string) => new HttpError(400, "invalid_field", message, field);
 const unsupported = (field: string, message: string) => new HttpError(400, "unsupported", message, field);
@@ -79,23 +79,16 @@ export function inputMessages(input: string | Record<string, unknown>[]): { mess
 
 /** Function tools (flat, as the Responses API spells them); built-in tools are refused by name. */
 export function responseTools(tools: Record<string, unknown>[] | null | undefined, maxBytes: number): Tool[] {
-  const seen = new Set<string>();
+  const checker = new ToolChecker(maxBytes);
   return (tools ?? []).map((t, i) => {
     const at = `tools[${i}]`;
     if (t.type !== "function") throw unsupported(`${at}.type`, `tools of type ${JSON.stringify(String(t.type)).slice(0, 40)} (built-in tools such as web_search or file_search) are not supported: only "function" tools`);
     const name = str(t.name, `${at}.name`);
     if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(name)) throw bad(`${at}.name`, `${at}.name must be 1-64 letters, digits, _ . : or -`);
-    if (seen.has(name)) throw bad(`${at}.name`, `two tools are named "${name}"`);
-    seen.add(name);
-    let parameters = t.parameters as Record<string, unknown> | null | undefined;
-    if (parameters != null && (typeof parameters !== "object" || Array.isArray(parameters))) throw bad(`${at}.parameters`, `${at}.parameters must be a JSON Schema object`);
-    if (parameters) {
-      // Responses tools are strict unless they say otherwise, as OpenAI's are
-      if (t.strict !== false) checkSchema(parameters, `${at}.parameters`);
-      else parameters = looseSchema(parameters) as Record<string, unknown>;
-      if (Buffer.byteLength(JSON.stringify(parameters)) > maxBytes) throw new HttpError(400, "grammar_too_large", `${at}.parameters is over MAX_GRAMMAR_BYTES (${maxBytes})`, `${at}.parameters`);
-    }
-    return { name, ...(typeof t.description === "string" ? { description: t.description } : {}), ...(parameters ? { parameters } : {}) };
+    if (t.parameters != null && (typeof t.parameters !== "object" || Array.isArray(t.parameters))) throw bad(`${at}.parameters`, `${at}.parameters must be a JSON Schema object`);
+    const description = typeof t.description === "string" ? t.description : undefined;
+    // Responses tools are strict unless they say otherwise, as OpenAI's are
+    return checker.tool({ name, description, parameters: t.parameters, strict: t.strict !== false }, { name: `${at}.name`, schema: `${at}.parameters` });
   });
 }
 
