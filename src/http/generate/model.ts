@@ -5,7 +5,10 @@ import { t } from "elysia";
  * An integer that must be a JSON number: t.Integer would also take numeric strings ("0x10" became
  * 16) because Elysia converts them; every numeric field refuses strings.
  */
-const Int = (o: { minimum?: number; maximum?: number } = {}) => t.Number({ ...o, multipleOf: 1 });
+export const Int = (o: { minimum?: number; maximum?: number } = {}) => t.Number({ ...o, multipleOf: 1 });
+
+/** an optional field that may also be null (OpenAI's SDKs send nulls for fields they leave unset) */
+export const Nullable = <T extends Parameters<typeof t.Optional>[0]>(s: T) => t.Optional(t.Union([s, t.Null()]));
 
 /** a JSON Schema: an object (checked keyword by keyword when used) or a boolean */
 export const JsonSchema = t.Union([t.Record(t.String(), t.Unknown()), t.Boolean()]);

@@ -3,11 +3,9 @@
 // tools, extended thinking, containers) is accepted by shape and refused by the service, naming the
 // field; fields that change nothing here are accepted; unknown fields are refused, as Anthropic does.
 import { t } from "elysia";
-import { JsonSchema } from "../generate/model.ts";
+import { Int, JsonSchema, Nullable } from "../generate/model.ts";
 
 /** integers must be JSON numbers (no "16" strings), as on the other APIs */
-const Int = (o: { minimum?: number; maximum?: number } = {}) => t.Number({ ...o, multipleOf: 1 });
-const Nullable = <T extends Parameters<typeof t.Optional>[0]>(s: T) => t.Optional(t.Union([s, t.Null()]));
 const Closed = { additionalProperties: false } as const;
 
 /** prompt caching is automatic here (every prefix is reused): the marker is accepted and changes nothing */

@@ -4,11 +4,8 @@
 // here are accepted; values we cannot honour are refused by the service (src/http/openai/request-check.ts),
 // naming the field. Unknown fields are refused, as OpenAI refuses them.
 import { t } from "elysia";
-import { JsonSchema } from "../generate/model.ts";
+import { Int, JsonSchema, Nullable } from "../generate/model.ts";
 
-/** integers must be JSON numbers (no "16" strings), as on the seed API */
-const Int = (o: { minimum?: number; maximum?: number } = {}) => t.Number({ ...o, multipleOf: 1 });
-const Nullable = <T extends Parameters<typeof t.Optional>[0]>(s: T) => t.Optional(t.Union([s, t.Null()]));
 
 /** stop: one string or up to MAX_STOP (16) of them */
 export const MAX_STOP = 16;

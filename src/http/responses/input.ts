@@ -4,10 +4,10 @@ import type { Message, Tool, ToolCall, ToolChoice } from "../../conversation/typ
 import { HttpError } from "../errors.ts";
 import { wellFormed } from "../generate/service.ts";
 import { ToolChecker } from "../tool-check.ts";
+import { itemId } from "./events.ts";
 
 const bad = (field: string, message: string) => new HttpError(400, "invalid_field", message, field);
 const unsupported = (field: string, message: string) => new HttpError(400, "unsupported", message, field);
-const itemId = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`;
 
 function text(v: unknown, field: string): string {
   if (typeof v === "string") {

@@ -2,10 +2,8 @@
 // are checked by input.ts with messages that name the item (input[2].call_id); fields that change
 // nothing here are accepted, values this server cannot honour are refused by name (service.ts).
 import { t } from "elysia";
-import { JsonSchema } from "../generate/model.ts";
+import { Int, JsonSchema, Nullable } from "../generate/model.ts";
 
-const Int = (o: { minimum?: number; maximum?: number } = {}) => t.Number({ ...o, multipleOf: 1 });
-const Nullable = <T extends Parameters<typeof t.Optional>[0]>(s: T) => t.Optional(t.Union([s, t.Null()]));
 const Item = t.Record(t.String(), t.Unknown());
 
 export const TextFormat = t.Union([
