@@ -8,6 +8,7 @@ import { HttpError } from "../http/errors.ts";
 import type { ChatTemplate } from "./chat-template.ts";
 import type { Choice, Run, Running } from "./engine-run.ts";
 import type { ReplyParser } from "./reply-parser.ts";
+import { stopList } from "./stop-filter.ts";
 import { planTurn, Reply, type TurnPlan } from "./turn.ts";
 import type { Conversation, ReplyEvent } from "./types.ts";
 
@@ -92,7 +93,7 @@ export function startTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers = {}
   const parsers = items.map(() => plan.parser());
   const replies = items.map(() => new Reply());
   const logprobs: TokenLogprob[][] = items.map(() => []);
-  const stops = sampling.stop == null ? [] : typeof sampling.stop === "string" ? [sampling.stop] : sampling.stop;
+  const stops = stopList(sampling.stop);
   const running = deps.run({
     items, config, stops, signal: req.signal,
     onStart: h.onStart,

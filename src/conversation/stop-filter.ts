@@ -1,5 +1,11 @@
 // OpenAI's `stop`: generation ends where one of the strings first appears, and the matched text is
 // not returned. Text that might be the start of a stop string is held back until it is not.
+/** OpenAI's `stop` field as a list: one string, several, or none */
+export function stopList(stop: string | string[] | null | undefined): string[] {
+  if (stop == null) return [];
+  return typeof stop === "string" ? [stop] : stop;
+}
+
 export class StopFilter {
   #held = "";
   /** a stop string appeared: nothing more is emitted */

@@ -103,7 +103,7 @@ export function createApp(engine: EngineClient, settings: Settings) {
     .use(generateRoutes(service))
     .use(cacheRoutes(engine))
     .use(openaiRoutes(openai))
-    .use(messagesRoutes(new MessagesService(openai, vocab, engine)))
+    .use(messagesRoutes(new MessagesService(openai, vocab)))
     .use(tokenizeRoutes(new TokenizeService(vocab)))
     .use(responsesRoutes(new ResponsesService(openai, openResponseStore(settings.sessions))))
     .use(metricsRoutes(metrics))

@@ -5,7 +5,6 @@
 import { startTurn, type CoreDeps, type TurnRequest, type TurnResult } from "../../conversation/core.ts";
 import { usageOf, type Choice } from "../../conversation/engine-run.ts";
 import { planTurn, type Reply } from "../../conversation/turn.ts";
-import type { EngineClient } from "../../engine/client.ts";
 import { anthropicType, HttpError } from "../errors.ts";
 import { inOpenAITerms } from "../openai/sampling.ts";
 import type { OpenAIService } from "../openai/service.ts";
@@ -21,7 +20,6 @@ export class MessagesService {
   constructor(
     private readonly openai: OpenAIService,
     private readonly vocab: Vocabulary,
-    private readonly engine: EngineClient,
   ) {}
 
   /** POST /v1/messages: one message, or its event stream */

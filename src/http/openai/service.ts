@@ -8,6 +8,7 @@ import type { Settings } from "../../config.ts";
 import { ChatTemplate, DEFAULT_CHAT_TEMPLATE } from "../../conversation/chat-template.ts";
 import type { CoreDeps, Sampling } from "../../conversation/core.ts";
 import { runTurn, usageOf, type Choice, type Run } from "../../conversation/engine-run.ts";
+import { stopList } from "../../conversation/stop-filter.ts";
 import type { EngineClient } from "../../engine/client.ts";
 import type { GenerationConfig, PromptSpec, TokenLogprob } from "../../engine/messages.ts";
 import { HttpError, requireModel } from "../errors.ts";
@@ -183,9 +184,4 @@ export function usage(choices: Choice[], n: number) {
     prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.promptTokens + u.completionTokens,
     prompt_tokens_details: { cached_tokens: u.cachedTokens },
   };
-}
-
-export function stopList(stop: string | string[] | null | undefined): string[] {
-  if (stop == null) return [];
-  return typeof stop === "string" ? [stop] : stop;
 }
