@@ -94,3 +94,18 @@ describe("seed API prompts (PARSE_SPECIAL)", () => {
     expect(count(false)).toBe(1); // the added BOS only
   });
 });
+
+describe("control tokens a reply shows (tool-call markers)", () => {
+  test("TextOut.shown finds each marker's single control token once; text that is no single token is left out", async () => {
+    const { TextOut } = await import("../src/engine/text-out.ts");
+    const marker = "<|start_header_id|>"; // a control token of Llama 3's vocabulary, as [TOOL_CALLS] is of Mistral's
+    expect(bpe.controlTokens()).toContain(marker);
+    const out = new TextOut(bpe, () => {});
+    const ids = out.shown([marker, "<tool_call>"]);
+    expect(ids.size).toBe(1);
+    const [id] = [...ids];
+    expect(bpe.tokenPiece(id!).length).toBe(0); // no text of its own: hidden unless shown
+    expect(new TextDecoder().decode(bpe.tokenPiece(id!, true))).toBe(marker);
+    expect(out.shown([marker, "<tool_call>"])).toBe(ids); // looked up once per list
+  });
+});

@@ -151,7 +151,7 @@ export class Engine {
     seqs.forEach((seq, i) => {
       const job = makeJob(ticket, i, seq, config, this.settings, this.model.info.eogTokens, items[i]!.seedOffset ?? 0);
       job.constraint = constraints?.[i] ?? null;
-      job.specialText = config.special_text ?? null;
+      job.shownTokens = config.special_text ? this.#out.shown(config.special_text) : null;
       job.fresh = fresh[i]!;
       if (fresh[i] && items[i]!.ephemeral) seq.ephemeral = true; // an existing session stays one
       if (fresh[i]) this.table.add(seq);

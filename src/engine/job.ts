@@ -37,8 +37,8 @@ abstract class JobBase {
   persisted: Promise<void> | null = null;
   /** what the output must match (a JSON Schema, any JSON, a grammar); null: anything. A beam search's root state. */
   constraint: Constraint | null = null;
-  /** control-token texts this request reads as text (tool-call markers); null: none is shown */
-  specialText: readonly string[] | null = null;
+  /** control tokens this request reads as text (tool-call markers); null: none is shown */
+  shownTokens: ReadonlySet<number> | null = null;
 
   constructor(ticket: number, index: number, seq: Sequence, maxNew: number) {
     this.ticket = ticket;

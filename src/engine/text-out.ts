@@ -16,10 +16,29 @@ const STREAM = { stream: true } as const;
 export class TextOut {
   readonly #model: Model;
   readonly #emit: (msg: FromEngine) => void;
+  readonly #shown = new Map<string, ReadonlySet<number>>();
 
   constructor(model: Model, emit: (msg: FromEngine) => void) {
     this.#model = model;
     this.#emit = emit;
+  }
+
+  /**
+   * The ids of control tokens whose text a request shows (GenerationConfig.special_text), looked
+   * up once per list of texts, not per token. A text that is no single token of this vocabulary is
+   * plain text here anyway.
+   */
+  shown(texts: readonly string[]): ReadonlySet<number> {
+    const key = texts.join("\u0000");
+    const known = this.#shown.get(key);
+    if (known) return known;
+    const ids = new Set<number>();
+    for (const text of texts) {
+      const t = this.#model.tokenize(text, false, true);
+      if (t.length === 1 && this.#model.tokenText(t[0]!) === text) ids.add(t[0]!);
+    }
+    this.#shown.set(key, ids);
+    return ids;
   }
 
   /** Sends one token's text (end-of-generation tokens have none). */
@@ -47,7 +66,7 @@ export class TextOut {
     if (!this.#model.isEog(token)) {
       let piece = this.#model.tokenPiece(token);
       // a control token the request reads as text (a tool-call marker such as [TOOL_CALLS])
-      if (piece.length === 0 && job.specialText && job.specialText.includes(this.#model.tokenText(token))) piece = this.#model.tokenPiece(token, true);
+      if (piece.length === 0 && job.shownTokens?.has(token)) piece = this.#model.tokenPiece(token, true);
       job.utf8Need = utf8Need(job.utf8Need, piece);
       text = job.decoder.decode(piece, STREAM);
     }
