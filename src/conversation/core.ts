@@ -59,7 +59,7 @@ export interface TurnHandlers {
   onStart?(): void;
   onAccepted?(sessions: string[]): void;
   onEvents?(index: number, events: ReplyEvent[], logprobs: TokenLogprob[]): void;
-  /** `called`: the reply made tool calls; a reply that ended by itself then ends with "tool_calls" */
+  /** the choice ended; `reply` is all it said (endOf(choice, reply) is its finish reason) */
   onEnd?(choice: Choice, reply: Reply): void;
 }
 
@@ -71,11 +71,10 @@ export interface TurnResult {
 
 /** Plans the turn (refusals as 400s) and starts it. */
 export function startTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers = {}): { result: Promise<TurnResult>; abort(): void; plan: TurnPlan } {
-  const { conv } = req;
-  const calling = conv.tools.length > 0 && conv.toolChoice !== "none";
+  const calling = req.conv.tools.length > 0 && req.conv.toolChoice !== "none";
   // response_format beside tools: an answer that calls no tool must match it
   const asked = deps.constraint(req.sampling);
-  if (conv.tools.length > 0 && asked) conv.answerSchema = answerSchema(asked, calling);
+  const conv = req.conv.tools.length > 0 && asked ? { ...req.conv, answerSchema: answerSchema(asked, calling) } : req.conv;
   let plan: TurnPlan;
   try {
     plan = planTurn(deps.template(), conv);

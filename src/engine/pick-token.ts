@@ -28,7 +28,7 @@ export function pickToken(ctx: Context, job: SampleJob, row: number, best: numbe
   else {
     if (applyTokenMask(logits, mask) === 0) return { complete: true }; // nothing can follow
     if (need === 0) utf8.strikeAtBoundary(logits);
-    const before = need > 0 ? logits.slice() : null; // a draw inside a character may have to be drawn again
+    const before = need > 0 ? utf8.keep(logits) : null; // a draw inside a character may have to be drawn again
     scored = job.logprobs === null ? null : logits.slice(); // the masked distribution's log-probabilities
     token = sampler.sample(logits, job.seq.tokens);
     for (let tries = 0; before && tries < 64 && !utf8.ok(need, token); tries++) {

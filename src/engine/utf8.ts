@@ -46,11 +46,20 @@ export function utf8Continues(need: number, bytes: Uint8Array): boolean {
  */
 export class Utf8Guard {
   #atBoundary: Int32Array | null = null;
+  /** the row before a draw inside a character, kept for a redraw (one buffer, reused: no allocation per token) */
+  #kept: Float32Array | null = null;
 
   constructor(private readonly piece: (token: number) => Uint8Array, private readonly nVocab: number) {}
 
   ok(need: number, token: number): boolean {
     return utf8Continues(need, this.piece(token));
+  }
+
+  /** A copy of `row` in a buffer this guard reuses (valid until the next call). */
+  keep(row: Float32Array): Float32Array {
+    if (this.#kept?.length !== row.length) this.#kept = new Float32Array(row.length);
+    this.#kept.set(row);
+    return this.#kept;
   }
 
   /** Strikes the tokens that cannot follow a whole character. */

@@ -1,12 +1,11 @@
 // /v1/chat/completions as a thin adapter over the conversation core: the body becomes a
 // conversation (request-check.ts), the core runs the turn, and each choice's reply events become
 // OpenAI's message or its streamed deltas.
-import { endOf, startTurn, type TurnResult } from "../../conversation/core.ts";
+import { endOf, startTurn } from "../../conversation/core.ts";
 import type { Reply } from "../../conversation/turn.ts";
 import type { ReplyEvent } from "../../conversation/types.ts";
 import type { TokenLogprob } from "../../engine/messages.ts";
 import { HttpError } from "../errors.ts";
-import { dataEvent, sseResponse } from "../sse.ts";
 import { openaiContextError } from "./errors.ts";
 import { chatLogprobs } from "./logprobs.ts";
 import type { ChatInput } from "./model.ts";
@@ -32,25 +31,18 @@ export async function chatTurn(service: OpenAIService, body: ChatInput, signal: 
       usage: usage(choices, n),
     };
   }
-  const includeUsage = body.stream_options?.include_usage === true;
-  const chunk = (index: number, delta: object, finish: string | null, entries: TokenLogprob[] | null) => ({
-    ...meta, object: "chat.completion.chunk", choices: [{ index, delta, logprobs: entries ? lp(entries) : null, finish_reason: finish }],
-    ...(includeUsage ? { usage: null } : {}),
-  });
-  return sseResponse<TurnResult>(service.settings.stallTimeoutS * 1000, {
-    start: ({ push, begin }) => startTurn(core, request, {
+  const chunk = (index: number, delta: object, finish: string | null, entries: TokenLogprob[] | null) =>
+    ({ ...meta, object: "chat.completion.chunk", choices: [{ index, delta, logprobs: entries ? lp(entries) : null, finish_reason: finish }] });
+  return service.sse(body, meta, "chat.completion.chunk", (send, begin) => {
+    const running = startTurn(core, request, {
       onStart: () => {
-        for (let index = 0; index < n; index++) push(dataEvent(chunk(index, { role: "assistant", content: "" }, null, null)));
+        send(Array.from({ length: n }, (_, index) => chunk(index, { role: "assistant", content: "" }, null, null)));
         begin();
       },
-      onEvents: (index, events, entries) => events.forEach((e, k) => push(dataEvent(chunk(index, deltaOf(e), null, k === 0 ? entries : null)))),
-      onEnd: (c, reply) => push(dataEvent(chunk(c.index, {}, endOf(c, reply), null))),
-    }),
-    end: ({ choices }, push) => {
-      if (includeUsage) push(dataEvent({ ...meta, object: "chat.completion.chunk", choices: [], usage: usage(choices, n) }));
-      push("data: [DONE]\n\n");
-    },
-    fail: (err, push) => push(dataEvent({ error: { message: err.message, type: "server_error", param: null, code: err.code } })),
+      onEvents: (index, events, entries) => send(events.map((e, k) => chunk(index, deltaOf(e), null, k === 0 ? entries : null))),
+      onEnd: (c, reply) => send([chunk(c.index, {}, endOf(c, reply), null)]),
+    });
+    return { abort: running.abort, result: running.result.then((r) => r.choices) };
   });
 }
 

@@ -29,14 +29,6 @@ export interface Meta {
   system_fingerprint: string;
 }
 
-/** What a streamed response sends: the first events, each delta's, each choice's last. */
-export interface StreamShape {
-  object: string;
-  first(n: number): object[];
-  delta(index: number, text: string, logprobs: TokenLogprob[]): object[];
-  end(choice: Choice): object[];
-}
-
 export const newId = (prefix: string) => `${prefix}-${crypto.randomUUID().replaceAll("-", "")}`;
 
 export class OpenAIService {
@@ -95,11 +87,11 @@ export class OpenAIService {
     if (body.stream) {
       const chunk = (index: number, text: string, finish: string | null, entries: TokenLogprob[]) =>
         ({ ...meta, object: "text_completion", choices: [{ index, text, logprobs: lp(entries), finish_reason: finish }] });
-      return this.stream(run, body, meta, "completions", {
-        object: "text_completion", first: () => [],
-        delta: (i, text, entries) => [chunk(i, text, null, entries)],
-        end: (c) => [chunk(c.index, "", c.finish, [])],
-      });
+      return this.sse(body, meta, "text_completion", (send, begin) => this.run({
+        ...run, onStart: begin,
+        onDelta: (i, text, entries) => send([chunk(i, text, null, entries)]),
+        onChoice: (c) => send([chunk(c.index, "", c.finish, [])]),
+      }, "completions"));
     }
     const choices = await this.run(run, "completions").result;
     return {
@@ -154,22 +146,17 @@ export class OpenAIService {
     };
   }
 
-  /** Server-Sent Events of OpenAI's chat and completions: data lines, usage last when asked, then [DONE] */
-  stream(run: Omit<Run, "onStart" | "onDelta" | "onChoice">, body: Common, meta: Meta, route: "chat" | "completions", shape: StreamShape): Promise<Response> {
+  /**
+   * Server-Sent Events of OpenAI's chat and completions: `start` runs the generation and sends its
+   * chunks (usage: null on each when include_usage is asked), then the usage chunk, then [DONE]; a
+   * failure after the response started is an error event.
+   */
+  sse(body: Common, meta: Meta, object: string, start: (send: (chunks: object[]) => void, begin: () => void) => { result: Promise<Choice[]>; abort(): void }): Promise<Response> {
     const includeUsage = body.stream_options?.include_usage === true;
-    const withUsage = (o: object) => (includeUsage ? { ...o, usage: null } : o);
     return sseResponse(this.settings.stallTimeoutS * 1000, {
-      start: ({ push, begin }) => {
-        const send = (events: object[]) => events.forEach((e) => push(dataEvent(withUsage(e))));
-        return this.run({
-          ...run,
-          onStart: () => (send(shape.first(run.items.length)), begin()),
-          onDelta: (i, text, logprobs) => send(shape.delta(i, text, logprobs)),
-          onChoice: (c) => send(shape.end(c)),
-        }, route);
-      },
+      start: ({ push, begin }) => start((chunks) => chunks.forEach((c) => push(dataEvent(includeUsage ? { ...c, usage: null } : c))), begin),
       end: (choices, push) => {
-        if (includeUsage) push(dataEvent({ ...meta, object: shape.object, choices: [], usage: usage(choices, body.n ?? 1) }));
+        if (includeUsage) push(dataEvent({ ...meta, object, choices: [], usage: usage(choices, body.n ?? 1) }));
         push("data: [DONE]\n\n");
       },
       fail: (err, push) => push(dataEvent({ error: { message: err.message, type: "server_error", param: null, code: err.code } })),
