@@ -56,7 +56,8 @@ export interface TurnRequest {
 
 /** Each choice's reply as it streams: events (content and calls), then its end. */
 export interface TurnHandlers {
-  onStart?(): void;
+  /** generation began: the prompt's tokens and those the cache held (the first choice's) */
+  onStart?(prompt: { promptTokens: number; cachedTokens: number }): void;
   onAccepted?(sessions: string[]): void;
   onEvents?(index: number, events: ReplyEvent[], logprobs: TokenLogprob[]): void;
   /** the choice ended; `reply` is all it said (endOf(choice, reply) is its finish reason) */
@@ -70,7 +71,7 @@ export interface TurnResult {
 }
 
 /** Plans the turn (refusals as 400s) and starts it. */
-export function startTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers = {}): { result: Promise<TurnResult>; abort(): void; plan: TurnPlan } {
+export function startTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers = {}): { result: Promise<TurnResult>; abort(): void } {
   const calling = req.conv.tools.length > 0 && req.conv.toolChoice !== "none";
   // response_format beside tools: an answer that calls no tool must match it
   const asked = deps.constraint(req.sampling);
@@ -110,7 +111,7 @@ export function startTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers = {}
       h.onEnd?.(c, replies[c.index]!);
     },
   });
-  return { result: running.result.then((choices) => ({ choices, replies, logprobs })), abort: running.abort, plan };
+  return { result: running.result.then((choices) => ({ choices, replies, logprobs })), abort: running.abort };
 }
 
 /** without tools the text is all content */

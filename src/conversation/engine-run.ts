@@ -25,7 +25,8 @@ export interface Run {
   config: GenerationConfig;
   stops: string[];
   signal: AbortSignal;
-  onStart?(): void;
+  /** generation began; the first item's prompt tokens, and those the cache already held */
+  onStart?(prompt: { promptTokens: number; cachedTokens: number }): void;
   /** what each item's session starts from (new, continued, restored, recomputed) */
   onAccepted?(sessions: string[]): void;
   /** each item's text as it passes its stop filter (without it, the text is gathered into the choice) */
@@ -60,7 +61,7 @@ export function runTurn(engine: EngineClient, o: Run): Running {
     };
     ticket = engine.submit(o.items, true, o.config, {
       accepted: (_prefixes, sessions) => o.onAccepted?.(sessions),
-      started: () => void (!started && ((started = true), o.onStart?.())),
+      started: (_i, _session, promptTokens, cachedTokens) => void (!started && ((started = true), o.onStart?.({ promptTokens, cachedTokens }))),
       text: (i, text, delivered, logprobs) => {
         const f = filters[i]!;
         if (f.stopped) return;

@@ -10,8 +10,8 @@ import {
 export interface RequestHandlers {
   /** `sessions[index]`: what each item starts from (new, continued, restored, recomputed) */
   accepted(prefixes: string[], sessions: SessionSource[]): void;
-  /** the item got its slot and generation begins */
-  started?(index: number, session?: SessionSource): void;
+  /** the item got its slot and generation begins: its prompt's tokens, and those already cached */
+  started?(index: number, session: SessionSource | undefined, promptTokens: number, cached: number): void;
   /** `delivered`: the item's tokens whose text is complete once this text is sent */
   text(index: number, text: string, delivered: number, logprobs?: TokenLogprob[]): void;
   /**
@@ -255,7 +255,7 @@ export class EngineClient {
         return this.#requests.get(msg.ticket)?.handlers.text(msg.index, msg.text, msg.delivered, msg.logprobs);
       case "started":
         this.observer?.started(msg.ticket, msg.index, msg.at);
-        return this.#requests.get(msg.ticket)?.handlers.started?.(msg.index, msg.session);
+        return this.#requests.get(msg.ticket)?.handlers.started?.(msg.index, msg.session, msg.promptTokens, msg.cached);
       case "listed": return this.#settle(msg.ticket, msg.list);
       case "health": this.degraded = msg.degraded; return;
       case "broken": this.broken = msg.message; return;

@@ -239,7 +239,7 @@ export class Engine {
       // a state llama.cpp refused after all: the x-session the client sees says so
       const session = job.seq.restoreFailed ? "recomputed" : undefined;
       job.seq.restoreFailed = false;
-      this.#emit({ type: "started", ticket: job.ticket, index: job.index, session, at: performance.timeOrigin + performance.now() });
+      this.#emit({ type: "started", ticket: job.ticket, index: job.index, session, at: performance.timeOrigin + performance.now(), promptTokens: job.startLen, cached: job.seq.nPast });
     }
     const plan = this.scheduler.plan();
     if (plan.entries.length === 0) return false;

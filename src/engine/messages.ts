@@ -189,7 +189,8 @@ export type FromEngine =
   | { type: "accepted"; ticket: number; prefixes: string[]; sessions: SessionSource[] }
   /** the item got its slot: generation begins (a stream's response starts here); `session` corrects accepted's */
   /** `at`: when it was admitted, ms since the epoch (performance.timeOrigin + now: comparable across threads) */
-  | { type: "started"; ticket: number; index: number; session?: SessionSource; at: number }
+  /** `promptTokens`: the sequence's tokens before generating; `cached`: those its KV cells already hold (not decoded again) */
+  | { type: "started"; ticket: number; index: number; session?: SessionSource; at: number; promptTokens: number; cached: number }
   /** `delivered`: tokens of the job whose text is complete in what was sent so far */
   | { type: "text"; ticket: number; index: number; text: string; delivered: number; logprobs?: TokenLogprob[] }
   /**

@@ -42,10 +42,10 @@ export class MessagesService {
     return sseResponse<TurnResult>(this.openai.settings.stallTimeoutS * 1000, {
       start: ({ push, begin }) => {
         const turn = inAnthropicTerms(() => startTurn(core, request, {
-          onStart: () => {
-            // the prompt's tokens as the engine counts them; which of them the cache held is known at the end
-            const input = this.#count(turn.plan.pieces);
-            const message = { ...head, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: input, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 } };
+          onStart: ({ promptTokens }) => {
+            // the prompt's tokens as the engine counts them; message_delta splits them into cached and not
+            const counts = { input_tokens: promptTokens, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
+            const message = { ...head, content: [], stop_reason: null, stop_sequence: null, usage: counts };
             push(namedEvent("message_start", { type: "message_start", message }));
             push(namedEvent("ping", { type: "ping" }));
             begin();
@@ -78,14 +78,6 @@ export class MessagesService {
       throw new HttpError(400, "template_error", `the chat template refused these messages: ${(err as Error).message}`, "messages");
     }
     return { input_tokens: this.vocab.countPieces(pieces) };
-  }
-
-  #count(pieces: string[]): number {
-    try {
-      return this.vocab.countPieces(pieces);
-    } catch {
-      return 0; // message_delta brings the engine's count
-    }
   }
 
   /**
