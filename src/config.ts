@@ -317,10 +317,10 @@ function idle(env: Env): number {
   return v;
 }
 
-/** FLASH_ATTN: auto (-1, the default), on (1), off (0), or fastest (-2: measured at startup) */
+/** FLASH_ATTN: fastest (-2, the default: measured at startup), auto (-1: llama.cpp's choice), on (1), or off (0) */
 function flashAttn(raw: string | undefined): number {
   const v = (raw ?? "").trim().toLowerCase();
-  const named: Record<string, number> = { "": -1, auto: -1, "-1": -1, on: 1, "1": 1, off: 0, "0": 0, fastest: -2, "-2": -2 };
+  const named: Record<string, number> = { "": -2, auto: -1, "-1": -1, on: 1, "1": 1, off: 0, "0": 0, fastest: -2, "-2": -2 };
   if (!(v in named)) throw new ConfigError(`FLASH_ATTN must be auto, on, off or fastest (or -1, 1, 0, -2), got "${raw}"`);
   return named[v]!;
 }

@@ -32,7 +32,7 @@ describe("choosing the attention setting", () => {
   });
 
   test("FLASH_ATTN takes auto, on, off, fastest (or -1, 1, 0, -2); anything else is refused by name", () => {
-    expect(["auto", "on", "off", "fastest", "-1", "1", "0", "-2", ""].map((v) => loadSettings({ FLASH_ATTN: v }).flashAttn)).toEqual([-1, 1, 0, -2, -1, 1, 0, -2, -1]);
+    expect(["auto", "on", "off", "fastest", "-1", "1", "0", "-2", ""].map((v) => loadSettings({ FLASH_ATTN: v }).flashAttn)).toEqual([-1, 1, 0, -2, -1, 1, 0, -2, -2]);
     expect(() => loadSettings({ FLASH_ATTN: "yes" })).toThrow(/FLASH_ATTN must be auto, on, off or fastest/);
   });
 

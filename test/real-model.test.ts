@@ -29,7 +29,7 @@ const noEog = (ids: number[]) => ids.filter((id) => !model.isEog(id));
 
 describe("greedy parity with llama-server on SmolLM2", () => {
   let server: LlamaServer;
-  beforeAll(async () => void (server = await startLlamaServer(path, { threads: 2, ctx: 1024, parallel: 1 })), 300_000);
+  beforeAll(async () => void (server = await startLlamaServer(path, { threads: 2, ctx: 1024, parallel: 1, flashAttn: t.engine.model!.attention.flashAttn })), 300_000);
   afterAll(() => server?.stop());
   const prompts = [
     "[INST] Generate a very long poem about 1000 cats [/INST]\n\n",
@@ -40,14 +40,14 @@ describe("greedy parity with llama-server on SmolLM2", () => {
   for (const [i, prompt] of prompts.entries()) {
     test(`prompt ${i}: 48 greedy tokens (or up to EOS) equal llama-server's`, async () => {
       const ids = model.tokenize(prompt, true, true);
-      expect(noEog(greedyAlone(model, ids, 48))).toEqual(noEog(await serverGreedy(server, ids, 48)));
+      expect(noEog(greedyAlone(model, ids, 48, 1024, t.engine.model!.attention.flashAttn))).toEqual(noEog(await serverGreedy(server, ids, 48)));
     });
   }
 });
 
 describe("real text through the engine", () => {
   test("structured output: a JSON Schema answer from SmolLM2 ends by the grammar (stop) and validates", async () => {
-    const schema = { type: "object", properties: { capital: { type: "string", maxLength: 40 }, country: { type: "string", maxLength: 40 }, population_millions: { type: "number" } }, required: ["capital", "country", "population_millions"], additionalProperties: false };
+    const schema = { type: "object", properties: { capital: { type: "string", maxLength: 40 }, country: { type: "string", maxLength: 40 }, population_millions: { type: "integer", minimum: 0, maximum: 100000 } }, required: ["capital", "country", "population_millions"], additionalProperties: false };
     const r = await t.post("/v1/chat/completions", {
       messages: [{ role: "user", content: "What is the capital of France? Answer in JSON." }], max_tokens: 120, temperature: 0,
       response_format: { type: "json_schema", json_schema: { name: "answer", schema, strict: true } },
@@ -56,7 +56,7 @@ describe("real text through the engine", () => {
     expect(body.choices[0]!.finish_reason).toBe("stop");
     const value = JSON.parse(body.choices[0]!.message.content) as Record<string, unknown>;
     expect(Object.keys(value).sort()).toEqual(["capital", "country", "population_millions"]);
-    expect(typeof value.population_millions).toBe("number");
+    expect(Number.isInteger(value.population_millions)).toBe(true);
   });
 
   test("a chat question ends by EOS before max_tokens: finish_reason stop, no end marker in the text", async () => {
@@ -126,7 +126,7 @@ async function overServer<T>(run: (logits: LogitsFn) => T, fetchRow: (history: n
 
 describe("beam search equals a Hugging Face-style reference over llama-server's log-probabilities", () => {
   let server: LlamaServer;
-  beforeAll(async () => void (server = await startLlamaServer(path, { threads: 2, ctx: 1024, parallel: 1 })), 300_000);
+  beforeAll(async () => void (server = await startLlamaServer(path, { threads: 2, ctx: 1024, parallel: 1, flashAttn: t.engine.model!.attention.flashAttn })), 300_000);
   afterAll(() => server?.stop());
   // chat answers that end by EOS under length_penalty 0.5 and run on under 2.0 (different winners)
   const cases = ["What is the capital of France?", "What is 2+2?"];

@@ -41,11 +41,16 @@ export interface LlamaServer {
   stop(): Promise<void>;
 }
 
-export async function startLlamaServer(modelPath: string, opts: { threads: number; ctx: number; parallel: number; extra?: string[]; upstream?: boolean }): Promise<LlamaServer> {
+/**
+ * `flashAttn`: the attention the reference runs, as our engine's setting (-1 auto, 0 off, 1 on); a
+ * parity reference passes the setting our engine serves, so that both run the same kernels.
+ */
+export async function startLlamaServer(modelPath: string, opts: { threads: number; ctx: number; parallel: number; extra?: string[]; upstream?: boolean; flashAttn?: number }): Promise<LlamaServer> {
   const bin = llamaTool("llama-server", { upstream: opts.upstream });
   const port = randomPort();
   const args = ["-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-t", String(opts.threads), "-tb", String(opts.threads),
-    "-c", String(opts.ctx * opts.parallel), "-np", String(opts.parallel), "--kv-unified", "--no-webui", "--log-disable", ...(opts.extra ?? [])];
+    "-c", String(opts.ctx * opts.parallel), "-np", String(opts.parallel), "--kv-unified", "--no-webui", "--log-disable",
+    ...(opts.flashAttn === undefined ? [] : ["-fa", opts.flashAttn === 1 ? "on" : opts.flashAttn === 0 ? "off" : "auto"]), ...(opts.extra ?? [])];
   const proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   proc.stderr!.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
