@@ -171,6 +171,39 @@ describe("the two attention paths FLASH_ATTN chooses between", () => {
   });
 });
 
+describe("attention without flash attention is batch-invariant (native/patches)", () => {
+  test("a sequence's logits are bit-identical whether its prompt is decoded alone or split by a neighbour's token", async () => {
+    const model = Model.load(await ensureModel("tiny"));
+    const a = model.tokenize("The quick brown fox jumps over the lazy dog, twice over.", true, false);
+    const b = model.tokenize("A longer neighbour: ".repeat(12), true, false); // deeper: a wider attended KV range
+    const opts = { nCtx: 4 * 512, nBatch: 512, nSeqMax: 4, kvUnified: false, flashAttn: 0 };
+    try {
+      using batch = new Batch(512, 1);
+      const decode = (ctx: Context, items: [seq: number, ids: number[], from: number][]) => {
+        batch.clear();
+        for (const [seq, ids, from] of items) ids.forEach((id, i) => batch.add(id, from + i, seq, i === ids.length - 1));
+        expect(ctx.decode(batch)).toBe(0);
+      };
+      // A's first part is decoded alone in both contexts (a first token attends only to itself,
+      // which every kernel computes exactly); the second part is where the split falls
+      const [a0, a1] = [a.slice(0, 6), a.slice(6)];
+      using alone = new Context(model, opts);
+      decode(alone, [[0, a0, 0]]);
+      decode(alone, [[0, a1, a0.length]]);
+      const expected = alone.logitsRow(0).slice();
+      // the neighbour decodes one token in the same step: llama.cpp splits the step into a micro-batch
+      // of one token per sequence (a one-row attention matmul for our first token), then the rest
+      using mixed = new Context(model, opts);
+      // (in sequence-id order, as the runner lays out every step)
+      decode(mixed, [[0, a0, 0], [1, b.slice(0, -1), 0]]);
+      decode(mixed, [[0, a1, a0.length], [1, b.slice(-1), b.length - 1]]);
+      expect(mixed.logitsRow(0)).toEqual(expected);
+    } finally {
+      model.free();
+    }
+  });
+});
+
 function argmaxOf(x: Float32Array): number {
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
