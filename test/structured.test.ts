@@ -5,6 +5,7 @@ import Ajv from "ajv";
 import OpenAI from "openai";
 import { zodResponseFormat } from "openai/helpers/zod";
 import { z } from "zod";
+import { rangesAsEnums } from "../src/engine/engine-constraints.ts";
 import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
 
 setDefaultTimeout(180_000);
@@ -102,13 +103,25 @@ describe("the seed API and llama-server's fields", () => {
     expect(text).toMatch(/^\([a-z]{1,4}(,[a-z]{1,4}){0,2}\)$/);
   });
 
-  test("integer ranges hold exactly: 40 sampled integers in [7, 12] from a random model", async () => {
-    const schema = { type: "array", items: { type: "integer", minimum: 7, maximum: 12 }, minItems: 8, maxItems: 8 };
-    const r = await t.post("/v1/completions", { prompt: "Numbers:", max_tokens: 200, temperature: 1.5, n: 5, seed: 11, json_schema: schema });
-    const body = (await r.json()) as { choices: { text: string; finish_reason: string }[] };
-    const values = body.choices.filter((c) => c.finish_reason === "stop").flatMap((c) => JSON.parse(c.text) as number[]);
-    expect(values.length).toBeGreaterThan(0);
-    for (const v of values) expect(v >= 7 && v <= 12 && Number.isInteger(v)).toBe(true);
+  // a small closed range goes to xgrammar as an enum, a wide or half-open one through llama.cpp's converter
+  for (const [lo, hi, maxItems] of [[7, 12, 8], [-3000, 4000, 3], [-3, undefined, 4]] as const) {
+    test(`integer ranges hold exactly: sampled integers in [${lo}, ${hi === undefined ? "∞)" : `${hi}]`} from a random model`, async () => {
+      const schema = { type: "array", items: { type: "integer", minimum: lo, ...(hi === undefined ? {} : { maximum: hi }) }, minItems: maxItems, maxItems };
+      const r = await t.post("/v1/completions", { prompt: "Numbers:", max_tokens: 200, temperature: 1.5, n: 5, seed: 11, json_schema: schema });
+      const body = (await r.json()) as { choices: { text: string; finish_reason: string }[] };
+      const values = body.choices.filter((c) => c.finish_reason === "stop").flatMap((c) => JSON.parse(c.text) as number[]);
+      expect(values.length).toBeGreaterThan(0);
+      for (const v of values) expect(v >= lo && (hi === undefined || v <= hi) && Number.isInteger(v)).toBe(true);
+    });
+  }
+
+  test("which integer ranges become an enum: closed, at most 1024 values, exclusive bounds and multipleOf applied", () => {
+    expect(rangesAsEnums({ type: "integer", minimum: 7, maximum: 12 })).toEqual({ enum: [7, 8, 9, 10, 11, 12] });
+    expect(rangesAsEnums({ type: "integer", exclusiveMinimum: 0, exclusiveMaximum: 10, multipleOf: 3, description: "d" })).toEqual({ description: "d", enum: [3, 6, 9] });
+    expect(rangesAsEnums({ items: { type: "integer", minimum: 1, maximum: 3, enum: [2, 3, 4] } })).toEqual({ items: { enum: [2, 3] } });
+    for (const kept of [{ type: "integer", minimum: 0 }, { type: "integer", minimum: 0, maximum: 1024 }, { type: "integer", minimum: 5, maximum: 4 }, { type: "number", minimum: 0, maximum: 1 }]) {
+      expect(rangesAsEnums(kept)).toEqual(kept);
+    }
   });
 
   test("generation_config.json_schema on a continued session constrains only the new tokens", async () => {

@@ -36,16 +36,43 @@ export class EngineConstraints {
 }
 
 /**
- * A JSON Schema with integer bounds becomes GBNF through llama.cpp's converter (milliseconds, on
- * this thread) before xgrammar compiles it: that converter enforces ranges exactly, where xgrammar's
- * own schema compiler let 121 through a maximum of 120. Its grammar costs more per mask in xgrammar
- * (bench/results-structured.md), so schemas without bounds keep xgrammar's own, faster compiler.
+ * Integer bounds: xgrammar's own schema compiler let 121 through a maximum of 120, so bounds never
+ * reach it. A closed range of at most ENUM_RANGE values becomes the `enum` of its values (exact, and
+ * xgrammar's own compiler keeps its fast masks); a schema with any other bound becomes GBNF through
+ * llama.cpp's converter (milliseconds, on this thread), which enforces ranges exactly but whose
+ * grammar costs more per mask in xgrammar (bench/results-structured.md).
  * (xgrammar's grammar syntax wants an explicit "" for the converter's empty alternatives.)
  */
 function grammarOf(spec: ConstraintSpec): ConstraintSpec {
   if (spec.type === "structural_tag") return { ...spec, tag: JSON.stringify(schemasAsGrammars(JSON.parse(spec.tag), spec.field)) };
-  if (spec.type !== "json_schema" || !/"(minimum|maximum|exclusiveMinimum|exclusiveMaximum)"\s*:/.test(spec.schema)) return spec;
+  if (spec.type !== "json_schema" || !BOUND.test(spec.schema)) return spec;
+  const schema = JSON.stringify(rangesAsEnums(JSON.parse(spec.schema)));
+  if (!BOUND.test(schema)) return { ...spec, schema };
   return { type: "grammar", gbnf: schemaGbnf(spec.schema, spec.field), field: spec.field };
+}
+
+const BOUND = /"(minimum|maximum|exclusiveMinimum|exclusiveMaximum)"\s*:/;
+/** the widest integer range written as an enum */
+const ENUM_RANGE = 1024;
+
+/** Each integer schema with a closed range of at most ENUM_RANGE values, as the enum of its values. */
+export function rangesAsEnums(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(rangesAsEnums);
+  if (node === null || typeof node !== "object") return node;
+  const o = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, rangesAsEnums(v)]));
+  if (o.type !== "integer") return o;
+  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, type: _, ...rest } = o;
+  const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+  const lows = [num(minimum) === undefined ? undefined : Math.ceil(num(minimum)!), num(exclusiveMinimum) === undefined ? undefined : Math.floor(num(exclusiveMinimum)!) + 1];
+  const highs = [num(maximum) === undefined ? undefined : Math.floor(num(maximum)!), num(exclusiveMaximum) === undefined ? undefined : Math.ceil(num(exclusiveMaximum)!) - 1];
+  const defined = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined);
+  if (defined(lows).length === 0 || defined(highs).length === 0 || (multipleOf !== undefined && !(num(multipleOf)! > 0))) return o;
+  const lo = Math.max(...defined(lows)), hi = Math.min(...defined(highs));
+  if (hi - lo + 1 > ENUM_RANGE || !Number.isSafeInteger(lo) || !Number.isSafeInteger(hi)) return o;
+  const values: number[] = [];
+  for (let v = lo; v <= hi; v++) if (multipleOf === undefined || Number.isInteger(v / (multipleOf as number))) values.push(v);
+  const allowed = Array.isArray(rest.enum) ? values.filter((v) => (rest.enum as unknown[]).includes(v)) : values;
+  return allowed.length === 0 ? o : { ...rest, enum: allowed }; // none: the converter's path says why
 }
 
 function schemaGbnf(schema: string, field: string | undefined): string {
