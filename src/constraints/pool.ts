@@ -67,25 +67,6 @@ export class GrammarPool {
     return this.openOn(host, spec, []);
   }
 
-  /** Whether this text is compiled and ready to open without waiting. */
-  compiled(spec: ConstraintSpec): boolean {
-    const h = this.#hosts.get(specKey(spec));
-    return !!h && h.settled && !h.failed;
-  }
-
-  /**
-   * Starts compiling this text without opening a matcher (a slow compile behind a quick stand-in);
-   * says how it went: ready, failed (the compiler refused it or timed out), or busy (every
-   * GRAMMAR_WORKERS worker in use: nothing started).
-   */
-  prepare(spec: ConstraintSpec): Promise<"ready" | "failed" | "busy"> {
-    try {
-      return this.#host(spec).ready.then(() => "ready" as const, () => "failed" as const);
-    } catch {
-      return Promise.resolve("busy" as const);
-    }
-  }
-
   /** A matcher on a compiled host at once, after `replay` (a fork of a beam's constraint). */
   openOn(host: Host, spec: ConstraintSpec, replay: number[]): Constraint {
     host.open++;

@@ -19,7 +19,7 @@ export class EngineConstraints {
     };
     if (!this.make) refuse(501, "unsupported", "constrained output is not available on this engine");
     this.#pool ??= this.make!();
-    const compiled = this.#served(grammarOf(spec));
+    const compiled = grammarOf(spec);
     const opened = await Promise.allSettled(Array.from({ length: n }, () => this.#pool!.open(compiled)));
     const failed = opened.find((o) => o.status === "rejected");
     if (!failed) return opened.map((o) => (o as PromiseFulfilledResult<Constraint>).value);
@@ -27,28 +27,6 @@ export class EngineConstraints {
     const err = failed.reason as Error;
     const status = err instanceof ConstraintError ? err.status : 500;
     return refuse(status, status === 400 ? "invalid_constraint" : "constraint_failed", status === 400 ? explain(spec, err.message) : err.message);
-  }
-
-  /** schemas seen once (their own compile starts on the second use) and those xgrammar refused */
-  readonly #seen = new Set<string>();
-  readonly #ownFailed = new Set<string>();
-
-  /**
-   * A JSON Schema is served through llama.cpp's converter grammar (it compiles in ~16 ms, where
-   * xgrammar's own compile takes up to seconds: bounded string lengths, bench/results-structured.md)
-   * until xgrammar's own version, whose masks are faster, is ready. That compile starts, behind the
-   * stand-in, the second time a schema is used: a schema used once costs no compile it never uses.
-   * Both accept exactly the schema's JSON.
-   */
-  #served(spec: ConstraintSpec): ConstraintSpec {
-    if (spec.type !== "json_schema" || this.#pool!.compiled(spec)) return spec;
-    const quick: ConstraintSpec = { type: "grammar", gbnf: schemaGbnf(spec.schema, spec.field), field: spec.field };
-    if (!this.#seen.has(spec.schema)) remember(this.#seen, spec.schema);
-    else if (!this.#ownFailed.has(spec.schema)) {
-      const pool = this.#pool!; // after the stand-in is ready: the slow compile must not take its cores first
-      void pool.prepare(quick).then(() => pool.prepare(spec)).then((how) => void (how === "failed" && remember(this.#ownFailed, spec.schema)));
-    }
-    return quick;
   }
 
   close(): void {
@@ -71,12 +49,6 @@ function grammarOf(spec: ConstraintSpec): ConstraintSpec {
   const schema = JSON.stringify(rangesAsEnums(JSON.parse(spec.schema)));
   if (!BOUND.test(schema)) return { ...spec, schema };
   return { type: "grammar", gbnf: schemaGbnf(spec.schema, spec.field), field: spec.field };
-}
-
-/** Adds to a set bounded at 1024 entries (cleared when full: a forgotten schema is only seen anew). */
-function remember(set: Set<string>, key: string): void {
-  if (set.size >= 1024) set.clear();
-  set.add(key);
 }
 
 const BOUND = /"(minimum|maximum|exclusiveMinimum|exclusiveMaximum)"\s*:/;
