@@ -60,6 +60,12 @@ describe("TokenSampler greedy", () => {
 });
 
 describe("TokenSampler sampling edge cases", () => {
+  test("top_k 1 picks the largest logit even where temperature rounds it into a tie (a property-test counterexample)", () => {
+    for (let seed = 0; seed < 20; seed++) {
+      expect(make({ doSample: true, temperature: 1.9999999403953552, topK: 1, topP: 1, seed }).sample(Float32Array.from([1.401298464324817e-45, 0]), null)).toBe(0);
+    }
+  });
+
   test("top_k = 1 equals argmax", () => {
     const rng = new Rng(11);
     const s = make({ topK: 1, temperature: 1.5, seed: 5 });

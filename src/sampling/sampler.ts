@@ -131,6 +131,9 @@ export class TokenSampler {
     if (this.greedy) return argmax(logits);
     const n = logits.length;
     if (n === 0) throw new RangeError("TokenSampler.sample: empty logits row");
+    // top_k 1 keeps only the largest logit (temperature is monotone): decided before scaling, which
+    // could round two tiny logits into a tie (1.4e-45 / 2 is 0 in float32); real ties still draw
+    if (this.topK === 1 && uniqueMax(logits)) return argmax(logits);
     this.ensureScratch(n);
     const overflowed = scaleByTemperature(logits, this.temperature);
     if (overflowed >= 0) return overflowed; // one-hot in the limit: greedy
@@ -155,4 +158,12 @@ export class TokenSampler {
       this.weights = new Float64Array(n);
     }
   }
+}
+
+/** Whether the largest finite-or-not value of the row occurs once. */
+function uniqueMax(row: Float32Array): boolean {
+  const best = row[argmax(row)]!;
+  let count = 0;
+  for (let i = 0; i < row.length; i++) if (row[i] === best && ++count > 1) return false;
+  return true;
 }
