@@ -9,6 +9,7 @@ import type { ChatTemplate } from "./chat-template.ts";
 import type { Choice, Run, Running } from "./engine-run.ts";
 import type { ReplyParser } from "./reply-parser.ts";
 import { stopList } from "./stop-filter.ts";
+import { calling } from "./tool-formats/format.ts";
 import { planTurn, Reply, type TurnPlan } from "./turn.ts";
 import type { Conversation, ReplyEvent } from "./types.ts";
 
@@ -50,7 +51,7 @@ export interface TurnRequest {
   /** alternatives per token when asked for, else null */
   logprobs: number | null;
   signal: AbortSignal;
-  /** the session the turn continues (and becomes), instead of one-off sequences; `stale` etc. as PromptSpec */
+  /** the session the turn continues (and becomes), instead of one-off sequences */
   session?: { requestId: string };
 }
 
@@ -72,10 +73,9 @@ export interface TurnResult {
 
 /** Plans the turn (refusals as 400s) and starts it. */
 export function startTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers = {}): { result: Promise<TurnResult>; abort(): void } {
-  const calling = req.conv.tools.length > 0 && req.conv.toolChoice !== "none";
   // response_format beside tools: an answer that calls no tool must match it
   const asked = deps.constraint(req.sampling);
-  const conv = req.conv.tools.length > 0 && asked ? { ...req.conv, answerSchema: answerSchema(asked, calling) } : req.conv;
+  const conv = req.conv.tools.length > 0 && asked ? { ...req.conv, answerSchema: answerSchema(asked, calling(req.conv)) } : req.conv;
   let plan: TurnPlan;
   try {
     plan = planTurn(deps.template(), conv);
@@ -86,9 +86,10 @@ export function startTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers = {}
   // with a session, it follows the conversation: it keeps what it shares with it and decodes the rest
   const sampling = req.session ? { ...req.sampling, request_id: req.session.requestId } : req.sampling;
   const items = deps.items(sampling, [{ prompt: plan.prompt, pieces: plan.pieces, sync: true }]);
-  // the tool format's constraint includes the answer's: it replaces response_format's
-  const config = deps.config(plan.constraint ? { ...sampling, response_format: null, json_schema: null, grammar: null } : sampling, req.maxTokens, req.logprobs);
-  if (plan.constraint) config.constraint = plan.constraint;
+  // the constraint was read above (asked); the tool format's includes the answer's and replaces it
+  const config = deps.config({ ...sampling, response_format: null, json_schema: null, grammar: null }, req.maxTokens, req.logprobs);
+  const constraint = plan.constraint ?? asked;
+  if (constraint) config.constraint = constraint;
   if (plan.specialText.length) config.special_text = plan.specialText;
   const parsers = items.map(() => plan.parser());
   const replies = items.map(() => new Reply());

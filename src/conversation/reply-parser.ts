@@ -11,18 +11,16 @@ export interface ReplyParser {
   push(text: string): ReplyEvent[];
   /** the reply ended: what was held back */
   end(): ReplyEvent[];
-  /** tool calls opened so far */
-  readonly calls: number;
 }
 
 export const newCallId = () => `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
 
 abstract class Base implements ReplyParser {
   protected out: ReplyEvent[] = [];
-  calls = 0;
+  #calls = 0;
   protected readonly sink: CallSink = {
     emit: (e) => this.out.push(e),
-    open: () => ({ index: this.calls++, id: newCallId() }),
+    open: () => ({ index: this.#calls++, id: newCallId() }),
   };
 
   protected text(text: string): void {

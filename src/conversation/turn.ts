@@ -4,13 +4,13 @@
 import type { ConstraintSpec } from "../constraints/messages.ts";
 import type { ChatTemplate } from "./chat-template.ts";
 import type { ReplyParser } from "./reply-parser.ts";
-import { toolFormatOf, type ToolFormat } from "./tool-formats/index.ts";
+import { calling } from "./tool-formats/format.ts";
+import { toolFormatOf } from "./tool-formats/index.ts";
 import type { Conversation, ReplyEvent, ToolCall } from "./types.ts";
 
 export interface TurnPlan {
   prompt: string;
   pieces: string[];
-  format: ToolFormat;
   /** the tool-call constraint (undefined: none this turn) */
   constraint?: ConstraintSpec;
   /** control-token texts the reply must show */
@@ -34,11 +34,10 @@ export function planTurn(template: ChatTemplate, conv: Conversation): TurnPlan {
     rendered = template.pieces({ ...input, tools: input.tools ? input.tools.map(forStrictTemplates) : [] });
   }
   const { prompt, pieces } = rendered;
-  const calling = conv.tools.length > 0 && conv.toolChoice !== "none";
   return {
-    prompt, pieces, format,
+    prompt, pieces,
     constraint: format.constraint(conv),
-    specialText: calling ? format.specialText : [],
+    specialText: calling(conv) ? format.specialText : [],
     parser: () => format.parser(conv),
   };
 }

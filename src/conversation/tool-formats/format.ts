@@ -2,14 +2,9 @@
 // variables (render), what constrains the reply (constraint), and how the reply's text becomes
 // content and calls (parser). One small module per model family; index.ts picks one by template.
 import type { ConstraintSpec } from "../../constraints/messages.ts";
+import type { TemplateInput } from "../chat-template.ts";
 import type { ReplyParser } from "../reply-parser.ts";
 import type { Conversation, Tool } from "../types.ts";
-
-/** The chat template's variables: messages as transformers' apply_chat_template takes them, and tools. */
-export interface TemplateInput {
-  messages: Record<string, unknown>[];
-  tools?: Record<string, unknown>[];
-}
 
 export interface ToolFormat {
   readonly name: string;
@@ -24,6 +19,11 @@ export interface ToolFormat {
 
 /** the reply may call tools */
 export const calling = (conv: Conversation) => conv.tools.length > 0 && conv.toolChoice !== "none";
+
+/** The template's variables for formats whose templates render tools: the messages, and the tools while they may be called. */
+export function templateInput(conv: Conversation, id?: (id: string) => string): TemplateInput {
+  return { messages: templateMessages(conv, id), ...(calling(conv) ? { tools: templateTools(conv.tools) } : {}) };
+}
 
 /** tools as OpenAI (and every template that renders tools) spells them */
 export function templateTools(tools: Tool[]): Record<string, unknown>[] {
@@ -106,7 +106,7 @@ export function callTags(conv: Conversation, begin: (name: string) => string, en
  * named tool must call from the first token (`first` wraps the calls when the format needs it).
  */
 export function choiceConstraint(conv: Conversation, triggers: string[], tags: Record<string, unknown>[], separator: string, markers: string[] = []): ConstraintSpec | undefined {
-  if (conv.tools.length === 0 || conv.toolChoice === "none") return undefined;
+  if (!calling(conv)) return undefined;
   const single = conv.maxToolCalls <= 1;
   const calls = callList(tags, separator, conv.maxToolCalls);
   if (conv.toolChoice !== "auto") return tagConstraint(calls, markers);

@@ -6,7 +6,8 @@
 // shares its prompt's prefix with the one before (the KV cache keeps it).
 import { JsonReplyParser } from "../reply-parser.ts";
 import type { Conversation } from "../types.ts";
-import { argumentsValue, callable, parametersOf, templateTools, type TemplateInput, type ToolFormat } from "./format.ts";
+import type { TemplateInput } from "../chat-template.ts";
+import { argumentsValue, callable, parametersOf, templateTools, type ToolFormat } from "./format.ts";
 
 function instructions(conv: Conversation): string {
   return `You can use these tools:\n${templateTools(conv.tools).map((t) => JSON.stringify(t.function)).join("\n")}\n\n` +

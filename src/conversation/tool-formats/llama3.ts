@@ -1,18 +1,17 @@
 // Llama 3.1-3.3 JSON tool calling: the reply is {"name": …, "parameters": {…}}, one call per turn
 // (the templates refuse more), sometimes after <|python_tag|>.
 import { MarkerParser } from "../reply-parser.ts";
-import type { Conversation } from "../types.ts";
-import { callTags, calling, choiceConstraint, templateMessages, templateTools, type ToolFormat } from "./format.ts";
+import { callTags, calling, choiceConstraint, templateInput, type ToolFormat } from "./format.ts";
 
 const TAG = "<|python_tag|>";
 
 export const llama3: ToolFormat = {
   name: "llama3",
   specialText: [TAG],
-  render: (conv: Conversation) => ({ messages: templateMessages(conv), ...(conv.tools.length && conv.toolChoice !== "none" ? { tools: templateTools(conv.tools) } : {}) }),
+  render: (conv) => templateInput(conv),
   constraint(conv) {
     const tags = callTags(conv, (name) => `{"name": ${name}, "parameters": `, "}");
-    return choiceConstraint({ ...conv, parallelToolCalls: false, maxToolCalls: 1 }, ['{"name": '], tags, "");
+    return choiceConstraint({ ...conv, maxToolCalls: 1 }, ['{"name": '], tags, "");
   },
   parser: (conv) => (calling(conv) ? new MarkerParser({ markers: [{ text: TAG, inBody: false }, { text: '{"name"', inBody: true }], array: false }) : null),
 };

@@ -1,8 +1,7 @@
 // Mistral: [TOOL_CALLS][{"name": …, "arguments": {…}}, …] (Mistral 7B v0.3, Nemo, Small). Its
 // templates want tool-call ids of 9 letters and digits: any id is mapped to one, the same every turn.
 import { MarkerParser } from "../reply-parser.ts";
-import type { Conversation } from "../types.ts";
-import { callable, calling, callList, parametersOf, tagConstraint, templateMessages, templateTools, type ToolFormat } from "./format.ts";
+import { callTags, calling, callList, tagConstraint, templateInput, type ToolFormat } from "./format.ts";
 
 const MARK = "[TOOL_CALLS]";
 
@@ -16,10 +15,10 @@ export function mistralId(id: string): string {
 export const mistral: ToolFormat = {
   name: "mistral",
   specialText: [MARK],
-  render: (conv: Conversation) => ({ messages: templateMessages(conv, mistralId), ...(conv.tools.length && conv.toolChoice !== "none" ? { tools: templateTools(conv.tools) } : {}) }),
+  render: (conv) => templateInput(conv, mistralId),
   constraint(conv) {
-    if (conv.tools.length === 0 || conv.toolChoice === "none") return undefined;
-    const tags = callable(conv).map((t) => ({ type: "tag", begin: `{"name": ${JSON.stringify(t.name)}, "arguments": `, content: { type: "json_schema", json_schema: parametersOf(t) }, end: "}" }));
+    if (!calling(conv)) return undefined;
+    const tags = callTags(conv, (name) => `{"name": ${name}, "arguments": `, "}");
     const list = callList(tags, ", ", conv.maxToolCalls);
     const block = { type: "tag", begin: `${MARK}[`, content: list, end: "]" };
     return tagConstraint(conv.toolChoice === "auto" ? { type: "triggered_tags", triggers: [MARK], tags: [block], stop_after_first: true } : block, [MARK]);

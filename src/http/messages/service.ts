@@ -14,7 +14,7 @@ import { ContentBuilder, type BlockEvent } from "./content.ts";
 import type { CountTokensInput, MessagesInput } from "./model.ts";
 import { conversationOf, samplingOf } from "./request.ts";
 
-export type StopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "model_context_window_exceeded";
+type StopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "model_context_window_exceeded";
 
 export class MessagesService {
   constructor(
@@ -31,7 +31,7 @@ export class MessagesService {
     };
     const blocks = new ContentBuilder();
     const head = { id: `msg_${crypto.randomUUID().replaceAll("-", "")}`, type: "message", role: "assistant", model: this.openai.modelId };
-    const stopOf = (c: Choice, reply: Reply) => stopReason(c, reply, c.stopSequence, body.max_tokens);
+    const stopOf = (c: Choice, reply: Reply) => stopReason(c, reply, body.max_tokens);
     if (!body.stream) {
       const turn = inAnthropicTerms(() => startTurn(core, request, { onEvents: (_i, events) => void blocks.add(events) }));
       const { choices, replies } = await turn.result;
@@ -100,10 +100,10 @@ export class MessagesService {
 }
 
 /** why a reply stopped, in Anthropic's terms */
-export function stopReason(c: Choice, reply: Reply, stop: string | null, maxTokens: number): { stop_reason: StopReason; stop_sequence: string | null } {
+function stopReason(c: Choice, reply: Reply, maxTokens: number): { stop_reason: StopReason; stop_sequence: string | null } {
   if (c.finish === "length") return { stop_reason: c.completionTokens >= maxTokens ? "max_tokens" : "model_context_window_exceeded", stop_sequence: null };
   if (reply.calls.length > 0) return { stop_reason: "tool_use", stop_sequence: null };
-  if (stop !== null) return { stop_reason: "stop_sequence", stop_sequence: stop };
+  if (c.stopSequence !== null) return { stop_reason: "stop_sequence", stop_sequence: c.stopSequence };
   return { stop_reason: "end_turn", stop_sequence: null };
 }
 
@@ -130,7 +130,7 @@ function inAnthropicTerms<T>(f: () => T): T {
  * maximum" (the text its clients look for), the seed API's generation_config fields are the body's
  * own, and structured output's field is output_config.format.schema.
  */
-export function anthropicError(err: HttpError, ctxSize: number): HttpError {
+function anthropicError(err: HttpError, ctxSize: number): HttpError {
   if (err.code === "context_exceeded") {
     const m = /^prompt has (\d+) tokens/.exec(err.message);
     const message = m && ctxSize > 0
