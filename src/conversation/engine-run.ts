@@ -72,12 +72,12 @@ export function runTurn(engine: EngineClient, o: Run): Running {
         // every choice has met a stop: the rest would be thrown away
         if (filters.every((x) => x.stopped)) engine.abort(ticket, stopAt.map((d) => d ?? 0));
       },
-      done: (i, reason, generated, _length, promptTokens, cached?: number) => {
+      done: (i, reason, generated, _length, promptTokens, cached) => {
         const f = filters[i]!;
         emit(i, f.flush());
         const choice: Choice = {
           index: i, text: texts[i]!, finish: f.stopped || reason === "eos" ? "stop" : "length", stopSequence: f.matched, promptTokens,
-          cachedTokens: cached ?? 0, completionTokens: stopAt[i] ?? generated, logprobs: entries[i]!,
+          cachedTokens: cached, completionTokens: stopAt[i] ?? generated, logprobs: entries[i]!,
         };
         choices[i] = choice;
         o.onChoice?.(choice);

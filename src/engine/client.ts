@@ -38,7 +38,7 @@ export interface RequestObserver {
   /** `at`: admission time, ms since the epoch (the message itself arrives after the first decode step) */
   started(ticket: number, index: number, at: number): void;
   text(ticket: number, index: number): void;
-  done(ticket: number, index: number, reason: FinishReason, generated: number, promptTokens: number, cached: number): void;
+  done(ticket: number, index: number, reason: FinishReason, generated: number, promptTokens: number): void;
   failed(ticket: number, items: number, status: number): void;
 }
 
@@ -264,7 +264,7 @@ export class EngineClient {
       case "done": {
         const r = this.#requests.get(msg.ticket);
         if (!r) return;
-        this.observer?.done(msg.ticket, msg.index, msg.reason, msg.generated, msg.promptTokens, msg.cached);
+        this.observer?.done(msg.ticket, msg.index, msg.reason, msg.generated, msg.promptTokens);
         try {
           r.handlers.done(msg.index, msg.reason, msg.generated, msg.length, msg.promptTokens, msg.cached);
         } finally {

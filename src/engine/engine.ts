@@ -239,7 +239,8 @@ export class Engine {
       // a state llama.cpp refused after all: the x-session the client sees says so
       const session = job.seq.restoreFailed ? "recomputed" : undefined;
       job.seq.restoreFailed = false;
-      this.#emit({ type: "started", ticket: job.ticket, index: job.index, session, at: performance.timeOrigin + performance.now(), promptTokens: job.startLen, cached: job.seq.nPast });
+      job.cached = job.seq.nPast; // its first feed starts after the cells that already hold its tokens
+      this.#emit({ type: "started", ticket: job.ticket, index: job.index, session, at: performance.timeOrigin + performance.now(), promptTokens: job.startLen, cached: job.cached });
     }
     const plan = this.scheduler.plan();
     if (plan.entries.length === 0) return false;
@@ -256,10 +257,7 @@ export class Engine {
     let beamJobs: BeamJob[] | null = null; // only beam steps allocate
     for (const e of plan.entries) {
       const { job } = e;
-      if (e.beam < 0) {
-        job.cached ??= job.seq.nPast; // its first feed starts after the cells that already hold its tokens
-        job.seq.nPast += e.count;
-      }
+      if (e.beam < 0) job.seq.nPast += e.count;
       if (!e.logits || job.finish) continue;
       if (job.kind === "sample") this.#sampleNext(job, e.row);
       else if (!Number.isFinite(this.ctx.logit(e.row, this.ctx.argmaxRow(e.row)))) this.#broken(job);

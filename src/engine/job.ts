@@ -15,7 +15,7 @@ abstract class JobBase {
   readonly startLen: number;
   /**
    * of those, the tokens already in the KV cache at the job's first feed (a continued session, a
-   * restored state, a reused prefix): not decoded again. Null until then (0 in its "done" if never fed).
+   * restored state, a reused prefix): not decoded again. Set when it starts (0 in its "done" if it never did).
    */
   cached: number | null = null;
   /** UTF-8 decoder in stream mode: holds back incomplete characters between tokens */
