@@ -25,6 +25,14 @@ export function argmax(logits: ArrayLike<number>): number {
   return best;
 }
 
+/** argmax, or -1 when the largest value occurs more than once (one pass) */
+export function uniqueArgmax(logits: ArrayLike<number>): number {
+  const best = argmax(logits);
+  const top = logits[best];
+  for (let i = best + 1; i < logits.length; i++) if (logits[i] === top) return -1;
+  return best;
+}
+
 /**
  * HF RepetitionPenaltyLogitsProcessor on already-distinct token ids:
  * `score < 0 ? score * penalty : score / penalty`, in place. `ids[0..count)` must

@@ -23,7 +23,7 @@
  * buffers are owned by the sampler and sized to the vocabulary once.
  */
 import { RandomSource, Rng } from "./rng.ts";
-import { applyRepetitionPenaltyDistinct, argmax, scaleByTemperature } from "./logits.ts";
+import { applyRepetitionPenaltyDistinct, argmax, scaleByTemperature, uniqueArgmax } from "./logits.ts";
 import { topKCandidates, topPCut, topPSelect } from "./warpers.ts";
 import { drawFromCandidates, drawFromRow, drawWeightedCandidates } from "./draw.ts";
 import { TokenHistory } from "./token-history.ts";
@@ -133,7 +133,8 @@ export class TokenSampler {
     if (n === 0) throw new RangeError("TokenSampler.sample: empty logits row");
     // top_k 1 keeps only the largest logit (temperature is monotone): decided before scaling, which
     // could round two tiny logits into a tie (1.4e-45 / 2 is 0 in float32); real ties still draw
-    if (this.topK === 1 && uniqueMax(logits)) return argmax(logits);
+    const top = this.topK === 1 ? uniqueArgmax(logits) : -1;
+    if (top >= 0) return top;
     this.ensureScratch(n);
     const overflowed = scaleByTemperature(logits, this.temperature);
     if (overflowed >= 0) return overflowed; // one-hot in the limit: greedy
@@ -158,12 +159,4 @@ export class TokenSampler {
       this.weights = new Float64Array(n);
     }
   }
-}
-
-/** Whether the largest finite-or-not value of the row occurs once. */
-function uniqueMax(row: Float32Array): boolean {
-  const best = row[argmax(row)]!;
-  let count = 0;
-  for (let i = 0; i < row.length; i++) if (row[i] === best && ++count > 1) return false;
-  return true;
 }
