@@ -119,7 +119,7 @@ describe("the seed API and llama-server's fields", () => {
     expect(rangesAsEnums({ type: "integer", minimum: 7, maximum: 12 })).toEqual({ enum: [7, 8, 9, 10, 11, 12] });
     expect(rangesAsEnums({ type: "integer", exclusiveMinimum: 0, exclusiveMaximum: 10, multipleOf: 3, description: "d" })).toEqual({ description: "d", enum: [3, 6, 9] });
     expect(rangesAsEnums({ items: { type: "integer", minimum: 1, maximum: 3, enum: [2, 3, 4] } })).toEqual({ items: { enum: [2, 3] } });
-    for (const kept of [{ type: "integer", minimum: 0 }, { type: "integer", minimum: 0, maximum: 1024 }, { type: "integer", minimum: 5, maximum: 4 }, { type: "number", minimum: 0, maximum: 1 }]) {
+    for (const kept of [{ type: "integer", minimum: 0 }, { type: "integer", minimum: 0, maximum: 1024 }, { type: "integer", minimum: 5, maximum: 4 }, { type: "integer", minimum: 0, maximum: 5, exclusiveMinimum: true }, { type: "number", minimum: 0, maximum: 1 }]) {
       expect(rangesAsEnums(kept)).toEqual(kept);
     }
   });

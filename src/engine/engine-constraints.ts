@@ -62,13 +62,13 @@ export function rangesAsEnums(node: unknown): unknown {
   const o = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, rangesAsEnums(v)]));
   if (o.type !== "integer") return o;
   const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, type: _, ...rest } = o;
-  const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
-  const lows = [num(minimum) === undefined ? undefined : Math.ceil(num(minimum)!), num(exclusiveMinimum) === undefined ? undefined : Math.floor(num(exclusiveMinimum)!) + 1];
-  const highs = [num(maximum) === undefined ? undefined : Math.floor(num(maximum)!), num(exclusiveMaximum) === undefined ? undefined : Math.ceil(num(exclusiveMaximum)!) - 1];
-  const defined = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined);
-  if (defined(lows).length === 0 || defined(highs).length === 0 || (multipleOf !== undefined && !(num(multipleOf)! > 0))) return o;
-  const lo = Math.max(...defined(lows)), hi = Math.min(...defined(highs));
-  if (hi - lo + 1 > ENUM_RANGE || !Number.isSafeInteger(lo) || !Number.isSafeInteger(hi)) return o;
+  const bounds = [minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf];
+  // draft 4's boolean exclusiveMinimum/Maximum, or a non-finite bound: left to the converter
+  if (bounds.some((b) => b !== undefined && !(typeof b === "number" && Number.isFinite(b))) || (multipleOf !== undefined && !((multipleOf as number) > 0))) return o;
+  const at = (v: unknown, dflt: number) => (v === undefined ? dflt : (v as number));
+  const lo = Math.max(Math.ceil(at(minimum, -Infinity)), Math.floor(at(exclusiveMinimum, -Infinity)) + 1);
+  const hi = Math.min(Math.floor(at(maximum, Infinity)), Math.ceil(at(exclusiveMaximum, Infinity)) - 1);
+  if (!Number.isSafeInteger(lo) || !Number.isSafeInteger(hi) || hi - lo + 1 > ENUM_RANGE) return o;
   const values: number[] = [];
   for (let v = lo; v <= hi; v++) if (multipleOf === undefined || Number.isInteger(v / (multipleOf as number))) values.push(v);
   const allowed = Array.isArray(rest.enum) ? values.filter((v) => (rest.enum as unknown[]).includes(v)) : values;
