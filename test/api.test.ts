@@ -43,7 +43,7 @@ describe("health", () => {
 describe("generate-one", () => {
   test("greedy output equals the llama.cpp reference loop", async () => {
     const ids = model.tokenize(PROMPT, true, true);
-    const ref = greedyAlone(model, ids, 24, 1024, t.engine.model!.attention.flashAttn);
+    const ref = greedyAlone(model, ids, 24, { flashAttn: t.engine.model!.attention.flashAttn });
     const text = await t.generate(uid(), PROMPT, { max_new_tokens: 24 });
     expect(text).toBe(model.piecesText(ref));
   });

@@ -179,7 +179,7 @@ describe("attention without flash attention is batch-invariant (native/patches)"
     const opts = { nCtx: 4 * 512, nBatch: 512, nSeqMax: 4, kvUnified: false, flashAttn: 0 };
     try {
       using batch = new Batch(512, 1);
-      const decode = (ctx: Context, items: [seq: number, ids: number[], from: number][]) => {
+      const decode = (ctx: Context, items: [seq: number, ids: Int32Array, from: number][]) => {
         batch.clear();
         for (const [seq, ids, from] of items) ids.forEach((id, i) => batch.add(id, from + i, seq, i === ids.length - 1));
         expect(ctx.decode(batch)).toBe(0);

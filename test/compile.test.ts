@@ -39,7 +39,7 @@ test("bun run compile writes one executable that embeds the native library and s
   using model = Model.load(modelPath);
   // the reference runs the attention the binary serves (FLASH_ATTN, or its startup probe's choice)
   const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { model: { attention: { flashAttn: number } } };
-  expect(await r.text()).toBe(model.piecesText(greedyAlone(model, model.tokenize(prompt, true, true), 12, 1024, health.model.attention.flashAttn)));
+  expect(await r.text()).toBe(model.piecesText(greedyAlone(model, model.tokenize(prompt, true, true), 12, { flashAttn: health.model.attention.flashAttn })));
   // structured output in the binary: its grammar worker (an embedded entry), xgrammar's WASM, and the
   // native schema converter (integer bounds)
   const constrained = await fetch(`http://127.0.0.1:${port}/v1/completions`, {

@@ -40,7 +40,7 @@ describe("greedy parity with llama-server on SmolLM2", () => {
   for (const [i, prompt] of prompts.entries()) {
     test(`prompt ${i}: 48 greedy tokens (or up to EOS) equal llama-server's`, async () => {
       const ids = model.tokenize(prompt, true, true);
-      expect(noEog(greedyAlone(model, ids, 48, 1024, t.engine.model!.attention.flashAttn))).toEqual(noEog(await serverGreedy(server, ids, 48)));
+      expect(noEog(greedyAlone(model, ids, 48, { flashAttn: t.engine.model!.attention.flashAttn }))).toEqual(noEog(await serverGreedy(server, ids, 48)));
     });
   }
 });

@@ -12,7 +12,7 @@ export const dataEvent = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
 /** `event: type` + `data: {json}` (Responses, Anthropic Messages) */
 export const namedEvent = (type: string, data: unknown) => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 
-export interface SseControls {
+interface SseControls {
   push(chunk: string): void;
   /** generation began: the response goes out now */
   begin(headers?: Record<string, string>): void;

@@ -6,7 +6,7 @@ import type { Tool } from "../conversation/types.ts";
 import { checkSchema, looseSchema } from "./constraint.ts";
 import { HttpError } from "./errors.ts";
 
-export interface ToolSpelling {
+interface ToolSpelling {
   name: string;
   description?: string | null;
   /** a JSON Schema object; a boolean schema or none: any arguments object */

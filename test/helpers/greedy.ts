@@ -6,7 +6,7 @@ import { Batch, Context, Model } from "../../src/native/index.ts";
  * Greedy tokens for each prompt decoded alone in a fresh context (stops at n or end-of-generation).
  * `flashAttn`: the attention setting (llama.cpp's auto by default; an engine's served one to compare with it).
  */
-export function greedyAlone(model: Model, prompt: ArrayLike<number>, n: number, nCtx = 1024, flashAttn = -1): number[] {
+export function greedyAlone(model: Model, prompt: ArrayLike<number>, n: number, { nCtx = 1024, flashAttn = -1 } = {}): number[] {
   using ctx = new Context(model, { nCtx, nBatch: 512, nSeqMax: 1, flashAttn });
   using batch = new Batch(512, 1);
   const out: number[] = [];

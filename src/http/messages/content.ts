@@ -13,7 +13,7 @@ export type Block =
 export type BlockEvent = [name: "content_block_start" | "content_block_delta" | "content_block_stop", data: object];
 
 /** tool_use ids are Anthropic's toolu_…, made from the core's call_… ids */
-export const toolUseId = (callId: string) => `toolu_${callId.replace(/^call_/, "")}`;
+const toolUseId = (callId: string) => `toolu_${callId.replace(/^call_/, "")}`;
 
 type Open = { kind: "text"; index: number } | { kind: "tool"; index: number; call: number };
 

@@ -11,7 +11,7 @@ const Closed = { additionalProperties: false } as const;
 /** prompt caching is automatic here (every prefix is reused): the marker is accepted and changes nothing */
 const CacheControl = Nullable(t.Object({ type: t.Literal("ephemeral"), ttl: t.Optional(t.Union([t.Literal("5m"), t.Literal("1h")])) }, Closed));
 
-export const TextBlock = t.Object(
+const TextBlock = t.Object(
   { type: t.Literal("text"), text: t.String(), cache_control: CacheControl, citations: Nullable(t.Array(t.Unknown())) },
   Closed,
 );
@@ -53,7 +53,7 @@ const ToolResultBlock = t.Object(
 const ThinkingBlock = t.Object({ type: t.Literal("thinking"), thinking: t.String(), signature: t.Optional(t.String()) }, Closed);
 const RedactedThinkingBlock = t.Object({ type: t.Literal("redacted_thinking"), data: t.String() }, Closed);
 
-export const ContentBlock = t.Union([TextBlock, ToolUseBlock, ToolResultBlock, ThinkingBlock, RedactedThinkingBlock, ...Unsupported.anyOf]);
+const ContentBlock = t.Union([TextBlock, ToolUseBlock, ToolResultBlock, ThinkingBlock, RedactedThinkingBlock, ...Unsupported.anyOf]);
 
 export const MessageParam = t.Object(
   {
@@ -64,7 +64,7 @@ export const MessageParam = t.Object(
 );
 
 /** a custom tool; server tools (web_search_…, bash_…) have a type of their own and are refused by name */
-export const ToolParam = t.Object(
+const ToolParam = t.Object(
   {
     name: t.String({ pattern: "^[A-Za-z0-9_-]{1,128}$" }),
     type: Nullable(t.String({ maxLength: 64 })),
@@ -81,7 +81,7 @@ export const ToolParam = t.Object(
 );
 
 const Parallel = { disable_parallel_tool_use: t.Optional(t.Boolean()) };
-export const ToolChoiceParam = t.Union([
+const ToolChoiceParam = t.Union([
   t.Object({ type: t.Literal("auto"), ...Parallel }, Closed),
   t.Object({ type: t.Literal("any"), ...Parallel }, Closed),
   t.Object({ type: t.Literal("tool"), name: t.String({ minLength: 1, maxLength: 128 }), ...Parallel }, Closed),
@@ -144,5 +144,4 @@ export const CountTokensBody = t.Object(common, Closed);
 export type MessagesInput = typeof MessagesBody.static;
 export type CountTokensInput = typeof CountTokensBody.static;
 export type CommonInput = MessagesInput | CountTokensInput;
-export type MessageInput = typeof MessageParam.static;
 export type ContentBlockInput = typeof ContentBlock.static;

@@ -8,7 +8,7 @@ import { Int, JsonSchema, Nullable } from "../generate/model.ts";
 
 
 /** stop: one string or up to MAX_STOP (16) of them */
-export const MAX_STOP = 16;
+const MAX_STOP = 16;
 const Stop = t.Union([t.String({ minLength: 1, maxLength: 512 }), t.Array(t.String({ minLength: 1, maxLength: 512 }), { maxItems: MAX_STOP })]);
 
 const common = {

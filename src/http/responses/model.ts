@@ -6,7 +6,7 @@ import { Int, JsonSchema, Nullable } from "../generate/model.ts";
 
 const Item = t.Record(t.String(), t.Unknown());
 
-export const TextFormat = t.Union([
+const TextFormat = t.Union([
   t.Object({ type: t.Literal("text") }, { additionalProperties: false }),
   t.Object({ type: t.Literal("json_object") }, { additionalProperties: false }),
   t.Object({

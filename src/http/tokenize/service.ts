@@ -47,7 +47,7 @@ export class TokenizeService {
 }
 
 /** a piece as llama-server shows it: its text when it is valid UTF-8, else its bytes */
-export function pieceOf(bytes: Uint8Array): Piece {
+function pieceOf(bytes: Uint8Array): Piece {
   try {
     return utf8.decode(bytes);
   } catch {
