@@ -1,6 +1,6 @@
 // The engine's constrained-output requests: one Constraint per item, opened from the grammar
 // workers (made on first use), with refusals as RequestErrors that name the field that asked.
-import type { ConstraintSpec } from "../constraints/messages.ts";
+import { specKey, type ConstraintSpec } from "../constraints/messages.ts";
 import { ConstraintError, type Constraint, type GrammarPool } from "../constraints/pool.ts";
 import { gbnfError, jsonSchemaToGbnf } from "../native/index.ts";
 import type { GenerationConfig } from "./messages.ts";
@@ -19,7 +19,7 @@ export class EngineConstraints {
     };
     if (!this.make) refuse(501, "unsupported", "constrained output is not available on this engine");
     this.#pool ??= this.make!();
-    const compiled = grammarOf(spec);
+    const compiled = this.#grammarOf(spec);
     const opened = await Promise.allSettled(Array.from({ length: n }, () => this.#pool!.open(compiled)));
     const failed = opened.find((o) => o.status === "rejected");
     if (!failed) return opened.map((o) => (o as PromiseFulfilledResult<Constraint>).value);
@@ -27,6 +27,20 @@ export class EngineConstraints {
     const err = failed.reason as Error;
     const status = err instanceof ConstraintError ? err.status : 500;
     return refuse(status, status === 400 ? "invalid_constraint" : "constraint_failed", status === 400 ? explain(spec, err.message) : err.message);
+  }
+
+  /** grammarOf's answers by text: a tool loop sends the same tools every turn (converting them is JSON work on this thread) */
+  readonly #converted = new Map<string, ConstraintSpec>();
+
+  #grammarOf(spec: ConstraintSpec): ConstraintSpec {
+    const key = `${spec.field ?? ""}\0${specKey(spec)}`;
+    let out = this.#converted.get(key);
+    if (!out) {
+      out = grammarOf(spec);
+      if (this.#converted.size >= CONVERTED_KEPT) this.#converted.delete(this.#converted.keys().next().value!);
+      this.#converted.set(key, out);
+    }
+    return out;
   }
 
   close(): void {
@@ -50,6 +64,9 @@ function grammarOf(spec: ConstraintSpec): ConstraintSpec {
   if (!BOUND.test(schema)) return { ...spec, schema };
   return { type: "grammar", gbnf: schemaGbnf(spec.schema, spec.field), field: spec.field };
 }
+
+/** converted constraints kept (oldest dropped first) */
+const CONVERTED_KEPT = 64;
 
 const BOUND = /"(minimum|maximum|exclusiveMinimum|exclusiveMaximum)"\s*:/;
 /** the widest integer range written as an enum */
