@@ -47,7 +47,7 @@ export class CallStream {
         case "object": {
           if (text[at] !== "{") return "invalid";
           this.#pos = at;
-          this.#stream(text, at);
+          if (!this.#stream(text, at)) return "pending"; // the object cannot end before its arguments do
           const end = valueEnd(text, at);
           if (end < 0) return "pending";
           if (!this.#call && !this.#whole(text.slice(at, end))) return "invalid";
@@ -62,11 +62,11 @@ export class CallStream {
     }
   }
 
-  /** The call's name once its head is complete, then whatever its arguments add. */
-  #stream(text: string, at: number): void {
+  /** The call's name once its head is complete, then whatever its arguments add; false while they are open. */
+  #stream(text: string, at: number): boolean {
     if (!this.#call) {
       const head = HEAD.exec(text.slice(at, at + 4096));
-      if (!head) return;
+      if (!head) return true;
       const { index, id } = this.sink.open();
       this.#call = { index, argsAt: at + head[0].length, sent: at + head[0].length };
       this.sink.emit({ type: "call", index, id, name: JSON.parse(head[1]!) as string });
@@ -79,6 +79,7 @@ export class CallStream {
       this.sink.emit({ type: "arguments", index: call.index, fragment: text.slice(call.sent, upto) });
       call.sent = upto;
     }
+    return end >= 0;
   }
 
   /** A complete object in another key order: one call with all of its arguments at once. */
