@@ -46,7 +46,12 @@ export function createApp(engine: EngineClient, settings: Settings) {
     path: "/openapi",
     documentation: {
       info: { title: "bun-llm-server", version: "0.1.0", description: "The seed API (/api), the OpenAI-compatible API (/v1: completions, chat completions, Responses), the Anthropic Messages API (/v1/messages), tokenize/detokenize, health and metrics. Schemas are the ones that validate requests." },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "one of API_KEYS, when set" } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", description: "one of API_KEYS, when set" },
+          apiKey: { type: "apiKey", in: "header", name: "x-api-key", description: "one of API_KEYS, when set (Anthropic's header; either scheme works on every route)" },
+        },
+      },
     },
     exclude: { methods: ["OPTIONS"] },
   }));

@@ -1,5 +1,5 @@
 // The served model's vocabulary on the HTTP thread: the engine worker owns the weights, so routes
-// that only tokenize (/tokenize, /detokenize, /v1/messages/count_tokens, a stream's first usage)
+// that only tokenize (/tokenize, /detokenize, /v1/messages/count_tokens)
 // load the same GGUF once more, vocabulary only (llama.cpp's vocab_only: no tensors), on first use.
 import type { EngineClient } from "../../engine/client.ts";
 import { Model } from "../../native/index.ts";
