@@ -9,7 +9,7 @@ import { Int, JsonSchema, Nullable } from "../generate/model.ts";
 
 /** stop: one string or up to MAX_STOP (16) of them */
 const MAX_STOP = 16;
-const Stop = t.Union([t.String({ minLength: 1, maxLength: 512 }), t.Array(t.String({ minLength: 1, maxLength: 512 }), { maxItems: MAX_STOP })]);
+export const Stop = t.Union([t.String({ minLength: 1, maxLength: 512 }), t.Array(t.String({ minLength: 1, maxLength: 512 }), { maxItems: MAX_STOP })]);
 
 const common = {
   model: t.Optional(t.String({ maxLength: 512 })),

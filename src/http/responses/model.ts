@@ -3,6 +3,7 @@
 // nothing here are accepted, values this server cannot honour are refused by name (service.ts).
 import { t } from "elysia";
 import { Int, JsonSchema, Nullable } from "../generate/model.ts";
+import { Stop } from "../openai/model.ts";
 
 const Item = t.Record(t.String(), t.Unknown());
 
@@ -49,7 +50,7 @@ export const ResponseBody = t.Object(
     // extensions, as on /v1/chat/completions
     seed: Nullable(Int({ minimum: 0, maximum: 2 ** 32 - 1 })),
     top_k: t.Optional(Int({ minimum: 0 })),
-    stop: Nullable(t.Union([t.String({ minLength: 1, maxLength: 512 }), t.Array(t.String({ minLength: 1, maxLength: 512 }), { maxItems: 16 })])),
+    stop: Nullable(Stop),
   },
   { additionalProperties: false },
 );
