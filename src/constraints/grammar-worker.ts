@@ -6,6 +6,7 @@
 declare var self: Worker;
 
 import xgrammar, { type CompiledGrammar, type GrammarMatcher as Matcher } from "@mlc-ai/web-xgrammar";
+import { jsonSafeStrings } from "./json-strings.ts";
 import { maskWords, onlyStopsAllowed } from "../sampling/token-mask.ts";
 import { FLAG_COMPLETE, FLAG_REJECTED, MASK_HEADER_WORDS, type ConstraintSpec, type FromGrammar, type ToGrammar, type Vocabulary } from "./messages.ts";
 
@@ -39,7 +40,11 @@ async function compile(spec: ConstraintSpec): Promise<CompiledGrammar> {
       // any whitespace between JSON tokens, but at most MAX_WHITESPACE in a row: a weak or random
       // model otherwise fills its whole budget with spaces and newlines
       case "json_object": return compiler.compileJSONSchema('{"type": "object"}', true, undefined, undefined, true, MAX_WHITESPACE);
-      case "json_schema": return compiler.compileJSONSchema(spec.schema, true, undefined, undefined, true, MAX_WHITESPACE);
+      case "json_schema": {
+        // the converter's text, its strings made unable to hold what JSON forbids (json-strings.ts)
+        const ebnf = await xgrammar.Testings._jsonSchemaToEBNF(spec.schema, true, undefined, undefined, true, MAX_WHITESPACE);
+        return compiler.compileGrammar(jsonSafeStrings(ebnf), "root");
+      }
       case "grammar": return compiler.compileGrammar(spec.gbnf, "root");
       case "structural_tag": return compiler.compileStructuralTag(spec.tag);
       default: {
