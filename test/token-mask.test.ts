@@ -50,3 +50,21 @@ describe("constrained text stays valid UTF-8", () => {
     expect(utf8Continues(2, b(0x93, 0x41))).toBe(false);
   });
 });
+
+test("Utf8Guard strikes, before the one draw, every token that cannot follow: at a boundary and inside a character", async () => {
+  const { Utf8Guard } = await import("../src/engine/utf8.ts");
+  const pieces = [[0x41], [0x9c], [0x9c, 0x93], [0xe2], [0xc0], [], [0x93, 0x41], [0xf0, 0x9f]].map((p) => Uint8Array.from(p));
+  const guard = new Utf8Guard((t) => pieces[t]!, pieces.length);
+  const row = () => Float32Array.from(pieces, (_, i) => i + 1);
+  const finite = (r: Float32Array) => [...r.keys()].filter((i) => r[i] !== -Infinity);
+  const boundary = row();
+  guard.strike(0, boundary);
+  expect(finite(boundary)).toEqual([0, 3, 5, 7]); // no lone continuation, no C0; an empty piece is harmless
+  const inside = row();
+  guard.strike(2, inside); // e.g. after 0xE2: two continuation bytes owed
+  expect(finite(inside)).toEqual([1, 2, 5]);
+  expect([...inside].filter(Number.isFinite)).toEqual([2, 3, 6]); // the survivors keep their logits
+  const last = row();
+  guard.strike(1, last);
+  expect(finite(last)).toEqual([1, 5, 6]);
+});

@@ -27,15 +27,9 @@ export function pickToken(ctx: Context, job: SampleJob, row: number, best: numbe
   if (sampler.plainGreedy && maskAllows(mask, best) && job.logprobs === null && utf8.ok(need, best)) token = best;
   else {
     if (applyTokenMask(logits, mask) === 0) return { complete: true }; // nothing can follow
-    if (need === 0) utf8.strikeAtBoundary(logits);
-    const before = need > 0 ? utf8.keep(logits) : null; // a draw inside a character may have to be drawn again
+    utf8.strike(need, logits); // one draw, among the tokens that keep the text valid UTF-8
     scored = job.logprobs === null ? null : logits.slice(); // the masked distribution's log-probabilities
     token = sampler.sample(logits, job.seq.tokens);
-    for (let tries = 0; before && tries < 64 && !utf8.ok(need, token); tries++) {
-      before[token] = -Infinity;
-      logits.set(before);
-      token = sampler.sample(logits, job.seq.tokens);
-    }
     if (logits[token] === -Infinity) return { complete: true }; // only broken text could follow
   }
   constraint.accept(token);

@@ -40,14 +40,16 @@ export function utf8Continues(need: number, bytes: Uint8Array): boolean {
 /**
  * Constrained text stays valid UTF-8: a grammar engine that matches bytes can let a lone
  * continuation byte or an impossible byte through inside a string, which decodes to U+FFFD and
- * breaks maxLength and the like. At a character boundary the tokens that cannot start a character
- * (listed once per model) are struck from the row; inside a character, a draw that does not
- * continue it is drawn again.
+ * breaks maxLength and the like. Before the draw, the tokens that cannot follow the text so far are
+ * struck from the row: at a character boundary those that cannot start one, inside a character
+ * those that do not continue it (each list made once per model, on first use).
  */
 export class Utf8Guard {
   #atBoundary: Int32Array | null = null;
-  /** the row before a draw inside a character, kept for a redraw (one buffer, reused: no allocation per token) */
-  #kept: Float32Array | null = null;
+  /** by continuation bytes owed (1-3): the tokens that continue such a character, usually few */
+  readonly #continuing: (Int32Array | null)[] = [null, null, null, null];
+  /** their logits while the row is cleared (one buffer, reused) */
+  #kept = new Float32Array(0);
 
   constructor(private readonly piece: (token: number) => Uint8Array, private readonly nVocab: number) {}
 
@@ -55,20 +57,23 @@ export class Utf8Guard {
     return utf8Continues(need, this.piece(token));
   }
 
-  /** A copy of `row` in a buffer this guard reuses (valid until the next call). */
-  keep(row: Float32Array): Float32Array {
-    if (this.#kept?.length !== row.length) this.#kept = new Float32Array(row.length);
-    this.#kept.set(row);
-    return this.#kept;
+  /** Strikes from `row` every token that cannot follow text owing `need` continuation bytes. */
+  strike(need: number, row: Float32Array): void {
+    if (need === 0) {
+      this.#atBoundary ??= this.#tokens((t) => !this.ok(0, t));
+      for (const t of this.#atBoundary) row[t] = -Infinity;
+      return;
+    }
+    const keep = (this.#continuing[need] ??= this.#tokens((t) => this.ok(need, t)));
+    if (this.#kept.length < keep.length) this.#kept = new Float32Array(keep.length);
+    for (let i = 0; i < keep.length; i++) this.#kept[i] = row[keep[i]!]!;
+    row.fill(-Infinity);
+    for (let i = 0; i < keep.length; i++) row[keep[i]!] = this.#kept[i]!;
   }
 
-  /** Strikes the tokens that cannot follow a whole character. */
-  strikeAtBoundary(row: Float32Array): void {
-    if (!this.#atBoundary) {
-      const ids: number[] = [];
-      for (let t = 0; t < this.nVocab; t++) if (!utf8Continues(0, this.piece(t))) ids.push(t);
-      this.#atBoundary = Int32Array.from(ids);
-    }
-    for (const t of this.#atBoundary) row[t] = -Infinity;
+  #tokens(test: (token: number) => boolean): Int32Array {
+    const ids: number[] = [];
+    for (let t = 0; t < this.nVocab; t++) if (test(t)) ids.push(t);
+    return Int32Array.from(ids);
   }
 }
