@@ -180,3 +180,16 @@ describe("bad inputs: a 400 in OpenAI's shape naming the field", () => {
     });
   }
 });
+
+test("output items follow the reply's order: text written after a call is a message of its own, in the stream and in the final output alike", async () => {
+  const { ResponseEvents } = await import("../src/http/responses/events.ts");
+  const done: Record<string, unknown>[] = [];
+  const events = new ResponseEvents((type, data) => void (type === "response.output_item.done" && done.push(data.item as Record<string, unknown>)));
+  events.events([{ type: "text", text: "Checking." }, { type: "call", index: 0, id: "call_1", name: "get_time" }, { type: "arguments", index: 0, fragment: '{"zone":"UTC"}' }]);
+  events.events([{ type: "text", text: "Asked." }]);
+  events.close();
+  expect(events.items.map((i) => i.type)).toEqual(["message", "function_call", "message"]);
+  expect(events.items[2]!.content).toEqual([{ type: "output_text", text: "Asked.", annotations: [], logprobs: [] }]);
+  expect(events.items[1]).toMatchObject({ call_id: "call_1", name: "get_time", arguments: '{"zone":"UTC"}' });
+  expect(done).toEqual(events.items);
+});

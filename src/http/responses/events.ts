@@ -1,35 +1,24 @@
-// A reply as the Responses API's output items, whole (a message with output_text, function calls)
-// or as its typed stream events in the spec's order: output_item.added, content_part.added,
+// A reply as the Responses API's output items, built from its events in the order they were
+// written (a message, a call, a message again…), with the typed stream events in the spec's order: output_item.added, content_part.added,
 // output_text.delta… .done, content_part.done, output_item.done; function_call_arguments.delta…
 // .done between a call's added and done. Each event carries its sequence_number.
-import type { Reply } from "../../conversation/turn.ts";
 import type { ReplyEvent } from "../../conversation/types.ts";
 
 export const itemId = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`;
 
 const textPart = (text: string) => ({ type: "output_text", text, annotations: [], logprobs: [] });
 
-export function outputItems(reply: Reply, messageId = itemId("msg"), callIds: string[] = []): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  if (reply.content !== "" || reply.calls.length === 0) {
-    out.push({ id: messageId, type: "message", status: "completed", role: "assistant", content: [textPart(reply.content)] });
-  }
-  reply.calls.forEach((c, i) => out.push({ id: callIds[i] ?? itemId("fc"), type: "function_call", status: "completed", call_id: c.id, name: c.name, arguments: c.arguments }));
-  return out;
-}
-
 type Open =
   | { kind: "message"; id: string; index: number; text: string }
   | { kind: "call"; id: string; index: number; callId: string; name: string; args: string };
 
-/** Builds the stream's events; `emit(type, data)` writes one. */
+/** Builds the output items and the stream's events; `emit(type, data)` writes one (a whole response ignores them). */
 export class ResponseEvents {
   #seq = 0;
   #open: Open | null = null;
   #items = 0;
-  /** ids given to the items as they streamed, for the final response to reuse */
-  readonly messageIds: string[] = [];
-  readonly callIds: string[] = [];
+  /** the items closed so far: the final response's output, the same items the stream showed */
+  readonly items: Record<string, unknown>[] = [];
 
   constructor(private readonly emit: (type: string, data: Record<string, unknown>) => void) {}
 
@@ -50,7 +39,6 @@ export class ResponseEvents {
         case "call": {
           this.close();
           const id = itemId("fc");
-          this.callIds.push(id);
           this.#open = { kind: "call", id, index: this.#items++, callId: e.id, name: e.name, args: "" };
           this.send("response.output_item.added", { output_index: this.#open.index, item: { id, type: "function_call", status: "in_progress", call_id: e.id, name: e.name, arguments: "" } });
           break;
@@ -72,7 +60,6 @@ export class ResponseEvents {
   #openMessage(): void {
     this.close();
     const id = itemId("msg");
-    this.messageIds.push(id);
     this.#open = { kind: "message", id, index: this.#items++, text: "" };
     this.send("response.output_item.added", { output_index: this.#open.index, item: { id, type: "message", status: "in_progress", role: "assistant", content: [] } });
     this.send("response.content_part.added", { item_id: id, output_index: this.#open.index, content_index: 0, part: textPart("") });
@@ -83,14 +70,17 @@ export class ResponseEvents {
     const o = this.#open;
     if (!o) return;
     this.#open = null;
+    let item: Record<string, unknown>;
     if (o.kind === "message") {
       this.send("response.output_text.done", { item_id: o.id, output_index: o.index, content_index: 0, text: o.text, logprobs: [] });
       this.send("response.content_part.done", { item_id: o.id, output_index: o.index, content_index: 0, part: textPart(o.text) });
-      this.send("response.output_item.done", { output_index: o.index, item: { id: o.id, type: "message", status: "completed", role: "assistant", content: [textPart(o.text)] } });
+      item = { id: o.id, type: "message", status: "completed", role: "assistant", content: [textPart(o.text)] };
     } else {
       this.send("response.function_call_arguments.done", { item_id: o.id, output_index: o.index, name: o.name, arguments: o.args });
-      this.send("response.output_item.done", { output_index: o.index, item: { id: o.id, type: "function_call", status: "completed", call_id: o.callId, name: o.name, arguments: o.args } });
+      item = { id: o.id, type: "function_call", status: "completed", call_id: o.callId, name: o.name, arguments: o.args };
     }
+    this.items.push(item);
+    this.send("response.output_item.done", { output_index: o.index, item });
   }
 
   /** A reply with neither text nor calls still has its (empty) message item, as in the whole response. */

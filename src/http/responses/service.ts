@@ -11,7 +11,7 @@ import { openaiContextError } from "../openai/errors.ts";
 import { inOpenAITerms } from "../openai/sampling.ts";
 import type { OpenAIService } from "../openai/service.ts";
 import { namedEvent, sseResponse } from "../sse.ts";
-import { itemId, outputItems, ResponseEvents } from "./events.ts";
+import { ResponseEvents } from "./events.ts";
 import { inputMessages, responseTools, responseToolChoice } from "./input.ts";
 import type { ResponseInput } from "./model.ts";
 import type { ResponseRecord, ResponseStore } from "./store.ts";
@@ -76,10 +76,11 @@ export class ResponsesService {
     const req = { ...request, session: session ? { requestId: session } : undefined };
     let source = "new";
     const onAccepted = (sessions: string[]) => void (source = sessions[0] ?? "new");
-    const finish = async (result: TurnResult, ids?: ResponseEvents) => {
+    const finish = async (result: TurnResult, events: ResponseEvents) => {
       const c = result.choices[0]!;
       const reply = result.replies[0]!;
-      const response = this.#object(turn, outputItems(reply, ids?.messageIds[0], ids?.callIds), c.finish === "length" ? "incomplete" : "completed", c);
+      close(events, reply);
+      const response = this.#object(turn, events.items, c.finish === "length" ? "incomplete" : "completed", c);
       if (turn.stored && session) {
         const conversation = [...turn.conversation, assistantOf(reply)];
         await this.store.put({ id: turn.id, response, inputItems: turn.items, conversation, session } satisfies ResponseRecord);
@@ -87,7 +88,9 @@ export class ResponsesService {
       return response;
     };
     if (!turn.body.stream) {
-      return startTurn(core, req, { onAccepted }).result.then(async (r) => Response.json(await finish(r), { headers: { "x-session": source } }));
+      const items = new ResponseEvents(() => {}); // the same items a stream shows, without its events
+      const running = startTurn(core, req, { onAccepted, onEvents: (_i, e) => items.events(e) });
+      return running.result.then(async (r) => Response.json(await finish(r, items), { headers: { "x-session": source } }));
     }
     let events: ResponseEvents;
     let final: Record<string, unknown> | null = null;
@@ -105,7 +108,7 @@ export class ResponsesService {
           onEvents: (_i, e) => events.events(e),
         });
         // the record is written before the last event: a client that continues at once finds it
-        return { abort: running.abort, result: running.result.then(async (r) => ((final = await finish(r, close(events, r.replies[0]!))), r)) };
+        return { abort: running.abort, result: running.result.then(async (r) => ((final = await finish(r, events)), r)) };
       },
       end: () => events.send(final!.status === "incomplete" ? "response.incomplete" : "response.completed", { response: final! }),
       fail: (err) => events.send("error", { code: err.code, message: err.message, param: err.field ?? null }),
@@ -166,11 +169,10 @@ interface Turn {
   stored: boolean;
 }
 
-/** the stream's last item closed (an empty reply still has its message item) */
-function close(events: ResponseEvents, reply: Reply): ResponseEvents {
+/** the last item closed (an empty reply still has its message item) */
+function close(events: ResponseEvents, reply: Reply): void {
   if (reply.content === "" && reply.calls.length === 0) events.ensureItem();
   events.close();
-  return events;
 }
 
 const assistantOf = (reply: Reply): Message => ({ role: "assistant", content: reply.content === "" && reply.calls.length ? null : reply.content, ...(reply.calls.length ? { toolCalls: reply.calls } : {}) });
