@@ -41,6 +41,8 @@ export interface CoreDeps {
   config(body: Sampling, maxTokens: number | undefined, logprobs: number | null): GenerationConfig;
   constraint(body: Sampling): ConstraintSpec | undefined;
   run(o: Run): Running;
+  /** a refusal in the API's own words (its field names, its codes) */
+  words(err: HttpError): HttpError;
 }
 
 export interface TurnRequest {
@@ -71,8 +73,18 @@ export interface TurnResult {
   logprobs: TokenLogprob[][];
 }
 
-/** Plans the turn (refusals as 400s) and starts it. */
+/** Plans the turn and starts it; every refusal, before or during the run, in the API's words. */
 export function startTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers = {}): { result: Promise<TurnResult>; abort(): void } {
+  let running: { result: Promise<TurnResult>; abort(): void };
+  try {
+    running = plannedTurn(deps, req, h);
+  } catch (err) {
+    throw err instanceof HttpError ? deps.words(err) : err;
+  }
+  return { result: running.result.catch((err) => Promise.reject(err instanceof HttpError ? deps.words(err) : err)), abort: running.abort };
+}
+
+function plannedTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers): { result: Promise<TurnResult>; abort(): void } {
   // response_format beside tools: an answer that calls no tool must match it
   const asked = deps.constraint(req.sampling);
   const conv = req.conv.tools.length > 0 && asked ? { ...req.conv, answerSchema: answerSchema(asked, calling(req.conv)) } : req.conv;

@@ -33,7 +33,7 @@ export class MessagesService {
     const head = { id: `msg_${crypto.randomUUID().replaceAll("-", "")}`, type: "message", role: "assistant", model: this.openai.modelId };
     const stopOf = (c: Choice, reply: Reply) => stopReason(c, reply, body.max_tokens);
     if (!body.stream) {
-      const turn = inAnthropicTerms(() => startTurn(core, request, { onEvents: (_i, events) => void blocks.add(events) }));
+      const turn = startTurn(core, request, { onEvents: (_i, events) => void blocks.add(events) });
       const { choices, replies } = await turn.result;
       blocks.close();
       return { ...head, content: blocks.content, ...stopOf(choices[0]!, replies[0]!), usage: usage(choices) };
@@ -41,7 +41,7 @@ export class MessagesService {
     const send = (push: (chunk: string) => void, events: BlockEvent[]) => events.forEach(([name, data]) => push(namedEvent(name, data)));
     return sseResponse<TurnResult>(this.openai.settings.stallTimeoutS * 1000, {
       start: ({ push, begin }) => {
-        const turn = inAnthropicTerms(() => startTurn(core, request, {
+        const turn = startTurn(core, request, {
           onStart: ({ promptTokens }) => {
             // the prompt's tokens as the engine counts them; message_delta splits them into cached and not
             const counts = { input_tokens: promptTokens, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
@@ -51,7 +51,7 @@ export class MessagesService {
             begin();
           },
           onEvents: (_i, events) => send(push, blocks.add(events)),
-        }));
+        });
         return turn;
       },
       end: ({ choices, replies }, push) => {

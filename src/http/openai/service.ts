@@ -129,7 +129,9 @@ export class OpenAIService {
 
   /** The engine run, its refusals in /v1's terms. */
   run(o: Run, route: "chat" | "completions") {
-    return this.core((err) => openaiContextError(inOpenAITerms(err), route)).run(o);
+    const words = (err: HttpError) => openaiContextError(inOpenAITerms(err), route);
+    const running = runTurn(this.engine, o);
+    return { ...running, result: running.result.catch((err) => Promise.reject(err instanceof HttpError ? words(err) : err)) };
   }
 
   /** The conversation core's view of this server, refusals worded by `words` (each API its own). */
@@ -139,10 +141,8 @@ export class OpenAIService {
       items: (body, prompts) => this.items(body, prompts),
       config: (body, maxTokens, logprobs) => this.config(body, maxTokens, logprobs),
       constraint: (body) => this.generate.constraint(body),
-      run: (o) => {
-        const running = runTurn(this.engine, o);
-        return { ...running, result: running.result.catch((err: HttpError) => Promise.reject(words(err))) };
-      },
+      run: (o) => runTurn(this.engine, o),
+      words,
     };
   }
 

@@ -18,12 +18,14 @@ import type { ResponseRecord, ResponseStore } from "./store.ts";
 
 const unsupported = (field: string, message: string) => new HttpError(400, "unsupported", message, field);
 
-/** refusals in the Responses API's own field names */
+/** refusals in the Responses API's own field names (text.format is chat's response_format) */
 function words(err: HttpError): HttpError {
   const e = openaiContextError(inOpenAITerms(err), "chat");
-  const message = e.message.replaceAll("max_tokens", "max_output_tokens").replace(/^the messages have/, "the input has");
-  const field = e.field === "messages" ? "input" : e.field === "max_tokens" ? "max_output_tokens" : e.field;
-  return new HttpError(e.status, e.code, message, field, e.headers);
+  const rename = (s: string) =>
+    s.replaceAll("max_tokens", "max_output_tokens").replace(/^the messages have/, "the input has")
+      .replaceAll("response_format.json_schema.schema", "text.format.schema").replaceAll("response_format", "text.format");
+  const field = e.field === "messages" ? "input" : e.field && rename(e.field);
+  return new HttpError(e.status, e.code, rename(e.message), field, e.headers);
 }
 
 export class ResponsesService {
