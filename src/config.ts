@@ -110,6 +110,8 @@ export interface SessionSettings {
   storeBytes: number;
   /** idle expiry, seconds (0: never) */
   ttlS: number;
+  /** RESPONSES_MAX: stored responses kept in memory or SESSION_DIR, least recently used dropped first (0: no cap) */
+  responsesMax: number;
   /** fsync each record written to SESSION_DIR */
   fsync: boolean;
   /** seconds one store operation may take before it counts as failed (a hung disk or NFS mount) */
@@ -246,6 +248,7 @@ function sessionSettings(env: Env): SessionSettings {
     dir: env.SESSION_DIR || join(cache, "sessions"),
     storeBytes: int(env, "SESSION_STORE_BYTES", 10 * 1024 ** 3),
     ttlS: num(env, "SESSION_TTL_S", 0),
+    responsesMax: int(env, "RESPONSES_MAX", 100_000),
     fsync: bool(env, "SESSION_FSYNC", true),
     storeTimeoutS: seconds(env, "SESSION_STORE_TIMEOUT_S", 10),
     kvWrites: kvWrites(env, typeof store === "object"),

@@ -1,9 +1,10 @@
 // Stored responses (Responses API, store: true): the response object, its input items and the
 // conversation so far, by response id. They live where sessions live, so they last as the sessions
 // do: SESSION_DIR/responses (a restart keeps them), Redis when SESSION_STORE is a redis:// URL (every
-// replica sees them), memory when it is "off"; and they expire after SESSION_TTL_S idle, as sessions do.
-import { mkdirSync } from "node:fs";
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+// replica sees them), memory when it is "off"; and they expire after SESSION_TTL_S idle, as sessions
+// do. Memory and the directory keep at most RESPONSES_MAX, the least recently used dropped first.
+import { mkdirSync, readdirSync, statSync } from "node:fs";
+import { readFile, rename, rm, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { SessionSettings } from "../../config.ts";
 import type { Message } from "../../conversation/types.ts";
@@ -31,66 +32,118 @@ export interface ResponseStore {
 
 export function openResponseStore(s: SessionSettings): ResponseStore {
   const ttlMs = s.ttlS * 1000;
-  if (s.store === "off") return new MemoryResponses(ttlMs);
-  if (s.store === "dir") return new DirectoryResponses(join(s.dir, "responses"), ttlMs);
+  if (s.store === "off") return new MemoryResponses(new UseOrder(ttlMs, s.responsesMax));
+  if (s.store === "dir") return new DirectoryResponses(join(s.dir, "responses"), new UseOrder(ttlMs, s.responsesMax));
   return new RedisResponses(new RedisConnection(s.store.redis, s.storeTimeoutS * 1000), ttlMs);
 }
 
-interface Stamped {
-  rec: ResponseRecord;
-  /** ms since the epoch of the last use (0 TTL: never expires) */
-  used: number;
+/**
+ * Keys by last use, least recent first (a Map keeps insertion order: a use re-inserts). What has
+ * been idle past the TTL, and the least recently used past the cap, is dropped on each write.
+ */
+export class UseOrder {
+  readonly #used = new Map<string, number>();
+  constructor(private readonly ttlMs: number, private readonly max: number) {}
+
+  /** the key was written or read now (`at`: when, for a record found on disk) */
+  use(key: string, at = Date.now()): void {
+    this.#used.delete(key);
+    this.#used.set(key, at);
+  }
+
+  /** whether the key is past its TTL (unknown keys are not) */
+  expired(key: string, now = Date.now()): boolean {
+    const used = this.#used.get(key);
+    return used !== undefined && this.ttlMs > 0 && now - used > this.ttlMs;
+  }
+
+  forget(key: string): boolean {
+    return this.#used.delete(key);
+  }
+
+  /** The keys to drop now: idle past the TTL, then the least recently used past the cap. */
+  trim(now = Date.now()): string[] {
+    const out: string[] = [];
+    for (const key of this.#used.keys()) {
+      if (!(this.expired(key, now) || (this.max > 0 && this.#used.size - out.length > this.max))) break;
+      out.push(key);
+    }
+    for (const key of out) this.#used.delete(key);
+    return out;
+  }
+
+  get size(): number {
+    return this.#used.size;
+  }
 }
 
-const expired = (used: number, ttlMs: number) => ttlMs > 0 && Date.now() - used > ttlMs;
-
 class MemoryResponses implements ResponseStore {
-  readonly #map = new Map<string, Stamped>();
-  constructor(private readonly ttlMs: number) {}
+  readonly #map = new Map<string, ResponseRecord>();
+  constructor(private readonly order: UseOrder) {}
   async put(rec: ResponseRecord) {
-    this.#map.set(rec.id, { rec, used: Date.now() });
+    this.#map.set(rec.id, rec);
+    this.order.use(rec.id);
+    for (const id of this.order.trim()) this.#map.delete(id);
   }
   async get(id: string) {
-    const e = this.#map.get(id);
-    if (!e || expired(e.used, this.ttlMs)) return (this.#map.delete(id), null);
-    e.used = Date.now();
-    return e.rec;
+    if (this.order.expired(id)) return (await this.delete(id), null);
+    const rec = this.#map.get(id) ?? null;
+    if (rec) this.order.use(id);
+    return rec;
   }
   async delete(id: string) {
+    this.order.forget(id);
     return this.#map.delete(id);
   }
   close() {}
 }
 
+/** One JSON file per response; this process owns the directory, so its use order is kept here (from the files' times at start). */
 class DirectoryResponses implements ResponseStore {
-  constructor(private readonly dir: string, private readonly ttlMs: number) {
+  constructor(private readonly dir: string, private readonly order: UseOrder) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const files = readdirSync(dir).filter((f) => f.endsWith(".json"));
+    const times = files.map((f) => [f, statSync(join(dir, f), { throwIfNoEntry: false })?.mtimeMs ?? 0] as const);
+    for (const [f, at] of times.sort((a, b) => a[1] - b[1])) order.use(f, at);
   }
-  #path = (id: string) => join(this.dir, `${sessionKey(`response:${id}`)}.json`);
+  #file = (id: string) => `${sessionKey(`response:${id}`)}.json`;
   async put(rec: ResponseRecord) {
-    const path = this.#path(rec.id);
+    const path = join(this.dir, this.#file(rec.id));
     const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     await writeFile(tmp, JSON.stringify({ rec, used: Date.now() } satisfies Stamped), { mode: 0o600 });
     await rename(tmp, path); // readers see the old record or the new one
+    this.order.use(this.#file(rec.id));
+    await Promise.all(this.order.trim().map((f) => rm(join(this.dir, f), { force: true })));
   }
   async get(id: string) {
+    const file = this.#file(id);
+    if (this.order.expired(file)) return (await this.delete(id), null);
     let e: Stamped;
     try {
-      e = JSON.parse(await readFile(this.#path(id), "utf8")) as Stamped;
+      e = JSON.parse(await readFile(join(this.dir, file), "utf8")) as Stamped;
     } catch {
       return null;
     }
     if (e.rec?.id !== id) return null;
-    if (expired(e.used, this.ttlMs)) return (await this.delete(id), null);
+    this.order.use(file);
+    const now = new Date();
+    await utimes(join(this.dir, file), now, now).catch(() => {}); // its use survives a restart
     return e.rec;
   }
   async delete(id: string) {
-    const path = this.#path(id);
-    const had = await Bun.file(path).exists();
-    await rm(path, { force: true });
+    const file = this.#file(id);
+    this.order.forget(file);
+    const had = await Bun.file(join(this.dir, file)).exists();
+    await rm(join(this.dir, file), { force: true });
     return had;
   }
   close() {}
+}
+
+interface Stamped {
+  rec: ResponseRecord;
+  /** ms since the epoch of the write */
+  used: number;
 }
 
 class RedisResponses implements ResponseStore {
