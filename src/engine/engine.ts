@@ -1,22 +1,22 @@
-// The engine: owns the table, scheduler and runner; one step = schedule, run, postprocess.
+// The engine: owns the table, scheduler and runner; one step = schedule, run, postprocess
+// (postprocess.ts reads the rows; the engine admits, finishes and fails jobs).
 import { leasesEnabled, type Settings } from "../config.ts";
 import { DecodeStatus, type Context, type Model } from "../native/index.ts";
-import { advanceBeams, concludeBeams, startBeams } from "./beam-slots.ts";
+import { concludeBeams } from "./beam-slots.ts";
 import { errorFields, logEvent } from "../log.ts";
 import { SessionManager } from "../sessions/manager.ts";
 import { EngineSessions } from "./engine-sessions.ts";
-import type { BeamJob, Job } from "./job.ts";
+import type { Job } from "./job.ts";
 import type { CachedSequenceInfo, EngineStats, FinishReason, FromEngine, GenerationConfig, PromptSpec, SessionList } from "./messages.ts";
 import { applySync, makeJob, RequestError, resolveSequences, type SyncEdit } from "./requests.ts";
 import type { Constraint, GrammarPool } from "../constraints/pool.ts";
 import { EngineConstraints } from "./engine-constraints.ts";
-import { pickToken } from "./pick-token.ts";
-import { Utf8Guard } from "./utf8.ts";
+import { Postprocess } from "./postprocess.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler, type Plan } from "./scheduler.ts";
 import { SequenceTable } from "./seq-table.ts";
 import { SeqState } from "./sequence.ts";
-import { renderSoFar, TextOut, tokenLogprob } from "./text-out.ts";
+import { renderSoFar, TextOut } from "./text-out.ts";
 import { settleJob, withdrawJob } from "./job-end.ts";
 
 export type Emit = (msg: FromEngine) => void;
@@ -47,15 +47,13 @@ export class Engine {
   readonly #out: TextOut;
   readonly #flush: () => void;
   readonly #constraints: EngineConstraints;
-  /** keeps constrained text valid UTF-8 (pick-token.ts) */
-  readonly #utf8: Utf8Guard;
+  readonly #post: Postprocess;
   readonly #jobs = new Map<number, Job[]>();
   /** requests hold Redis leases on their ids: the HTTP thread waits for "settled" to release them */
   readonly #leases: boolean;
   /** tickets between submit and accepted (waiting on the store); value: an abort that came meanwhile */
   readonly #preparing = new Map<number, { delivered?: number[] } | null>();
   steps = 0;
-  tokensGenerated = 0;
   /** set once the model produced non-finite logits: nothing more is generated */
   brokenReason: string | null = null;
   /** wall time of steps and of posting their messages, microseconds (timed by whoever runs the loop) */
@@ -71,7 +69,6 @@ export class Engine {
     this.#out = new TextOut(model, emit);
     this.#flush = opts.flush ?? (() => {});
     this.#constraints = new EngineConstraints(opts.grammars ?? null);
-    this.#utf8 = new Utf8Guard((t) => model.tokenPiece(t), model.info.nVocab);
     // Per-slot KV streams (not unified) hold CTX_SIZE cells each: only slots are scarce, not cells.
     const kvCells = settings.kvUnified ? settings.kvCells : Number.POSITIVE_INFINITY;
     this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells, maxEntries: 4096, logEvictions: settings.logEvictions, minPrefixTokens: settings.prefixReuseMinTokens });
@@ -81,6 +78,7 @@ export class Engine {
     this.runner = new Runner(ctx, settings.batchSize, this.table.kvOps, this.sessions);
     this.sessions.kvOnFinish = settings.sessions.kvWrites === "finish" && manager.persistent;
     this.#leases = leasesEnabled(settings);
+    this.#post = new Postprocess(model, ctx, this.table, this.#out, settings, { finish: (job, reason) => this.#finish(job, reason), broken: (job) => this.#broken(job) });
   }
 
   get busy(): boolean {
@@ -217,7 +215,7 @@ export class Engine {
       running: c.running, queued: c.queued, cachedSequences: c.entries - c.running - c.queued,
       kvCellsUsed: this.table.cellsUsed(), kvCells: this.settings.kvCells, evictions: this.table.evictions,
       prefixHits: this.table.prefixHits, prefixTokens: this.table.prefixTokens,
-      steps: this.steps, tokensGenerated: this.tokensGenerated, stepUs: Math.round(this.stepUs), postUs: Math.round(this.postUs),
+      steps: this.steps, tokensGenerated: this.#post.tokensGenerated, stepUs: Math.round(this.stepUs), postUs: Math.round(this.postUs),
       decodeUs: Math.round(this.runner.decodeUs), sequenceSteps: this.sequenceSteps,
       sessions: { ...m.counters, storeErrors: m.storeErrors, trimmedEntries: this.table.trimmed, ...m.ramStats(), store: m.storeName, degraded: m.degraded },
     };
@@ -249,55 +247,8 @@ export class Engine {
     this.steps++;
     this.sequenceSteps += plan.entries.length;
     if (status !== 0) this.#failStep(plan, status);
-    else this.#postprocess(plan);
+    else this.#post.run(plan);
     return true;
-  }
-
-  #postprocess(plan: Plan): void {
-    let beamJobs: BeamJob[] | null = null; // only beam steps allocate
-    for (const e of plan.entries) {
-      const { job } = e;
-      if (e.beam < 0) job.seq.nPast += e.count;
-      if (!e.logits || job.finish) continue;
-      if (job.kind === "sample") this.#sampleNext(job, e.row);
-      else if (!Number.isFinite(this.ctx.logit(e.row, this.ctx.argmaxRow(e.row)))) this.#broken(job);
-      else if (e.beam < 0) this.#beamDone(job, startBeams(job, this.ctx.logitsRow(e.row), this.table));
-      else {
-        job.rows[e.beam] = this.ctx.logitsRow(e.row); // rows by beam index; the batch order is the runner's
-        if (e.beam === job.beams.length - 1) (beamJobs ??= []).push(job); // once per job; advanced after every row is in
-      }
-    }
-    if (beamJobs) for (const job of beamJobs) this.#beamDone(job, advanceBeams(job, this.table));
-  }
-
-  #sampleNext(job: Job & { kind: "sample" }, row: number): void {
-    const seq = job.seq;
-    // The model is broken when the raw row's best logit is not finite (NaN weights: an all-NaN row
-    // has token 0 as its argmax). Checked before the sampler, whose processing of extreme settings
-    // is float-safe on its own; the greedy path's argmax is the token itself.
-    const best = this.ctx.argmaxRow(row);
-    if (!Number.isFinite(this.ctx.logit(row, best))) return this.#broken(job);
-    const pick = pickToken(this.ctx, job, row, best, this.#utf8);
-    if ("complete" in pick) return this.#finish(job, "eos"); // the constrained text is whole: only an end may follow
-    const { token, scored } = pick;
-    seq.tokens.push(token);
-    this.tokensGenerated++;
-    if (this.model.isEog(token)) return this.#finish(job, "eos");
-    if (scored) job.pendingLogprobs.push(tokenLogprob(this.model, scored, token, job.logprobs!));
-    this.#out.token(job, token);
-    if (job.produced >= job.maxNew) this.#finish(job, "length");
-    else if (seq.length >= this.settings.ctxSize) this.#finish(job, "context");
-  }
-
-  /** After a beam step: stream newly settled tokens; finish when the search is done. */
-  #beamDone(job: BeamJob, done: boolean): void {
-    this.tokensGenerated += job.beams.length;
-    const settled = job.search.settledTokens();
-    if (settled.length > job.emitted) {
-      this.#out.tokens(job, settled.slice(job.emitted));
-      job.emitted = settled.length;
-    }
-    if (done) this.#finish(job, job.search.finalize().finishedByEos ? "eos" : "length");
   }
 
   #failStep(plan: Plan, status: number): void {
