@@ -88,13 +88,7 @@ function plannedTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers): { resul
   // response_format beside tools: an answer that calls no tool must match it
   const asked = deps.constraint(req.sampling);
   const conv = req.conv.tools.length > 0 && asked ? { ...req.conv, answerSchema: answerSchema(asked, calling(req.conv)) } : req.conv;
-  let plan: TurnPlan;
-  try {
-    plan = planTurn(deps.template(), conv);
-  } catch (err) {
-    if (err instanceof HttpError) throw err;
-    throw new HttpError(400, "template_error", `the chat template refused these messages: ${(err as Error).message}`, "messages");
-  }
+  const plan = planOrRefuse(deps.template(), conv);
   // with a session, it follows the conversation: it keeps what it shares with it and decodes the rest
   const sampling = req.session ? { ...req.sampling, request_id: req.session.requestId } : req.sampling;
   const items = deps.items(sampling, [{ prompt: plan.prompt, pieces: plan.pieces, sync: true }]);
@@ -125,6 +119,16 @@ function plannedTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers): { resul
     },
   });
   return { result: running.result.then((choices) => ({ choices, replies, logprobs })), abort: running.abort };
+}
+
+/** The turn's plan; a template that throws is the client's 400 (its messages), not a 500. */
+export function planOrRefuse(template: ChatTemplate, conv: Conversation): TurnPlan {
+  try {
+    return planTurn(template, conv);
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw new HttpError(400, "template_error", `the chat template refused these messages: ${(err as Error).message}`, "messages");
+  }
 }
 
 /** without tools the text is all content */

@@ -2,9 +2,9 @@
 // conversation (request.ts), the core runs the turn, and the reply's events become content blocks
 // (content.ts): one message, or its Server-Sent Events (message_start, ping, content_block_*,
 // message_delta, message_stop). No Elysia here.
-import { startTurn, type CoreDeps, type TurnRequest, type TurnResult } from "../../conversation/core.ts";
+import { planOrRefuse, startTurn, type CoreDeps, type TurnRequest, type TurnResult } from "../../conversation/core.ts";
 import { usageOf, type Choice } from "../../conversation/engine-run.ts";
-import { planTurn, type Reply } from "../../conversation/turn.ts";
+import type { Reply } from "../../conversation/turn.ts";
 import { anthropicType, HttpError } from "../errors.ts";
 import { inOpenAITerms } from "../openai/sampling.ts";
 import type { OpenAIService } from "../openai/service.ts";
@@ -70,13 +70,7 @@ export class MessagesService {
   /** POST /v1/messages/count_tokens: the prompt's tokens as the chat template renders it, tools included */
   countTokens(body: CountTokensInput): { input_tokens: number } {
     const conv = inAnthropicTerms(() => conversationOf(body, this.openai.settings));
-    let pieces: string[];
-    try {
-      pieces = planTurn(this.openai.template(), conv).pieces;
-    } catch (err) {
-      if (err instanceof HttpError) throw anthropicError(err, this.openai.settings.ctxSize);
-      throw new HttpError(400, "template_error", `the chat template refused these messages: ${(err as Error).message}`, "messages");
-    }
+    const { pieces } = inAnthropicTerms(() => planOrRefuse(this.openai.template(), conv), this.openai.settings.ctxSize);
     return { input_tokens: this.vocab.countPieces(pieces) };
   }
 
@@ -117,11 +111,11 @@ function usage(choices: Choice[]) {
 }
 
 /** `f()`, its refusals in Anthropic's terms */
-function inAnthropicTerms<T>(f: () => T): T {
+function inAnthropicTerms<T>(f: () => T, ctxSize = 0): T {
   try {
     return f();
   } catch (err) {
-    throw err instanceof HttpError ? anthropicError(err, 0) : err;
+    throw err instanceof HttpError ? anthropicError(err, ctxSize) : err;
   }
 }
 
