@@ -6,6 +6,7 @@
 import { CallStream, type CallSink } from "./call-stream.ts";
 import { decodePartialString, skipSpace, stringEnd } from "./json-scan.ts";
 import type { ReplyEvent } from "./types.ts";
+import { randomHex } from "../ids.ts";
 
 export interface ReplyParser {
   push(text: string): ReplyEvent[];
@@ -13,7 +14,7 @@ export interface ReplyParser {
   end(): ReplyEvent[];
 }
 
-export const newCallId = () => `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
+export const newCallId = () => `call_${randomHex(24)}`;
 
 abstract class Base implements ReplyParser {
   protected out: ReplyEvent[] = [];

@@ -13,6 +13,7 @@ import type { Vocabulary } from "../tokenize/vocab.ts";
 import { ContentBuilder, type BlockEvent } from "./content.ts";
 import type { CountTokensInput, MessagesInput } from "./model.ts";
 import { conversationOf, samplingOf } from "./request.ts";
+import { randomHex } from "../../ids.ts";
 
 type StopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "model_context_window_exceeded";
 
@@ -30,7 +31,7 @@ export class MessagesService {
       sampling: inAnthropicTerms(() => samplingOf(body)), maxTokens: body.max_tokens, logprobs: null, signal,
     };
     const blocks = new ContentBuilder();
-    const head = { id: `msg_${crypto.randomUUID().replaceAll("-", "")}`, type: "message", role: "assistant", model: this.openai.modelId };
+    const head = { id: `msg_${randomHex()}`, type: "message", role: "assistant", model: this.openai.modelId };
     const stopOf = (c: Choice, reply: Reply) => stopReason(c, reply, body.max_tokens);
     if (!body.stream) {
       const turn = startTurn(core, request, { onEvents: (_i, events) => void blocks.add(events) });

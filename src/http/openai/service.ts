@@ -20,6 +20,7 @@ import { systemFingerprint } from "./fingerprint.ts";
 import { completionLogprobs } from "./logprobs.ts";
 import type { ChatInput, CompletionInput } from "./model.ts";
 import { inOpenAITerms, openaiConfig } from "./sampling.ts";
+import { randomHex } from "../../ids.ts";
 
 export type Common = CompletionInput | ChatInput;
 export interface Meta {
@@ -29,7 +30,7 @@ export interface Meta {
   system_fingerprint: string;
 }
 
-export const newId = (prefix: string) => `${prefix}-${crypto.randomUUID().replaceAll("-", "")}`;
+export const newId = (prefix: string) => `${prefix}-${randomHex()}`;
 
 export class OpenAIService {
   #template: ChatTemplate | null = null;

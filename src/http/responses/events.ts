@@ -3,8 +3,9 @@
 // output_text.delta… .done, content_part.done, output_item.done; function_call_arguments.delta…
 // .done between a call's added and done. Each event carries its sequence_number.
 import type { ReplyEvent } from "../../conversation/types.ts";
+import { randomHex } from "../../ids.ts";
 
-export const itemId = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`;
+export const itemId = (prefix: string) => `${prefix}_${randomHex()}`;
 
 const textPart = (text: string) => ({ type: "output_text", text, annotations: [], logprobs: [] });
 

@@ -15,6 +15,7 @@ import { ResponseEvents } from "./events.ts";
 import { inputMessages, responseTools, responseToolChoice } from "./input.ts";
 import type { ResponseInput } from "./model.ts";
 import type { ResponseRecord, ResponseStore } from "./store.ts";
+import { randomHex } from "../../ids.ts";
 
 const unsupported = (field: string, message: string) => new HttpError(400, "unsupported", message, field);
 
@@ -184,7 +185,7 @@ const assistantOf = (reply: Reply): Message => ({ role: "assistant", content: re
  * first part, which HAProxy hashes to route a turn to the replica holding its session.
  */
 function responseId(session: string | undefined): string {
-  const own = crypto.randomUUID().replaceAll("-", "");
+  const own = randomHex();
   const conversation = /^resp_([0-9a-f]{32})/.exec(session ?? "")?.[1] ?? own;
   return `resp_${conversation}${own.slice(0, 16)}`;
 }
