@@ -79,22 +79,30 @@ function tools(body: ChatInput, maxBytes: number): Tool[] {
   });
 }
 
-function toolChoice(body: ChatInput, list: Tool[]): ToolChoice {
-  const c = body.tool_choice;
+/**
+ * OpenAI's tool_choice as the core's: "none", "auto", "required" or one named tool (chat nests its
+ * name in `function`, Responses does not: `nameOf` reads it, `shape` is the object's form in errors).
+ */
+export function toolChoiceOf(c: unknown, list: Tool[], nameOf: (o: Record<string, unknown>) => unknown, shape: string): ToolChoice {
   if (c == null) return list.length ? "auto" : "none";
+  const rule = `tool_choice must be "none", "auto", "required" or ${shape}`;
   let choice: ToolChoice;
   if (typeof c === "string") {
-    if (c !== "none" && c !== "auto" && c !== "required") throw bad("tool_choice", 'tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name": …}}');
+    if (c !== "none" && c !== "auto" && c !== "required") throw bad("tool_choice", rule);
     choice = c;
   } else {
-    const name = (c.function as { name?: unknown } | undefined)?.name;
-    if (c.type !== "function" || typeof name !== "string") throw bad("tool_choice", 'tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name": …}}');
+    const o = (c ?? {}) as Record<string, unknown>;
+    const name = nameOf(o);
+    if (o.type !== "function" || typeof name !== "string") throw bad("tool_choice", rule);
     if (!list.some((t) => t.name === name)) throw bad("tool_choice", `tool_choice names "${name.slice(0, 64)}", which is not one of the tools`);
     choice = { name };
   }
   if (choice !== "none" && choice !== "auto" && list.length === 0) throw bad("tool_choice", "tool_choice needs tools to choose from");
   return choice;
 }
+
+const chatToolChoice = (body: ChatInput, list: Tool[]) =>
+  toolChoiceOf(body.tool_choice, list, (o) => (o.function as { name?: unknown } | undefined)?.name, '{"type": "function", "function": {"name": …}}');
 
 /** The conversation a chat completions body asks to continue. */
 export function conversationOf(body: ChatInput, limits: { maxGrammarBytes: number; maxToolCalls: number }): Conversation {
@@ -104,7 +112,7 @@ export function conversationOf(body: ChatInput, limits: { maxGrammarBytes: numbe
   return {
     messages: body.messages.map(message),
     tools: list,
-    toolChoice: toolChoice(body, list),
+    toolChoice: chatToolChoice(body, list),
     parallelToolCalls: parallel,
     maxToolCalls: parallel ? limits.maxToolCalls : 1,
   };

@@ -3,6 +3,7 @@
 import type { Message, Tool, ToolCall, ToolChoice } from "../../conversation/types.ts";
 import { HttpError } from "../errors.ts";
 import { wellFormed } from "../generate/service.ts";
+import { toolChoiceOf } from "../openai/request-check.ts";
 import { ToolChecker } from "../tool-check.ts";
 import { itemId } from "./events.ts";
 
@@ -92,19 +93,5 @@ export function responseTools(tools: Record<string, unknown>[] | null | undefine
   });
 }
 
-export function responseToolChoice(choice: unknown, tools: Tool[]): ToolChoice {
-  if (choice == null) return tools.length ? "auto" : "none";
-  const rule = 'tool_choice must be "none", "auto", "required" or {"type": "function", "name": …}';
-  let out: ToolChoice;
-  if (typeof choice === "string") {
-    if (choice !== "none" && choice !== "auto" && choice !== "required") throw bad("tool_choice", rule);
-    out = choice;
-  } else {
-    const c = choice as { type?: unknown; name?: unknown };
-    if (c.type !== "function" || typeof c.name !== "string") throw bad("tool_choice", rule);
-    if (!tools.some((t) => t.name === c.name)) throw bad("tool_choice", `tool_choice names "${c.name.slice(0, 64)}", which is not one of the tools`);
-    out = { name: c.name };
-  }
-  if (out !== "none" && out !== "auto" && tools.length === 0) throw bad("tool_choice", "tool_choice needs tools to choose from");
-  return out;
-}
+export const responseToolChoice = (choice: unknown, tools: Tool[]): ToolChoice =>
+  toolChoiceOf(choice, tools, (o) => o.name, '{"type": "function", "name": …}');
