@@ -15,6 +15,25 @@ export type Backend = "cpu" | "cuda";
 /** The CUDA build of a CPU library path: native/build/libllmshim.so -> native/build/libllmshim-cuda.so. */
 export const cudaSibling = (cpuPath: string): string => cpuPath.replace(/(\.so)?$/, "-cuda.so");
 
+/** The CPU library: LLM_LIB_PATH, else build-native.sh's output. */
+export const cpuLibraryPath = (): string => (process.env.LLM_LIB_PATH ? resolve(process.env.LLM_LIB_PATH) : join(projectRoot, "native/build/libllmshim.so"));
+
+/**
+ * llama.cpp's commit, with our patches' tag ("de3ff815ea7d+p5ab06234"), from the build-info
+ * build-native.sh writes beside a library (a CUDA library's own first), or null where there is none
+ * (the compiled binary's extracted copy).
+ */
+export function llamaBuildTag(libPath: string): string | null {
+  const backend: Backend = /-cuda\.so$/.test(libPath) ? "cuda" : "cpu";
+  for (const name of backend === "cuda" ? ["build-info-cuda.json", "build-info.json"] : ["build-info.json"]) {
+    try {
+      const info = JSON.parse(readFileSync(join(dirname(libPath), name), "utf8")) as { commit?: string; patches?: string; backend?: string };
+      if (info.commit && (info.backend ?? backend) === backend) return `${info.commit}${info.patches ? `+${info.patches}` : ""}`;
+    } catch {} // no build info here
+  }
+  return null;
+}
+
 function wantedBackend(): Backend | "auto" {
   const v = (process.env.LLM_BACKEND || "auto").toLowerCase();
   if (v === "auto" || v === "cpu" || v === "cuda") return v;
@@ -33,7 +52,7 @@ function driverMissing(): string | null {
 
 /** The libraries to try, in order; `skipped` says why a CUDA library that exists is not among them. */
 export function libraryCandidates(): { candidates: { path: string; backend: Backend }[]; skipped: string | null } {
-  const cpu = process.env.LLM_LIB_PATH ? resolve(process.env.LLM_LIB_PATH) : join(projectRoot, "native/build/libllmshim.so");
+  const cpu = cpuLibraryPath();
   const cuda = cudaSibling(cpu);
   const want = wantedBackend();
   if (want === "cpu") return { candidates: [{ path: cpu, backend: "cpu" }], skipped: null };

@@ -1,8 +1,7 @@
 // Builds the session tiers the settings ask for: the store (directory, Redis or none), the
 // engine identity that KV blobs must match, and the manager over both.
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
 import type { Settings } from "../config.ts";
+import { llamaBuildTag } from "../native/library-path.ts";
 import type { EngineIdentity } from "./blob.ts";
 import { DirectoryStore } from "./dir-store.ts";
 import { modelFingerprint } from "./fingerprint.ts";
@@ -28,11 +27,8 @@ export function openStore(settings: Settings): SessionStore | null {
  * copy), a fingerprint of the library itself. Backend and CPU flags do not change the format.
  */
 export function llamaIdentity(libPath: string, version: string): string {
-  try {
-    const info = JSON.parse(readFileSync(join(dirname(libPath), "build-info.json"), "utf8")) as { commit?: string; patches?: string };
-    if (info.commit) return `${version} ${info.commit}${info.patches ? `+${info.patches}` : ""}`; // our patches change the numbers
-  } catch {} // no build info: identify the file
-  return `${version} lib:${modelFingerprint(libPath)}`;
+  const tag = llamaBuildTag(libPath); // our patches change the numbers: they are part of it
+  return tag ? `${version} ${tag}` : `${version} lib:${modelFingerprint(libPath)}`;
 }
 
 export async function openSessions(settings: Settings, modelPath: string, native: { path: string; llamaVersion: string }): Promise<SessionManager> {

@@ -3,11 +3,10 @@
 // e.g. "bde3ff815ea7d-cpu-0.1.0" (llama-server's is "b<build number>-<commit>"). Read once per
 // backend from build-native.sh's build-info.json beside the library, without loading it; a library
 // without one (the compiled binary's extracted copy) is named by a digest of the file instead.
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
 import pkg from "../../../package.json";
 import type { ModelFacts } from "../../engine/messages.ts";
-import { cudaSibling, projectRoot } from "../../native/library-path.ts";
+import { cpuLibraryPath, cudaSibling, llamaBuildTag } from "../../native/library-path.ts";
 import { modelFingerprint } from "../../sessions/fingerprint.ts";
 
 export type Backend = "cpu" | "cuda";
@@ -33,13 +32,6 @@ export function fingerprintOf(build: { llama: string; backend: Backend; version:
 
 /** llama.cpp's commit (+ patch tag) from the library's build-info, else a digest of the library file */
 function llamaBuild(backend: Backend): string {
-  const cpu = process.env.LLM_LIB_PATH ? resolve(process.env.LLM_LIB_PATH) : join(projectRoot, "native/build/libllmshim.so");
-  const lib = backend === "cuda" ? cudaSibling(cpu) : cpu;
-  for (const name of backend === "cuda" ? ["build-info-cuda.json", "build-info.json"] : ["build-info.json"]) {
-    try {
-      const info = JSON.parse(readFileSync(join(dirname(lib), name), "utf8")) as { commit?: string; patches?: string; backend?: string };
-      if (info.commit && (info.backend ?? backend) === backend) return `${info.commit}${info.patches ? `+${info.patches}` : ""}`;
-    } catch {} // no build info here
-  }
-  return existsSync(lib) ? `lib${modelFingerprint(lib).slice(0, 12)}` : "unknown";
+  const lib = backend === "cuda" ? cudaSibling(cpuLibraryPath()) : cpuLibraryPath();
+  return llamaBuildTag(lib) ?? (existsSync(lib) ? `lib${modelFingerprint(lib).slice(0, 12)}` : "unknown");
 }
