@@ -7,6 +7,7 @@ import { CallStream, type CallSink } from "./call-stream.ts";
 import { decodePartialString, skipSpace, stringEnd } from "./json-scan.ts";
 import type { ReplyEvent } from "./types.ts";
 import { randomHex } from "../ids.ts";
+import { earliest, partialTail } from "./text-match.ts";
 
 export interface ReplyParser {
   push(text: string): ReplyEvent[];
@@ -55,8 +56,11 @@ export class MarkerParser extends Base {
   /** whitespace after a call is held: it is content only if more text follows */
   #afterCall = false;
 
+  readonly #markerTexts: string[];
+
   constructor(private readonly syntax: MarkerSyntax) {
     super();
+    this.#markerTexts = syntax.markers.map((m) => m.text);
   }
 
   push(text: string): ReplyEvent[] {
@@ -115,26 +119,13 @@ export class MarkerParser extends Base {
   }
 
   #firstMarker(): { at: number; text: string; inBody: boolean } | null {
-    let best: { at: number; text: string; inBody: boolean } | null = null;
-    for (const m of this.syntax.markers) {
-      const at = this.#buf.indexOf(m.text);
-      if (at >= 0 && (!best || at < best.at)) best = { at, ...m };
-    }
-    return best;
+    const hit = earliest(this.#buf, this.#markerTexts);
+    return hit && { at: hit.at, ...this.syntax.markers[hit.index]! };
   }
 
   /** length of the longest end of the buffer that begins some marker */
   #partialMarker(): number {
-    let keep = 0;
-    for (const { text } of this.syntax.markers) {
-      for (let len = Math.min(text.length - 1, this.#buf.length); len > keep; len--) {
-        if (this.#buf.endsWith(text.slice(0, len))) {
-          keep = len;
-          break;
-        }
-      }
-    }
-    return keep;
+    return partialTail(this.#buf, this.#markerTexts);
   }
 }
 

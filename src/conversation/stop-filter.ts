@@ -1,5 +1,7 @@
 // OpenAI's `stop`: generation ends where one of the strings first appears, and the matched text is
 // not returned. Text that might be the start of a stop string is held back until it is not.
+import { earliest, partialTail } from "./text-match.ts";
+
 /** OpenAI's `stop` field as a list: one string, several, or none */
 export function stopList(stop: string | string[] | null | undefined): string[] {
   if (stop == null) return [];
@@ -20,26 +22,14 @@ export class StopFilter {
     if (this.stopped) return "";
     if (this.stops.length === 0) return text;
     const buf = this.#held + text;
-    let cut = -1;
-    for (const s of this.stops) {
-      const at = buf.indexOf(s);
-      if (at >= 0 && (cut < 0 || at < cut)) (cut = at), (this.matched = s);
-    }
-    if (cut >= 0) {
+    const hit = earliest(buf, this.stops);
+    if (hit) {
       this.stopped = true;
+      this.matched = this.stops[hit.index]!;
       this.#held = "";
-      return buf.slice(0, cut);
+      return buf.slice(0, hit.at);
     }
-    // hold back the longest end of buf that begins some stop string
-    let keep = 0;
-    for (const s of this.stops) {
-      for (let len = Math.min(s.length - 1, buf.length); len > keep; len--) {
-        if (buf.endsWith(s.slice(0, len))) {
-          keep = len;
-          break;
-        }
-      }
-    }
+    const keep = partialTail(buf, this.stops);
     this.#held = buf.slice(buf.length - keep);
     return buf.slice(0, buf.length - keep);
   }
