@@ -1,4 +1,4 @@
-// `bun bench/responses.ts [--reps=1] [--convs=8] [--turns=12] [--slots=4] [--ctx=2048] [--max-tokens=48] [--no-cache-ram-0] [--dump=file.json]`:
+// `bun bench/responses.ts [--reps=1] [--convs=8] [--turns=12] [--slots=4] [--ctx=2048] [--max-tokens=48] [--no-cache-ram-0] [--ours-only] [--dump=file.json]`:
 // the agent-style workload of issue #21. `convs` conversations of `turns` turns each, interleaved on
 // `slots` slots so that no server keeps them all in its KV cache: turn by turn (all conversations do
 // turn k before any does k + 1), `slots` requests in flight at once, taken round-robin. Turn 1 sends
@@ -38,7 +38,9 @@ const started = performance.now();
 const say = (msg: string) => console.error(`[responses ${((performance.now() - started) / 1000).toFixed(0)} s] ${msg}`);
 
 type Side = "ours" | "theirs" | "cram0";
-const SIDES: Side[] = withCacheRam0 ? ["ours", "theirs", "cram0"] : ["ours", "theirs"];
+// --ours-only: a quick look at ours alone (no ratios; the section is not written)
+const oursOnly = process.argv.includes("--ours-only");
+const SIDES: Side[] = oursOnly ? ["ours"] : withCacheRam0 ? ["ours", "theirs", "cram0"] : ["ours", "theirs"];
 const LABEL: Record<Side, string> = { ours: "ours", theirs: "llama-server", cram0: "llama-server --cache-ram 0" };
 
 const busyBefore = await cpuBusy();
@@ -46,8 +48,8 @@ if (busyBefore > 0.25) say(`WARNING: CPUs ${(busyBefore * 100).toFixed(0)} % bus
 const model = await ensureDefaultModel();
 const shape = { threads: 2, parallel: slots, ctx };
 const servers = {} as Record<Side, BenchServer>;
-servers.theirs = await startTheirs(model, shape, ["--jinja"]);
-if (withCacheRam0) servers.cram0 = await startTheirs(model, shape, ["--jinja", "--cache-ram", "0"]);
+if (!oursOnly) servers.theirs = await startTheirs(model, shape, ["--jinja"]);
+if (withCacheRam0 && !oursOnly) servers.cram0 = await startTheirs(model, shape, ["--jinja", "--cache-ram", "0"]);
 // CACHE_SEQUENCES = PARALLEL: the same 4 × 2048 cells as llama-server's -c 8192 (its default, 2 × PARALLEL, would double ours)
 const ours: OurServer = await startOurs(model, shape, 300_000, { CACHE_SEQUENCES: String(slots), LOG_EVICTIONS: "false" });
 servers.ours = ours;
@@ -259,8 +261,8 @@ const statsDelta = { evictions: 0, savedToRam: 0, restoredFromRam: 0, restoredFr
 let probe = "";
 try {
   // llama-server's own /v1/responses: does it continue a previous response?
-  const r = await fetch(`${servers.theirs.url}/v1/responses`, { method: "POST", ...FRESH_CONNECTION, body: JSON.stringify({ model: "m", input: "Hi", previous_response_id: "resp_x", max_output_tokens: 4 }) });
-  probe = `llama-server's POST /v1/responses with previous_response_id: HTTP ${r.status} ${clip((await r.text()).trim(), 200)}`;
+  const r = oursOnly ? null : await fetch(`${servers.theirs.url}/v1/responses`, { method: "POST", ...FRESH_CONNECTION, body: JSON.stringify({ model: "m", input: "Hi", previous_response_id: "resp_x", max_output_tokens: 4 }) });
+  probe = r ? `llama-server's POST /v1/responses with previous_response_id: HTTP ${r.status} ${clip((await r.text()).trim(), 200)}` : "";
   say(probe);
   // one short one-off request each, without the instructions (first-request costs, not measured; no server starts with them cached)
   await oursTurn("Hello.", null, "Be brief.", false).catch((err) => say(`warm-up, ours: ${(err as Error).message}`));
@@ -347,6 +349,7 @@ const table = [
   ...(failures.length ? ["", `Failures (${failures.length}; a failed conversation stops):`, ...failures.slice(0, 10).map((f) => `- ${f}`)] : []),
 ].join("\n");
 console.log(table);
+if (oursOnly) process.exit(0);
 const defaults = convs === 8 && turns === 12 && slots === 4 && ctx === 2048 && maxTokens === 48;
 const command = `bun bench/responses.ts --reps=${reps}${convs !== 8 ? ` --convs=${convs}` : ""}${turns !== 12 ? ` --turns=${turns}` : ""}${slots !== 4 ? ` --slots=${slots}` : ""}${ctx !== 2048 ? ` --ctx=${ctx}` : ""}${maxTokens !== 48 ? ` --max-tokens=${maxTokens}` : ""}${withCacheRam0 ? "" : " --no-cache-ram-0"}`;
 const section = defaults ? "responses" : `responses-${convs}x${turns}-slots${slots}-ctx${ctx}-out${maxTokens}`;
