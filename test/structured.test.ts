@@ -149,13 +149,29 @@ describe("the seed API and llama-server's fields", () => {
   });
 });
 
+test("string formats hold: sampled IPv4 addresses, UUIDs and dates from a random model", async () => {
+  const schema = {
+    type: "object", additionalProperties: false, required: ["ip", "id", "day"],
+    properties: { ip: { type: "string", format: "ipv4" }, id: { type: "string", format: "uuid" }, day: { type: "string", format: "date" } },
+  };
+  const r = await chat({ response_format: { type: "json_schema", json_schema: { name: "f", schema } }, n: 3, temperature: 1, seed: 5, max_tokens: 200 });
+  expect(r.status).toBe(200);
+  const octet = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+  expectValid(r.body.choices, (v) => {
+    const o = v as { ip: string; id: string; day: string };
+    return new RegExp(`^${octet}(\\.${octet}){3}$`).test(o.ip) && /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(o.id) && /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/.test(o.day);
+  });
+});
+
 describe("bad constraints are a 400 naming the field, and the server stays healthy", () => {
   const cases: [string, Record<string, unknown>, string, RegExp][] = [
     ["two constraints", { response_format: { type: "json_object" }, grammar: 'root ::= "a"' }, "grammar", /response_format and grammar cannot be combined/],
     ["an unsupported keyword", { response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object", properties: { a: { not: { type: "string" } } } } } } }, "response_format.json_schema.schema", /"not" at #\/properties\/a/],
     ["an external $ref", { json_schema: { $ref: "https://example.com/s.json" } }, "json_schema", /\$ref/],
     ["a range on a non-integer", { json_schema: { type: "object", properties: { p: { type: "number", maximum: 1 } } } }, "json_schema", /"maximum" at #\/properties\/p is supported on integers only/],
-    ["a string format with no grammar", { json_schema: { type: "string", format: "email" } }, "json_schema", /format "email" at # is not supported/],
+    ["a string format with no grammar", { json_schema: { type: "string", format: "idn-email" } }, "json_schema", /format "idn-email" at # is not supported/],
+    ["a length beside a pattern (neither compiler enforces both)", { json_schema: { type: "string", pattern: "^[a-z]+$", maxLength: 4 } }, "json_schema", /"maxLength" beside "pattern" at #/],
+    ["a format the converter cannot write, beside a wide integer range", { json_schema: { type: "object", properties: { a: { type: "string", format: "email" }, n: { type: "integer", minimum: 0, maximum: 99999 } } } }, "json_schema", /^json_schema: format "email" at #\/properties\/a cannot be enforced here/],
     ["an invalid grammar, with its position", { grammar: 'root := "a"' }, "grammar", /invalid grammar: expecting ::= at 1:\d+/],
     ["an unterminated grammar", { grammar: 'root ::= "a' }, "grammar", /invalid grammar: unexpected end of input/],
     ["an undefined rule", { grammar: "root ::= b" }, "grammar", /undefined rule 'b'/],

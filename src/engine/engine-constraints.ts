@@ -92,7 +92,31 @@ export function rangesAsEnums(node: unknown): unknown {
   return allowed.length === 0 ? o : { ...rest, enum: allowed }; // none: the converter's path says why
 }
 
+/** the string formats llama.cpp's converter writes a grammar for (tools' arguments and wide integer ranges go through it) */
+export const CONVERTER_FORMATS = new Set(["date", "time", "date-time", "uuid"]);
+
+/** the first string format in a schema that the converter would leave unenforced, with where it is */
+function unconvertedFormat(node: unknown, at = "#"): { format: string; at: string } | null {
+  if (node === null || typeof node !== "object") return null;
+  const entries = Array.isArray(node) ? node.map((v, i) => [String(i), v] as const) : Object.entries(node);
+  const o = node as Record<string, unknown>;
+  if (!Array.isArray(node) && typeof o.format === "string" && !CONVERTER_FORMATS.has(o.format)) return { format: o.format, at };
+  for (const [k, v] of entries) {
+    if (!Array.isArray(node) && VALUES.has(k)) continue; // instances, not schemas
+    const found = unconvertedFormat(v, `${at}/${k}`);
+    if (found) return found;
+  }
+  return null;
+}
+
+const VALUES = new Set(["enum", "const", "default", "examples"]);
+
 function schemaGbnf(schema: string, field: string | undefined): string {
+  const lost = unconvertedFormat(JSON.parse(schema));
+  if (lost) {
+    const message = `${field ? `${field}: ` : ""}format ${JSON.stringify(lost.format)} at ${lost.at} cannot be enforced here: beside tools, or with an integer range of more than ${ENUM_RANGE} values, a schema supports the formats ${[...CONVERTER_FORMATS].join(", ")}`;
+    throw new RequestError({ status: 400, code: "unsupported_schema", message, field });
+  }
   try {
     return jsonSchemaToGbnf(schema).replace(/::=\s*\|/g, '::= "" |');
   } catch (err) {

@@ -3,7 +3,10 @@
 // .grammar — checked before it reaches the engine: one at most, within MAX_GRAMMAR_BYTES, and no
 // JSON-Schema keyword the grammar compiler would silently ignore (a 400 naming it and where it is).
 import type { ConstraintSpec } from "../constraints/messages.ts";
+import { CONVERTER_FORMATS } from "../engine/engine-constraints.ts";
 import { HttpError } from "./errors.ts";
+
+export { CONVERTER_FORMATS };
 
 /** JSON-Schema keywords xgrammar does not enforce: refused rather than ignored. */
 const UNSUPPORTED = new Set([
@@ -11,15 +14,20 @@ const UNSUPPORTED = new Set([
   "unevaluatedProperties", "unevaluatedItems", "contains", "minContains", "maxContains", "uniqueItems", "multipleOf",
   "minProperties", "maxProperties", "$dynamicRef", "$recursiveRef",
 ]);
-/** string formats the converter writes a grammar for (others would become any string) */
-const FORMATS = new Set(["date", "time", "date-time"]);
+/** string formats xgrammar's schema compiler writes a grammar for (others would become any string) */
+export const SCHEMA_FORMATS = new Set(["date", "time", "date-time", "duration", "email", "hostname", "ipv4", "ipv6", "uri", "uri-reference", "uri-template", "uuid", "json-pointer"]);
+/** string keywords a pattern overrides: neither compiler enforces them beside one */
+const WITH_PATTERN = ["minLength", "maxLength", "format"];
 /** keywords whose value is one schema, a list of them, or a name → schema map */
 const ONE = ["items", "additionalProperties", "additionalItems"];
 const MANY = ["anyOf", "oneOf", "allOf", "prefixItems"];
 const NAMED = ["properties", "$defs", "definitions"];
 
-/** Throws a 400 for the first unsupported keyword or non-local $ref, naming the field and the JSON pointer. */
-export function checkSchema(schema: unknown, field: string, at = "#"): void {
+/**
+ * Throws a 400 for the first unsupported keyword or non-local $ref, naming the field and the JSON
+ * pointer. `formats`: the string formats the compiler that gets this schema enforces.
+ */
+export function checkSchema(schema: unknown, field: string, formats = SCHEMA_FORMATS, at = "#"): void {
   if (typeof schema === "boolean") return;
   if (schema === null || typeof schema !== "object" || Array.isArray(schema)) {
     throw new HttpError(400, "invalid_schema", `${field}: the schema at ${at} must be an object or a boolean`, field);
@@ -31,23 +39,25 @@ export function checkSchema(schema: unknown, field: string, at = "#"): void {
   for (const key of ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]) {
     if (key in s && s.type !== "integer") throw new HttpError(400, "unsupported_schema", `${field}: "${key}" at ${at} is supported on integers only (type "integer")`, field);
   }
-  if ("format" in s && !FORMATS.has(String(s.format))) {
-    throw new HttpError(400, "unsupported_schema", `${field}: format ${JSON.stringify(s.format)} at ${at} is not supported: only ${[...FORMATS].join(", ")}`, field);
+  if ("format" in s && !formats.has(String(s.format))) {
+    throw new HttpError(400, "unsupported_schema", `${field}: format ${JSON.stringify(s.format)} at ${at} is not supported here: only ${[...formats].join(", ")}`, field);
   }
+  const beside = "pattern" in s ? WITH_PATTERN.find((k) => k in s) : undefined;
+  if (beside) throw new HttpError(400, "unsupported_schema", `${field}: "${beside}" beside "pattern" at ${at} is not enforced: write it into the pattern`, field);
   if ("$ref" in s && (typeof s.$ref !== "string" || !/^#(\/(\$defs|definitions)\/[^/]+)?$/.test(s.$ref))) {
     throw new HttpError(400, "unsupported_schema", `${field}: $ref ${JSON.stringify(s.$ref)} at ${at} is not supported: only "#", "#/$defs/NAME" and "#/definitions/NAME"`, field);
   }
-  for (const k of ONE) if (k in s) checkSchema(s[k], field, `${at}/${k}`);
+  for (const k of ONE) if (k in s) checkSchema(s[k], field, formats, `${at}/${k}`);
   for (const k of MANY) {
     if (!(k in s)) continue;
     if (!Array.isArray(s[k])) throw new HttpError(400, "invalid_schema", `${field}: "${k}" at ${at} must be an array of schemas`, field);
-    (s[k] as unknown[]).forEach((sub, i) => checkSchema(sub, field, `${at}/${k}/${i}`));
+    (s[k] as unknown[]).forEach((sub, i) => checkSchema(sub, field, formats, `${at}/${k}/${i}`));
   }
   for (const k of NAMED) {
     if (!(k in s)) continue;
     const map = s[k];
     if (map === null || typeof map !== "object" || Array.isArray(map)) throw new HttpError(400, "invalid_schema", `${field}: "${k}" at ${at} must be an object`, field);
-    for (const [name, sub] of Object.entries(map)) checkSchema(sub, field, `${at}/${k}/${name.replaceAll("~", "~0").replaceAll("/", "~1")}`);
+    for (const [name, sub] of Object.entries(map)) checkSchema(sub, field, formats, `${at}/${k}/${name.replaceAll("~", "~0").replaceAll("/", "~1")}`);
   }
 }
 
@@ -94,8 +104,9 @@ function schemaSpec(schema: unknown, field: string, maxBytes: number): Constrain
 
 /**
  * A non-strict tool's schema with what the grammar cannot enforce left out instead of refused (as a
- * model without constraints would also ignore it): unsupported keywords, formats other than date
- * and time, bounds on non-integers, non-local $refs. Strict tools are checked by checkSchema.
+ * model without constraints would also ignore it): unsupported keywords, formats the converter has
+ * no grammar for, lengths and formats beside a pattern, bounds on non-integers, non-local $refs.
+ * Strict tools are checked by checkSchema (with the converter's formats).
  */
 export function looseSchema(schema: unknown): unknown {
   if (schema === null || typeof schema !== "object") return schema;
@@ -104,7 +115,8 @@ export function looseSchema(schema: unknown): unknown {
   const s = schema as Record<string, unknown>;
   for (const [key, value] of Object.entries(s)) {
     if (UNSUPPORTED.has(key)) continue;
-    if (key === "format" && !FORMATS.has(String(value))) continue;
+    if (key === "format" && !CONVERTER_FORMATS.has(String(value))) continue;
+    if (WITH_PATTERN.includes(key) && "pattern" in s) continue;
     if (["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"].includes(key) && s.type !== "integer") continue;
     if (key === "$ref" && (typeof value !== "string" || !/^#(\/(\$defs|definitions)\/[^/]+)?$/.test(value))) continue;
     if (key === "$schema" || key === "$id") continue;
