@@ -1,19 +1,29 @@
 // xgrammar's JSON-Schema converter writes the characters of a string with a length bound or a
 // pattern as a plain character class: `[^"\\\r\n]{0,12}` for maxLength 12, `[\0-\U0010ffff]` for a
 // pattern's ".". Those let a raw control character (a tab, U+0018) or, from a pattern, a raw quote
-// or backslash into the string, and the answer is then not JSON at all. This rewrites the classes
-// of the schema's string rules so that they can only write what JSON allows unescaped. (Its plain
-// strings, basic_string, already exclude them.)
+// or backslash into the string, and the answer is then not JSON at all; llama.cpp's converter
+// does the same with a pattern (its `dot ::= [^\x0A\x0D]`, a pattern's `[^x]`). This rewrites the
+// classes of the string rules so that they can only write what JSON allows unescaped. (Plain
+// strings, basic_string and llama.cpp's `char`, already exclude them.)
 
 /** code points a JSON string never holds unescaped: the controls, the quote and the backslash */
 const FORBIDDEN: [number, number][] = [[0x00, 0x1f], [0x22, 0x22], [0x5c, 0x5c]];
 const MAX = 0x10ffff;
 
-/** The EBNF of xgrammar's JSON-Schema converter, its string rules' classes made JSON-safe. */
-export function jsonSafeStrings(ebnf: string): string {
+/** xgrammar's converter's string rules: `string_3 ::= "\"" … "\""` */
+const XGRAMMAR_STRINGS = /^string(_\d+)? ::= /;
+/**
+ * llama.cpp's converter's: every rule but `space` and `char` (a pattern's parts get rules of their
+ * own, `word-1 ::= [^x]`; `char`'s escape classes hold a quote and a backslash on purpose; the other
+ * classes it writes, digits and hex, are JSON-safe already and stay as written)
+ */
+export const CONVERTER_STRINGS = /^(?!(space|char) ::= )/;
+
+/** A JSON-Schema converter's grammar, the classes of its string rules (`rules`) made JSON-safe. */
+export function jsonSafeStrings(ebnf: string, rules = XGRAMMAR_STRINGS): string {
   return ebnf
     .split("\n")
-    .map((line) => (/^string(_\d+)? ::= /.test(line) ? rewriteClasses(line) : line))
+    .map((line) => (rules.test(line) ? rewriteClasses(line) : line))
     .join("\n");
 }
 
@@ -55,10 +65,12 @@ function safeClass(body: string): string {
   const safe = subtract(allowed, FORBIDDEN);
   if (safe.length === 0) return `[${body}]`; // nothing JSON-safe: the pattern cannot be met either way
   if (sameRanges(safe, subtract(allowed, []))) return `[${body}]`; // safe as written
-  // written as what it excludes: a positive class that reaches past ASCII let xgrammar allow
-  // bytes UTF-8 never uses (a random model's string then never ended)
-  const written = subtract([[0, MAX]], safe).map(([a, b]) => (a === b ? hex(a) : `${hex(a)}-${hex(b)}`));
-  return `[^${written.join("")}]`;
+  const write = (rs: [number, number][]) => rs.map(([a, b]) => (a === b ? hex(a) : `${hex(a)}-${hex(b)}`)).join("");
+  // all of non-ASCII: written as the ASCII it excludes (a positive class reaching U+10FFFF let
+  // xgrammar allow bytes UTF-8 never uses, and a random model's string then never ended); anything
+  // else as what it holds (xgrammar clamps a negated class's exclusions to ASCII)
+  const complement = subtract([[0, MAX]], safe);
+  return complement.every(([, b]) => b < 0x80) ? `[^${write(complement)}]` : `[${write(safe)}]`;
 }
 
 const sameRanges = (a: [number, number][], b: [number, number][]) => a.length === b.length && a.every(([x, y], i) => x === b[i]![0] && y === b[i]![1]);

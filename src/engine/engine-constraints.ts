@@ -1,5 +1,6 @@
 // The engine's constrained-output requests: one Constraint per item, opened from the grammar
 // workers (made on first use), with refusals as RequestErrors that name the field that asked.
+import { CONVERTER_STRINGS, jsonSafeStrings } from "../constraints/json-strings.ts";
 import { specKey, type ConstraintSpec } from "../constraints/messages.ts";
 import { ConstraintError, type Constraint, type GrammarPool } from "../constraints/pool.ts";
 import { gbnfError, jsonSchemaToGbnf } from "../native/index.ts";
@@ -57,7 +58,7 @@ export class EngineConstraints {
  * grammar costs more per mask in xgrammar (bench/results-structured.md).
  * (xgrammar's grammar syntax wants an explicit "" for the converter's empty alternatives.)
  */
-function grammarOf(spec: ConstraintSpec): ConstraintSpec {
+export function grammarOf(spec: ConstraintSpec): ConstraintSpec {
   if (spec.type === "structural_tag") return { ...spec, tag: JSON.stringify(schemasAsGrammars(JSON.parse(spec.tag), spec.field)) };
   if (spec.type !== "json_schema" || !BOUND.test(spec.schema)) return spec;
   const schema = JSON.stringify(rangesAsEnums(JSON.parse(spec.schema)));
@@ -118,7 +119,7 @@ function schemaGbnf(schema: string, field: string | undefined): string {
     throw new RequestError({ status: 400, code: "unsupported_schema", message, field });
   }
   try {
-    return jsonSchemaToGbnf(schema).replace(/::=\s*\|/g, '::= "" |');
+    return jsonSafeStrings(jsonSchemaToGbnf(schema), CONVERTER_STRINGS).replace(/::=\s*\|/g, '::= "" |');
   } catch (err) {
     throw new RequestError({ status: 400, code: "invalid_constraint", message: `invalid JSON Schema: ${(err as Error).message}`, field });
   }
