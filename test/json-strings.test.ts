@@ -6,7 +6,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import Ajv from "ajv";
 import { jsonSafeStrings } from "../src/constraints/json-strings.ts";
 import { GrammarPool } from "../src/constraints/pool.ts";
-import { grammarOf } from "../src/engine/engine-constraints.ts";
+import { grammarOf, schemaGbnf } from "../src/engine/engine-constraints.ts";
 import { vocabularyOf } from "../src/constraints/vocabulary.ts";
 import { ensureModel } from "../src/gguf/models.ts";
 import { Model } from "../src/native/index.ts";
@@ -58,9 +58,11 @@ describe("a random walk that takes any forbidden character it is offered still w
       const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       let offered = 0;
       for (let walk = 0; walk < 16; walk++) {
-        // odd walks: a wide integer range sends the schema through llama.cpp's converter instead
-        const schema = walk % 2 ? { ...SCHEMA, properties: { ...SCHEMA.properties, n: { type: "integer", minimum: 0, maximum: 99_999 } } } : SCHEMA;
-        const c = await pool.open(grammarOf({ type: "json_schema", schema: JSON.stringify(schema) }));
+        // a wide integer range: xgrammar's grammar with the converter's range in it; odd walks compile
+        // the whole schema through llama.cpp's converter instead (as tools' arguments are)
+        const schema = { ...SCHEMA, properties: { ...SCHEMA.properties, n: { type: "integer", minimum: -5, maximum: 99_999 } } };
+        const json = JSON.stringify(schema);
+        const c = await pool.open(walk % 2 ? { type: "grammar", gbnf: schemaGbnf(json) } : grammarOf({ type: "json_schema", schema: json }));
         const tokens: number[] = [];
         for (let step = 0; step < 300; step++) {
           const mask = c.mask();

@@ -5,7 +5,8 @@ import Ajv from "ajv";
 import OpenAI from "openai";
 import { zodResponseFormat } from "openai/helpers/zod";
 import { z } from "zod";
-import { rangesAsEnums } from "../src/engine/engine-constraints.ts";
+import { schemaEbnf } from "../src/constraints/schema-ebnf.ts";
+import { grammarOf, rangesAsEnums } from "../src/engine/engine-constraints.ts";
 import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
 
 setDefaultTimeout(180_000);
@@ -124,6 +125,22 @@ describe("the seed API and llama-server's fields", () => {
     }
   });
 
+  test("wider ranges are exact too: every integer from -300 to 3000 is accepted exactly when it is in range (xgrammar's own let 1 through minimum 5, -1 through maximum -2)", async () => {
+    const { Grammar, Testings } = await import("@mlc-ai/web-xgrammar");
+    const cases: [Record<string, number>, number, number][] = [
+      [{ minimum: 5 }, 5, Infinity], [{ minimum: -3 }, -3, Infinity], [{ maximum: -2 }, -Infinity, -2],
+      [{ minimum: 3, maximum: 2000 }, 3, 2000], [{ exclusiveMinimum: -250, exclusiveMaximum: 2500 }, -249, 2499],
+    ];
+    for (const [bounds, lo, hi] of cases) {
+      const spec = grammarOf({ type: "json_schema", schema: JSON.stringify({ type: "array", items: { type: "integer", ...bounds } }) });
+      expect(spec.type).toBe("json_schema"); // xgrammar's own grammar, the converter's range inside
+      const grammar = await Grammar.fromEBNF(await schemaEbnf(spec as Extract<typeof spec, { type: "json_schema" }>));
+      for (let n = -300; n <= 3000; n++) {
+        if ((await Testings.isGrammarAcceptString(grammar, `[${n}]`)) !== (n >= lo && n <= hi)) throw new Error(`${JSON.stringify(bounds)}: ${n} ${n >= lo && n <= hi ? "refused" : "accepted"}`);
+      }
+    }
+  });
+
   test("generation_config.json_schema on a continued session constrains only the new tokens", async () => {
     const id = uid("json-cont");
     await t.generate(id, "Once upon a time", { max_new_tokens: 8 });
@@ -149,17 +166,17 @@ describe("the seed API and llama-server's fields", () => {
   });
 });
 
-test("string formats hold: sampled IPv4 addresses, UUIDs and dates from a random model", async () => {
+test("string formats hold beside a wide integer range: sampled IPv4 addresses, UUIDs and dates from a random model", async () => {
   const schema = {
-    type: "object", additionalProperties: false, required: ["ip", "id", "day"],
-    properties: { ip: { type: "string", format: "ipv4" }, id: { type: "string", format: "uuid" }, day: { type: "string", format: "date" } },
+    type: "object", additionalProperties: false, required: ["ip", "id", "day", "n"],
+    properties: { ip: { type: "string", format: "ipv4" }, id: { type: "string", format: "uuid" }, day: { type: "string", format: "date" }, n: { type: "integer", minimum: 0, maximum: 99_999 } },
   };
   const r = await chat({ response_format: { type: "json_schema", json_schema: { name: "f", schema } }, n: 3, temperature: 1, seed: 5, max_tokens: 200 });
   expect(r.status).toBe(200);
   const octet = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
   expectValid(r.body.choices, (v) => {
     const o = v as { ip: string; id: string; day: string };
-    return new RegExp(`^${octet}(\\.${octet}){3}$`).test(o.ip) && /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(o.id) && /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/.test(o.day);
+    return Number.isInteger((v as { n: number }).n) && (v as { n: number }).n >= 0 && (v as { n: number }).n <= 99_999 && new RegExp(`^${octet}(\\.${octet}){3}$`).test(o.ip) && /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(o.id) && /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/.test(o.day);
   });
 });
 
@@ -171,7 +188,6 @@ describe("bad constraints are a 400 naming the field, and the server stays healt
     ["a range on a non-integer", { json_schema: { type: "object", properties: { p: { type: "number", maximum: 1 } } } }, "json_schema", /"maximum" at #\/properties\/p is supported on integers only/],
     ["a string format with no grammar", { json_schema: { type: "string", format: "idn-email" } }, "json_schema", /format "idn-email" at # is not supported/],
     ["a length beside a pattern (neither compiler enforces both)", { json_schema: { type: "string", pattern: "^[a-z]+$", maxLength: 4 } }, "json_schema", /"maxLength" beside "pattern" at #/],
-    ["a format the converter cannot write, beside a wide integer range", { json_schema: { type: "object", properties: { a: { type: "string", format: "email" }, n: { type: "integer", minimum: 0, maximum: 99999 } } } }, "json_schema", /^json_schema: format "email" at #\/properties\/a cannot be enforced here/],
     ["an invalid grammar, with its position", { grammar: 'root := "a"' }, "grammar", /invalid grammar: expecting ::= at 1:\d+/],
     ["an unterminated grammar", { grammar: 'root ::= "a' }, "grammar", /invalid grammar: unexpected end of input/],
     ["an undefined rule", { grammar: "root ::= b" }, "grammar", /undefined rule 'b'/],

@@ -6,12 +6,10 @@
 declare var self: Worker;
 
 import xgrammar, { type CompiledGrammar, type GrammarMatcher as Matcher } from "@mlc-ai/web-xgrammar";
-import { jsonSafeStrings } from "./json-strings.ts";
+import { MAX_WHITESPACE, resolveTag, schemaEbnf } from "./schema-ebnf.ts";
 import { maskWords, onlyStopsAllowed } from "../sampling/token-mask.ts";
 import { FLAG_COMPLETE, FLAG_REJECTED, MASK_HEADER_WORDS, type ConstraintSpec, type FromGrammar, type ToGrammar, type Vocabulary } from "./messages.ts";
 
-
-const MAX_WHITESPACE = 12;
 let vocab: Vocabulary;
 let compiled: CompiledGrammar | null = null;
 const matchers = new Map<number, { m: Matcher; shared: Int32Array }>();
@@ -40,13 +38,9 @@ async function compile(spec: ConstraintSpec): Promise<CompiledGrammar> {
       // any whitespace between JSON tokens, but at most MAX_WHITESPACE in a row: a weak or random
       // model otherwise fills its whole budget with spaces and newlines
       case "json_object": return compiler.compileJSONSchema('{"type": "object"}', true, undefined, undefined, true, MAX_WHITESPACE);
-      case "json_schema": {
-        // the converter's text, its strings made unable to hold what JSON forbids (json-strings.ts)
-        const ebnf = await xgrammar.Testings._jsonSchemaToEBNF(spec.schema, true, undefined, undefined, true, MAX_WHITESPACE);
-        return compiler.compileGrammar(jsonSafeStrings(ebnf), "root");
-      }
+      case "json_schema": return compiler.compileGrammar(await schemaEbnf(spec), "root");
       case "grammar": return compiler.compileGrammar(spec.gbnf, "root");
-      case "structural_tag": return compiler.compileStructuralTag(spec.tag);
+      case "structural_tag": return compiler.compileStructuralTag(JSON.stringify(await resolveTag(JSON.parse(spec.tag))));
       default: {
         const never: never = spec;
         throw new Error(`unknown constraint ${JSON.stringify(never)}`);

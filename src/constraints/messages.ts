@@ -3,7 +3,11 @@
 
 /** Exactly one per request: a JSON Schema (text), any JSON value, or a GBNF grammar. */
 export type ConstraintSpec = (
-  | { type: "json_schema"; schema: string }
+  /**
+   * `rules`: [placeholder, EBNF] pairs; the schema holds each placeholder as a `const` string, whose
+   * literal in the compiled grammar becomes that expression (an exact integer range)
+   */
+  | { type: "json_schema"; schema: string; rules?: [string, string][] }
   | { type: "json_object" }
   | { type: "grammar"; gbnf: string }
   /**
@@ -16,6 +20,14 @@ export type ConstraintSpec = (
   /** the request field that asked for it, named in errors */
   field?: string;
 };
+
+/** A structural tag's schema part, written by the engine thread, made a grammar by the worker (schema-ebnf.ts resolveTag). */
+export const TAG_SCHEMA = "bun_llm_json_schema";
+export interface TagSchema {
+  type: typeof TAG_SCHEMA;
+  schema: string;
+  rules: [string, string][];
+}
 
 /** The vocabulary xgrammar needs: the tokenizer's raw token strings, its kind and the stop tokens. */
 export interface Vocabulary {
@@ -50,7 +62,7 @@ export type FromGrammar =
 
 export function specKey(spec: ConstraintSpec): string {
   switch (spec.type) {
-    case "json_schema": return `schema:${spec.schema}`;
+    case "json_schema": return `schema:${spec.rules ? `${JSON.stringify(spec.rules)}:` : ""}${spec.schema}`;
     case "json_object": return "json";
     case "grammar": return `gbnf:${spec.gbnf}`;
     case "structural_tag": return `tag:${JSON.stringify(spec.markers ?? [])}:${spec.tag}`;

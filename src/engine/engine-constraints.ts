@@ -1,7 +1,7 @@
 // The engine's constrained-output requests: one Constraint per item, opened from the grammar
 // workers (made on first use), with refusals as RequestErrors that name the field that asked.
 import { CONVERTER_STRINGS, jsonSafeStrings } from "../constraints/json-strings.ts";
-import { specKey, type ConstraintSpec } from "../constraints/messages.ts";
+import { specKey, TAG_SCHEMA, type ConstraintSpec, type TagSchema } from "../constraints/messages.ts";
 import { ConstraintError, type Constraint, type GrammarPool } from "../constraints/pool.ts";
 import { gbnfError, jsonSchemaToGbnf } from "../native/index.ts";
 import type { GenerationConfig } from "./messages.ts";
@@ -53,18 +53,49 @@ export class EngineConstraints {
 /**
  * Integer bounds: xgrammar's own schema compiler let 121 through a maximum of 120, so bounds never
  * reach it. A closed range of at most ENUM_RANGE values becomes the `enum` of its values (exact, and
- * xgrammar's own compiler keeps its fast masks); a schema with any other bound becomes GBNF through
- * llama.cpp's converter (milliseconds, on this thread), which enforces ranges exactly but whose
- * grammar costs more per mask in xgrammar (bench/results-structured.md).
+ * xgrammar's own compiler keeps its fast masks); any other range becomes the expression llama.cpp's
+ * converter writes for it, put in xgrammar's own grammar (rangesAsRules). Only a bound neither can
+ * place sends the whole schema through the converter (milliseconds, on this thread), whose grammar
+ * costs ~10x more per mask in xgrammar (bench/results-structured.md).
  * (xgrammar's grammar syntax wants an explicit "" for the converter's empty alternatives.)
  */
 export function grammarOf(spec: ConstraintSpec): ConstraintSpec {
   if (spec.type === "structural_tag") return { ...spec, tag: JSON.stringify(schemasAsGrammars(JSON.parse(spec.tag), spec.field)) };
   if (spec.type !== "json_schema" || !BOUND.test(spec.schema)) return spec;
-  const schema = JSON.stringify(rangesAsEnums(JSON.parse(spec.schema)));
-  if (!BOUND.test(schema)) return { ...spec, schema };
+  const rules: [string, string][] = [];
+  const schema = JSON.stringify(rangesAsRules(rangesAsEnums(JSON.parse(spec.schema)), rules));
+  if (!BOUND.test(schema)) return { ...spec, schema, ...(rules.length ? { rules } : {}) };
   return { type: "grammar", gbnf: schemaGbnf(spec.schema, spec.field), field: spec.field };
 }
+
+/**
+ * Each integer schema with bounds left (a range too wide for an enum) as a placeholder `const`,
+ * with llama.cpp's converter's exact expression for its range in `rules`: xgrammar then compiles
+ * the schema itself (its fast masks) with that expression where the placeholder's literal is. A
+ * form the converter writes as more than one rule is left as it was (the whole schema then goes
+ * through the converter).
+ */
+export function rangesAsRules(node: unknown, rules: [string, string][]): unknown {
+  if (Array.isArray(node)) return node.map((n) => rangesAsRules(n, rules));
+  if (node === null || typeof node !== "object") return node;
+  const o = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, VALUES.has(k) ? v : rangesAsRules(v, rules)]));
+  if (o.type !== "integer" || !BOUND_KEYS.some((k) => k in o)) return o;
+  let gbnf: string;
+  try {
+    gbnf = jsonSchemaToGbnf(JSON.stringify({ type: "integer", ...Object.fromEntries(BOUND_KEYS.filter((k) => k in o).map((k) => [k, o[k]])) }));
+  } catch {
+    return o; // the converter's path says why
+  }
+  // one rule, root, besides the converter's `space` (which the root of a bare integer does not use)
+  const lines = gbnf.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("space ::="));
+  const root = /^root ::= (.*)$/.exec(lines[0] ?? "");
+  if (lines.length !== 1 || !root || /\bspace\b/.test(root[1]!)) return o;
+  const placeholder = `__integer_range_${rules.length}__`;
+  rules.push([placeholder, root[1]!]);
+  return { const: placeholder };
+}
+
+const BOUND_KEYS = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
 
 /** converted constraints kept (oldest dropped first) */
 const CONVERTED_KEPT = 64;
@@ -93,7 +124,7 @@ export function rangesAsEnums(node: unknown): unknown {
   return allowed.length === 0 ? o : { ...rest, enum: allowed }; // none: the converter's path says why
 }
 
-/** the string formats llama.cpp's converter writes a grammar for (tools' arguments and wide integer ranges go through it) */
+/** the string formats llama.cpp's converter writes a grammar for (tools' arguments go through it) */
 export const CONVERTER_FORMATS = new Set(["date", "time", "date-time", "uuid"]);
 
 /** the first string format in a schema that the converter would leave unenforced, with where it is */
@@ -112,10 +143,11 @@ function unconvertedFormat(node: unknown, at = "#"): { format: string; at: strin
 
 const VALUES = new Set(["enum", "const", "default", "examples"]);
 
-function schemaGbnf(schema: string, field: string | undefined): string {
+/** A JSON Schema as GBNF from llama.cpp's converter, its strings JSON-safe (tools' arguments, and schemas xgrammar cannot take). */
+export function schemaGbnf(schema: string, field?: string): string {
   const lost = unconvertedFormat(JSON.parse(schema));
   if (lost) {
-    const message = `${field ? `${field}: ` : ""}format ${JSON.stringify(lost.format)} at ${lost.at} cannot be enforced here: beside tools, or with an integer range of more than ${ENUM_RANGE} values, a schema supports the formats ${[...CONVERTER_FORMATS].join(", ")}`;
+    const message = `${field ? `${field}: ` : ""}format ${JSON.stringify(lost.format)} at ${lost.at} cannot be enforced here: beside tools, a schema supports the formats ${[...CONVERTER_FORMATS].join(", ")}`;
     throw new RequestError({ status: 400, code: "unsupported_schema", message, field });
   }
   try {
@@ -126,22 +158,26 @@ function schemaGbnf(schema: string, field: string | undefined): string {
 }
 
 /**
- * A structural tag's JSON-Schema parts as GBNF from the same converter, compact (xgrammar's schema
- * format inside a tag allows any amount of whitespace, which a weak model fills its budget with)
- * and with exact integer ranges. Tool-call schemas are small: the mask cost is not at stake.
+ * A structural tag's JSON-Schema parts (tools' arguments) as the grammar worker's TagSchema:
+ * xgrammar's own grammar with exact integer ranges and compact whitespace (xgrammar's schema
+ * format inside a tag allows any amount of whitespace, which a weak model fills its budget with).
+ * A bound only the converter can place makes that part the converter's GBNF, likewise compact
+ * (its masks cost ~1000x more on SmolLM2: bench/results-structured.md).
  */
 function schemasAsGrammars(node: unknown, field: string | undefined): unknown {
   if (Array.isArray(node)) return node.map((n) => schemasAsGrammars(n, field));
   if (node === null || typeof node !== "object") return node;
   const o = node as Record<string, unknown>;
-  if (o.type === "json_schema" && "json_schema" in o) return { type: "grammar", grammar: compact(schemaGbnf(JSON.stringify(o.json_schema), field)) };
+  if (o.type === "json_schema" && "json_schema" in o) {
+    const rules: [string, string][] = [];
+    const schema = JSON.stringify(rangesAsRules(rangesAsEnums(o.json_schema), rules));
+    if (!BOUND.test(schema)) return { type: TAG_SCHEMA, schema, rules } satisfies TagSchema;
+    return { type: "grammar", grammar: compact(schemaGbnf(JSON.stringify(o.json_schema), field)) };
+  }
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, schemasAsGrammars(v, field)]));
 }
 
-/**
- * Tool-call arguments as compact JSON, the way OpenAI sends them: at most one space where the
- * converter allows any whitespace (up to two newlines and 20 blanks, which weak models fill).
- */
+/** The converter's grammar with compact whitespace: at most one space where it allows any (up to two newlines and 20 blanks). */
 const compact = (gbnf: string) => gbnf.replace(/^space ::= .*$/m, 'space ::= " "?');
 
 /**
