@@ -214,7 +214,7 @@ describe("the whole chat request: neutral values pass, what cannot be honoured i
     expect(r.status).toBe(200);
   });
 
-  test("a non-strict tool's schema keeps what can be enforced (formats such as email are dropped, not refused)", async () => {
+  test("a non-strict tool's schema keeps what can be enforced (a format beside a length is dropped, not refused)", async () => {
     const tools = [{ type: "function", function: { name: "mail", parameters: { type: "object", properties: { to: { type: "string", format: "email", maxLength: 16 }, n: { type: "number", minimum: 1 } }, required: ["to"] } } }];
     const r = await post({ tools, tool_choice: "required", max_tokens: 200, seed: 1 });
     expect(r.status).toBe(200);
@@ -223,7 +223,8 @@ describe("the whole chat request: neutral values pass, what cannot be honoured i
   });
 
   const bad: [string, Record<string, unknown>, string, RegExp][] = [
-    ["a strict tool with a keyword the grammar cannot enforce", { tools: [{ type: "function", function: { name: "f", strict: true, parameters: { type: "object", properties: { a: { type: "string", format: "email" } } } } }] }, "tools[0].function.parameters", /format "email" at #\/properties\/a/],
+    ["a strict tool with a keyword the grammar cannot enforce", { tools: [{ type: "function", function: { name: "f", strict: true, parameters: { type: "object", properties: { a: { type: "string", format: "idn-email" } } } } }] }, "tools[0].function.parameters", /format "idn-email" at #\/properties\/a/],
+    ["a strict tool with a length beside a format (xgrammar keeps the format only)", { tools: [{ type: "function", function: { name: "f", strict: true, parameters: { type: "object", properties: { a: { type: "string", format: "email", maxLength: 9 } } } } }] }, "tools[0].function.parameters", /"maxLength" beside "format" at #\/properties\/a/],
     ["a tool of another type", { tools: [{ type: "custom", custom: { name: "x" } }] }, "tools[0].type", /only "function" tools/],
     ["two tools of one name", { tools: [TOOLS[1], TOOLS[1]] }, "tools[1].function.name", /two tools are named "get_time"/],
     ["tool_choice naming a tool that is not there", { tools: TOOLS, tool_choice: { type: "function", function: { name: "nope" } } }, "tool_choice", /"nope", which is not one of the tools/],

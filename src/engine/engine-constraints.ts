@@ -124,8 +124,8 @@ export function rangesAsEnums(node: unknown): unknown {
   return allowed.length === 0 ? o : { ...rest, enum: allowed }; // none: the converter's path says why
 }
 
-/** the string formats llama.cpp's converter writes a grammar for (tools' arguments go through it) */
-export const CONVERTER_FORMATS = new Set(["date", "time", "date-time", "uuid"]);
+/** the string formats llama.cpp's converter writes a grammar for (a schema with a bound only it can place goes through it) */
+const CONVERTER_FORMATS = new Set(["date", "time", "date-time", "uuid"]);
 
 /** the first string format in a schema that the converter would leave unenforced, with where it is */
 function unconvertedFormat(node: unknown, at = "#"): { format: string; at: string } | null {
@@ -147,7 +147,7 @@ const VALUES = new Set(["enum", "const", "default", "examples"]);
 export function schemaGbnf(schema: string, field?: string): string {
   const lost = unconvertedFormat(JSON.parse(schema));
   if (lost) {
-    const message = `${field ? `${field}: ` : ""}format ${JSON.stringify(lost.format)} at ${lost.at} cannot be enforced here: beside tools, a schema supports the formats ${[...CONVERTER_FORMATS].join(", ")}`;
+    const message = `${field ? `${field}: ` : ""}format ${JSON.stringify(lost.format)} at ${lost.at} cannot be enforced beside a bound only llama.cpp's converter can write, which knows the formats ${[...CONVERTER_FORMATS].join(", ")}`;
     throw new RequestError({ status: 400, code: "unsupported_schema", message, field });
   }
   try {

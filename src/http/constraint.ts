@@ -3,10 +3,7 @@
 // .grammar — checked before it reaches the engine: one at most, within MAX_GRAMMAR_BYTES, and no
 // JSON-Schema keyword the grammar compiler would silently ignore (a 400 naming it and where it is).
 import type { ConstraintSpec } from "../constraints/messages.ts";
-import { CONVERTER_FORMATS } from "../engine/engine-constraints.ts";
 import { HttpError } from "./errors.ts";
-
-export { CONVERTER_FORMATS };
 
 /** JSON-Schema keywords xgrammar does not enforce: refused rather than ignored. */
 const UNSUPPORTED = new Set([
@@ -16,8 +13,16 @@ const UNSUPPORTED = new Set([
 ]);
 /** string formats xgrammar's schema compiler writes a grammar for (others would become any string) */
 export const SCHEMA_FORMATS = new Set(["date", "time", "date-time", "duration", "email", "hostname", "ipv4", "ipv6", "uri", "uri-reference", "uri-template", "uuid", "json-pointer"]);
-/** string keywords a pattern overrides: neither compiler enforces them beside one */
+/** string keywords a pattern overrides, and those a format overrides: neither compiler enforces them beside one */
 const WITH_PATTERN = ["minLength", "maxLength", "format"];
+const WITH_FORMAT = ["minLength", "maxLength"];
+
+/** The keyword that overrides another one in this schema, and that one (nothing: [undefined, undefined]). */
+function overridden(s: Record<string, unknown>): [string | undefined, string | undefined] {
+  if ("pattern" in s) return ["pattern", WITH_PATTERN.find((k) => k in s)];
+  if ("format" in s) return ["format", WITH_FORMAT.find((k) => k in s)];
+  return [undefined, undefined];
+}
 /** keywords whose value is one schema, a list of them, or a name → schema map */
 const ONE = ["items", "additionalProperties", "additionalItems"];
 const MANY = ["anyOf", "oneOf", "allOf", "prefixItems"];
@@ -42,8 +47,8 @@ export function checkSchema(schema: unknown, field: string, formats = SCHEMA_FOR
   if ("format" in s && !formats.has(String(s.format))) {
     throw new HttpError(400, "unsupported_schema", `${field}: format ${JSON.stringify(s.format)} at ${at} is not supported here: only ${[...formats].join(", ")}`, field);
   }
-  const beside = "pattern" in s ? WITH_PATTERN.find((k) => k in s) : undefined;
-  if (beside) throw new HttpError(400, "unsupported_schema", `${field}: "${beside}" beside "pattern" at ${at} is not enforced: write it into the pattern`, field);
+  const [over, beside] = overridden(s);
+  if (beside) throw new HttpError(400, "unsupported_schema", `${field}: "${beside}" beside "${over}" at ${at} is not enforced: ${over === "pattern" ? "write it into the pattern" : "leave one of them out"}`, field);
   if ("$ref" in s && (typeof s.$ref !== "string" || !/^#(\/(\$defs|definitions)\/[^/]+)?$/.test(s.$ref))) {
     throw new HttpError(400, "unsupported_schema", `${field}: $ref ${JSON.stringify(s.$ref)} at ${at} is not supported: only "#", "#/$defs/NAME" and "#/definitions/NAME"`, field);
   }
@@ -104,9 +109,10 @@ function schemaSpec(schema: unknown, field: string, maxBytes: number): Constrain
 
 /**
  * A non-strict tool's schema with what the grammar cannot enforce left out instead of refused (as a
- * model without constraints would also ignore it): unsupported keywords, formats the converter has
- * no grammar for, lengths and formats beside a pattern, bounds on non-integers, non-local $refs.
- * Strict tools are checked by checkSchema (with the converter's formats).
+ * model without constraints would also ignore it): unsupported keywords, formats xgrammar has no
+ * grammar for, lengths and formats beside a pattern, a format beside a length, bounds on
+ * non-integers, non-local $refs.
+ * Strict tools are checked by checkSchema.
  */
 export function looseSchema(schema: unknown): unknown {
   if (schema === null || typeof schema !== "object") return schema;
@@ -115,8 +121,9 @@ export function looseSchema(schema: unknown): unknown {
   const s = schema as Record<string, unknown>;
   for (const [key, value] of Object.entries(s)) {
     if (UNSUPPORTED.has(key)) continue;
-    if (key === "format" && !CONVERTER_FORMATS.has(String(value))) continue;
+    if (key === "format" && !SCHEMA_FORMATS.has(String(value))) continue;
     if (WITH_PATTERN.includes(key) && "pattern" in s) continue;
+    if (key === "format" && WITH_FORMAT.some((k) => k in s)) continue; // the length holds, not the format
     if (["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"].includes(key) && s.type !== "integer") continue;
     if (key === "$ref" && (typeof value !== "string" || !/^#(\/(\$defs|definitions)\/[^/]+)?$/.test(value))) continue;
     if (key === "$schema" || key === "$id") continue;

@@ -3,7 +3,7 @@
 // parameters checked as a response_format schema is (strict: an unenforceable keyword is a 400
 // naming it) or loosened to what the grammar can enforce, within MAX_GRAMMAR_BYTES.
 import type { Tool } from "../conversation/types.ts";
-import { checkSchema, CONVERTER_FORMATS, looseSchema } from "./constraint.ts";
+import { checkSchema, looseSchema } from "./constraint.ts";
 import { HttpError } from "./errors.ts";
 
 interface ToolSpelling {
@@ -25,7 +25,7 @@ export class ToolChecker {
     this.#seen.add(t.name);
     let parameters = t.parameters !== null && typeof t.parameters === "object" ? (t.parameters as Record<string, unknown>) : undefined;
     if (parameters) {
-      if (t.strict) checkSchema(parameters, at.schema, CONVERTER_FORMATS); // tools' arguments go through llama.cpp's converter
+      if (t.strict) checkSchema(parameters, at.schema);
       else parameters = looseSchema(parameters) as Record<string, unknown>;
       if (Buffer.byteLength(JSON.stringify(parameters)) > this.maxBytes) {
         throw new HttpError(400, "grammar_too_large", `${at.schema} is over MAX_GRAMMAR_BYTES (${this.maxBytes})`, at.schema);
