@@ -6,7 +6,7 @@ import OpenAI from "openai";
 import { zodResponseFormat } from "openai/helpers/zod";
 import { z } from "zod";
 import { schemaEbnf } from "../src/constraints/schema-ebnf.ts";
-import { grammarOf, rangesAsEnums } from "../src/engine/engine-constraints.ts";
+import { grammarOf, rangesAsEnums, rangesAsRules } from "../src/engine/engine-constraints.ts";
 import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
 
 setDefaultTimeout(180_000);
@@ -116,10 +116,16 @@ describe("the seed API and llama-server's fields", () => {
     });
   }
 
-  test("which integer ranges become an enum: closed, at most 1024 values, exclusive bounds and multipleOf applied", () => {
+  test("which integer ranges become an enum (closed, at most 1024 values, exclusive bounds and multipleOf applied), and the rest a placeholder for the converter's exact expression", () => {
     expect(rangesAsEnums({ type: "integer", minimum: 7, maximum: 12 })).toEqual({ enum: [7, 8, 9, 10, 11, 12] });
     expect(rangesAsEnums({ type: "integer", exclusiveMinimum: 0, exclusiveMaximum: 10, multipleOf: 3, description: "d" })).toEqual({ description: "d", enum: [3, 6, 9] });
     expect(rangesAsEnums({ items: { type: "integer", minimum: 1, maximum: 3, enum: [2, 3, 4] } })).toEqual({ items: { enum: [2, 3] } });
+    // wider: listed values are filtered by the bounds; otherwise a placeholder for the exact expression
+    expect(rangesAsRules({ type: "integer", minimum: 0, maximum: 100_000, enum: [5, 70_000, 200_000] }, [])).toEqual({ type: "integer", enum: [5, 70_000] });
+    expect(rangesAsRules({ type: "integer", minimum: 10, const: 5 }, [])).toEqual({ type: "integer", enum: [] });
+    const rules: [string, string][] = [];
+    expect(rangesAsRules({ properties: { n: { type: "integer", minimum: 0, description: "d" } } }, rules)).toEqual({ properties: { n: { const: "__integer_range_0__" } } });
+    expect(rules).toEqual([["__integer_range_0__", "([0] | [1-9] [0-9]{0,15})"]]);
     for (const kept of [{ type: "integer", minimum: 0 }, { type: "integer", minimum: 0, maximum: 1024 }, { type: "integer", minimum: 5, maximum: 4 }, { type: "integer", minimum: 0, maximum: 5, exclusiveMinimum: true }, { type: "number", minimum: 0, maximum: 1 }]) {
       expect(rangesAsEnums(kept)).toEqual(kept);
     }

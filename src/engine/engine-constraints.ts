@@ -80,6 +80,16 @@ export function rangesAsRules(node: unknown, rules: [string, string][]): unknown
   if (node === null || typeof node !== "object") return node;
   const o = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, VALUES.has(k) ? v : rangesAsRules(v, rules)]));
   if (o.type !== "integer" || !BOUND_KEYS.some((k) => k in o)) return o;
+  if (Array.isArray(o.enum) || "const" in o) {
+    // listed values: the bounds only pick among them
+    const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, ...rest } = o;
+    const ok = (v: unknown) => typeof v !== "number" || ((minimum === undefined || v >= (minimum as number)) && (maximum === undefined || v <= (maximum as number)) &&
+      (typeof exclusiveMinimum !== "number" || v > exclusiveMinimum) && (typeof exclusiveMaximum !== "number" || v < exclusiveMaximum));
+    if (typeof exclusiveMinimum === "boolean" || typeof exclusiveMaximum === "boolean") return o; // draft 4: the converter's
+    const { const: value, ...others } = rest;
+    if ("const" in rest) return ok(value) ? rest : { ...others, enum: [] }; // none: a grammar no token starts, a 400
+    return { ...rest, enum: (rest.enum as unknown[]).filter(ok) };
+  }
   let gbnf: string;
   try {
     gbnf = jsonSchemaToGbnf(JSON.stringify({ type: "integer", ...Object.fromEntries(BOUND_KEYS.filter((k) => k in o).map((k) => [k, o[k]])) }));
