@@ -1,7 +1,9 @@
 // Settings from the environment (Bun loads .env). Every name here is documented in .env.example.
 import { existsSync, readFileSync } from "node:fs";
-import { homedir, hostname } from "node:os";
-import { join } from "node:path";
+import { bool, ConfigError, int, num, seconds, type Env } from "./env-parse.ts";
+import { sessionSettings, type SessionSettings } from "./session-settings.ts";
+
+export { ConfigError, type SessionSettings };
 
 export interface GenerationDefaults {
   num_beams: number;
@@ -100,69 +102,6 @@ export interface Settings {
   defaults: GenerationDefaults;
 }
 
-export interface SessionSettings {
-  /** tier 1: bytes of KV state kept in host RAM */
-  ramBytes: number;
-  /** tier 2: "dir" (SESSION_DIR), a redis:// URL, or "off" */
-  store: "dir" | "off" | { redis: string };
-  dir: string;
-  /** cap of the persistent tier, bytes (0: none; default 10 GiB) */
-  storeBytes: number;
-  /** idle expiry, seconds (0: never) */
-  ttlS: number;
-  /** RESPONSES_MAX: stored responses kept in memory or SESSION_DIR, least recently used dropped first (0: no cap) */
-  responsesMax: number;
-  /** fsync each record written to SESSION_DIR */
-  fsync: boolean;
-  /** seconds one store operation may take before it counts as failed (a hung disk or NFS mount) */
-  storeTimeoutS: number;
-  /** when KV states are written to the store: at eviction and shutdown only, or also after every request */
-  kvWrites: "evict" | "finish";
-  /** this replica's name (REPLICA_ID): the x-replica header, lease holder and session writer */
-  replicaId: string;
-  /** seconds a session lease lasts unless renewed (shared Redis store only; 0: no leases) */
-  leaseTtlS: number;
-  /** milliseconds a lease held by another replica is waited for before 409 (its release may be on its way) */
-  leaseWaitMs: number;
-}
-
-type Env = Record<string, string | undefined>;
-
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
-function int(env: Env, name: string, fallback: number, min = 0): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
-  return v;
-}
-
-function num(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const v = Number(raw);
-  if (!Number.isFinite(v)) throw new ConfigError(`${name} must be a number, got "${raw}"`);
-  return v;
-}
-
-/** A duration for a timer: 0 (off) up to ~24.8 days (setTimeout fires at once beyond 2^31 ms). */
-function seconds(env: Env, name: string, fallback: number): number {
-  const v = num(env, name, fallback);
-  const max = Math.floor((2 ** 31 - 1) / 1000);
-  if (v < 0 || v > max) throw new ConfigError(`${name} must be between 0 and ${max} seconds, got "${env[name]}"`);
-  return v;
-}
-
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name]?.toLowerCase();
-  if (raw === undefined || raw === "") return fallback;
-  if (["1", "true", "yes", "on"].includes(raw)) return true;
-  if (["0", "false", "no", "off"].includes(raw)) return false;
-  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
-}
 
 export function loadSettings(env: Env = process.env): Settings {
   const parallel = int(env, "PARALLEL", 8, 1);
@@ -234,30 +173,6 @@ export function loadSettings(env: Env = process.env): Settings {
   return s;
 }
 
-function sessionSettings(env: Env): SessionSettings {
-  const raw = (env.SESSION_STORE ?? "").trim();
-  let store: SessionSettings["store"];
-  if (raw === "" || raw === "dir") store = "dir";
-  else if (["off", "none", "false"].includes(raw.toLowerCase())) store = "off";
-  else if (/^rediss?:\/\//.test(raw)) store = { redis: raw };
-  else throw new ConfigError(`SESSION_STORE must be "dir", "off" or a redis:// URL, got "${raw}"`);
-  const cache = env.LLM_CACHE_DIR || join(homedir(), ".cache", "bun-llm-server");
-  return {
-    ramBytes: int(env, "SESSION_RAM_BYTES", 2 * 1024 ** 3),
-    store,
-    dir: env.SESSION_DIR || join(cache, "sessions"),
-    storeBytes: int(env, "SESSION_STORE_BYTES", 10 * 1024 ** 3),
-    ttlS: num(env, "SESSION_TTL_S", 0),
-    responsesMax: int(env, "RESPONSES_MAX", 100_000),
-    fsync: bool(env, "SESSION_FSYNC", true),
-    storeTimeoutS: seconds(env, "SESSION_STORE_TIMEOUT_S", 10),
-    kvWrites: kvWrites(env, typeof store === "object"),
-    replicaId: replicaId(env),
-    leaseTtlS: num(env, "SESSION_LEASE_TTL_S", 3),
-    leaseWaitMs: int(env, "SESSION_LEASE_WAIT_MS", 250),
-  };
-}
-
 /** Requests lease their request_ids in Redis (src/cluster/leases.ts): a shared store and SESSION_LEASE_TTL_S > 0. */
 export function leasesEnabled(settings: Settings): boolean {
   return typeof settings.sessions.store === "object" && settings.sessions.leaseTtlS > 0;
@@ -271,22 +186,6 @@ export function leasesEnabled(settings: Settings): boolean {
 function sessionHeader(env: Env): string {
   const v = (env.SESSION_HEADER ?? "").trim().toLowerCase();
   if (v !== "" && !/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(v)) throw new ConfigError(`SESSION_HEADER must be an HTTP header name, got "${env.SESSION_HEADER}"`);
-  return v;
-}
-
-/** SESSION_KV_WRITES: "auto" is "finish" on a shared (Redis) store, so any replica restores the KV state, and "evict" on a directory. */
-function kvWrites(env: Env, shared: boolean): SessionSettings["kvWrites"] {
-  const v = (env.SESSION_KV_WRITES ?? "auto").trim().toLowerCase();
-  if (v === "auto" || v === "") return shared ? "finish" : "evict";
-  if (v === "finish" || v === "evict") return v;
-  throw new ConfigError(`SESSION_KV_WRITES must be "auto", "finish" or "evict", got "${env.SESSION_KV_WRITES}"`);
-}
-
-/** REPLICA_ID: letters, digits and ._- (it goes into a header and Redis); default host name and pid. */
-function replicaId(env: Env): string {
-  const v = (env.REPLICA_ID ?? "").trim();
-  if (v === "") return `${hostname()}-${process.pid}`;
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(v)) throw new ConfigError(`REPLICA_ID must be 1-64 letters, digits, ".", "_" or "-", got "${env.REPLICA_ID}"`);
   return v;
 }
 
