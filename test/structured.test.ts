@@ -147,6 +147,23 @@ describe("the seed API and llama-server's fields", () => {
     }
   });
 
+  test("a structural tag's schema part (a tool call's arguments): xgrammar's grammar, the exact range inside, one optional space where JSON allows whitespace", async () => {
+    const { Grammar, Testings } = await import("@mlc-ai/web-xgrammar");
+    const { resolveTag } = await import("../src/constraints/schema-ebnf.ts");
+    const args = { type: "object", properties: { n: { type: "integer", minimum: 5 }, s: { type: "string" } }, required: ["n", "s"], additionalProperties: false };
+    const tag = { type: "structural_tag", format: { type: "tag", begin: "<call>", content: { type: "json_schema", json_schema: args }, end: "</call>" } };
+    const spec = grammarOf({ type: "structural_tag", tag: JSON.stringify(tag) });
+    const resolved = (await resolveTag(JSON.parse((spec as { tag: string }).tag))) as { format: { content: { type: string; grammar: string } } };
+    expect(resolved.format.content.type).toBe("grammar");
+    const grammar = await Grammar.fromEBNF(resolved.format.content.grammar);
+    const accepts = (text: string) => Testings.isGrammarAcceptString(grammar, text);
+    expect(await accepts('{"n": 5, "s": "x"}')).toBe(true);
+    expect(await accepts('{"n":70000,"s":"x"}')).toBe(true);
+    expect(await accepts('{"n": 4, "s": "x"}')).toBe(false); // xgrammar's own range let 1-4 through
+    expect(await accepts('{"n": 5,  "s": "x"}')).toBe(false); // two spaces: compact
+    expect(await accepts('{\n"n": 5, "s": "x"}')).toBe(false);
+  });
+
   test("generation_config.json_schema on a continued session constrains only the new tokens", async () => {
     const id = uid("json-cont");
     await t.generate(id, "Once upon a time", { max_new_tokens: 8 });
