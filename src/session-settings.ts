@@ -1,4 +1,4 @@
-// The session tiers' settings (SESSION_*, RESPONSES_MAX, REPLICA_ID): host RAM, the persistent
+// The session tiers' settings (SESSION_*, RESPONSES_STORE_BYTES, REPLICA_ID): host RAM, the persistent
 // store (a directory, Redis or none), expiry, and how replicas share sessions.
 import { homedir, hostname } from "node:os";
 import { join } from "node:path";
@@ -14,8 +14,8 @@ export interface SessionSettings {
   storeBytes: number;
   /** idle expiry, seconds (0: never) */
   ttlS: number;
-  /** RESPONSES_MAX: stored responses kept in memory or SESSION_DIR, least recently used dropped first (0: no cap) */
-  responsesMax: number;
+  /** RESPONSES_STORE_BYTES: bytes of stored responses kept in memory or SESSION_DIR, least recently used dropped first (0: no cap) */
+  responsesBytes: number;
   /** fsync each record written to SESSION_DIR */
   fsync: boolean;
   /** seconds one store operation may take before it counts as failed (a hung disk or NFS mount) */
@@ -44,7 +44,7 @@ export function sessionSettings(env: Env): SessionSettings {
     dir: env.SESSION_DIR || join(cache, "sessions"),
     storeBytes: int(env, "SESSION_STORE_BYTES", 10 * 1024 ** 3),
     ttlS: num(env, "SESSION_TTL_S", 0),
-    responsesMax: int(env, "RESPONSES_MAX", 100_000),
+    responsesBytes: int(env, "RESPONSES_STORE_BYTES", 1024 ** 3),
     fsync: bool(env, "SESSION_FSYNC", true),
     storeTimeoutS: seconds(env, "SESSION_STORE_TIMEOUT_S", 10),
     kvWrites: kvWrites(env, typeof store === "object"),

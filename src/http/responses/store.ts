@@ -2,7 +2,7 @@
 // conversation so far, by response id. They live where sessions live, so they last as the sessions
 // do: SESSION_DIR/responses (a restart keeps them), Redis when SESSION_STORE is a redis:// URL (every
 // replica sees them), memory when it is "off"; and they expire after SESSION_TTL_S idle, as sessions
-// do. Memory and the directory keep at most RESPONSES_MAX, the least recently used dropped first.
+// do. Memory and the directory keep at most RESPONSES_STORE_BYTES, the least recently used dropped first.
 import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { readFile, rename, rm, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -32,48 +32,59 @@ export interface ResponseStore {
 
 export function openResponseStore(s: SessionSettings): ResponseStore {
   const ttlMs = s.ttlS * 1000;
-  if (s.store === "off") return new MemoryResponses(new UseOrder(ttlMs, s.responsesMax));
-  if (s.store === "dir") return new DirectoryResponses(join(s.dir, "responses"), new UseOrder(ttlMs, s.responsesMax));
+  if (s.store === "off") return new MemoryResponses(new UseOrder(ttlMs, s.responsesBytes));
+  if (s.store === "dir") return new DirectoryResponses(join(s.dir, "responses"), new UseOrder(ttlMs, s.responsesBytes));
   return new RedisResponses(new RedisConnection(s.store.redis, s.storeTimeoutS * 1000), ttlMs);
 }
 
 /**
- * Keys by last use, least recent first (a Map keeps insertion order: a use re-inserts). What has
- * been idle past the TTL, and the least recently used past the cap, is dropped on each write.
+ * Keys by last use, least recent first (a Map keeps insertion order: a use re-inserts), with their
+ * sizes. What has been idle past the TTL, and the least recently used past the byte cap, is
+ * dropped on each write.
  */
 export class UseOrder {
-  readonly #used = new Map<string, number>();
-  constructor(private readonly ttlMs: number, private readonly max: number) {}
+  readonly #used = new Map<string, { at: number; bytes: number }>();
+  #bytes = 0;
+  constructor(private readonly ttlMs: number, private readonly maxBytes: number) {}
 
-  /** the key was written or read now (`at`: when, for a record found on disk) */
-  use(key: string, at = Date.now()): void {
+  /** the key was written (with its size) or read now (`at`: when, for a record found on disk) */
+  use(key: string, bytes?: number, at = Date.now()): void {
+    const old = this.#used.get(key);
     this.#used.delete(key);
-    this.#used.set(key, at);
+    const size = bytes ?? old?.bytes ?? 0;
+    this.#bytes += size - (old?.bytes ?? 0);
+    this.#used.set(key, { at, bytes: size });
   }
 
   /** whether the key is past its TTL (unknown keys are not) */
   expired(key: string, now = Date.now()): boolean {
-    const used = this.#used.get(key);
-    return used !== undefined && this.ttlMs > 0 && now - used > this.ttlMs;
+    const e = this.#used.get(key);
+    return e !== undefined && this.ttlMs > 0 && now - e.at > this.ttlMs;
   }
 
   forget(key: string): boolean {
+    const e = this.#used.get(key);
+    if (e) this.#bytes -= e.bytes;
     return this.#used.delete(key);
   }
 
-  /** The keys to drop now: idle past the TTL, then the least recently used past the cap. */
+  /** The keys to drop now: idle past the TTL, then the least recently used past the byte cap. */
   trim(now = Date.now()): string[] {
     const out: string[] = [];
     for (const key of this.#used.keys()) {
-      if (!(this.expired(key, now) || (this.max > 0 && this.#used.size - out.length > this.max))) break;
+      if (!(this.expired(key, now) || (this.maxBytes > 0 && this.#bytes > this.maxBytes))) break;
       out.push(key);
+      this.forget(key);
     }
-    for (const key of out) this.#used.delete(key);
     return out;
   }
 
   get size(): number {
     return this.#used.size;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
   }
 }
 
@@ -82,7 +93,7 @@ class MemoryResponses implements ResponseStore {
   constructor(private readonly order: UseOrder) {}
   async put(rec: ResponseRecord) {
     this.#map.set(rec.id, rec);
-    this.order.use(rec.id);
+    this.order.use(rec.id, JSON.stringify(rec).length);
     for (const id of this.order.trim()) this.#map.delete(id);
   }
   async get(id: string) {
@@ -103,16 +114,17 @@ class DirectoryResponses implements ResponseStore {
   constructor(private readonly dir: string, private readonly order: UseOrder) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const files = readdirSync(dir).filter((f) => f.endsWith(".json"));
-    const times = files.map((f) => [f, statSync(join(dir, f), { throwIfNoEntry: false })?.mtimeMs ?? 0] as const);
-    for (const [f, at] of times.sort((a, b) => a[1] - b[1])) order.use(f, at);
+    const stats = files.map((f) => [f, statSync(join(dir, f), { throwIfNoEntry: false })] as const);
+    for (const [f, st] of stats.sort((a, b) => (a[1]?.mtimeMs ?? 0) - (b[1]?.mtimeMs ?? 0))) order.use(f, st?.size ?? 0, st?.mtimeMs ?? 0);
   }
   #file = (id: string) => `${sessionKey(`response:${id}`)}.json`;
   async put(rec: ResponseRecord) {
     const path = join(this.dir, this.#file(rec.id));
     const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, JSON.stringify({ rec, used: Date.now() } satisfies Stamped), { mode: 0o600 });
+    const text = JSON.stringify({ rec, used: Date.now() } satisfies Stamped);
+    await writeFile(tmp, text, { mode: 0o600 });
     await rename(tmp, path); // readers see the old record or the new one
-    this.order.use(this.#file(rec.id));
+    this.order.use(this.#file(rec.id), Buffer.byteLength(text));
     await Promise.all(this.order.trim().map((f) => rm(join(this.dir, f), { force: true })));
   }
   async get(id: string) {
