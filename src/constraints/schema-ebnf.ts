@@ -12,7 +12,11 @@ export const MAX_WHITESPACE = 12;
 export async function schemaEbnf(spec: { schema: string; rules?: [string, string][] }): Promise<string> {
   let ebnf = await Testings._jsonSchemaToEBNF(spec.schema, true, undefined, undefined, true, MAX_WHITESPACE);
   // the placeholder's literal as xgrammar writes it: "\"__integer_range_0__\""
-  for (const [placeholder, rule] of spec.rules ?? []) ebnf = ebnf.replaceAll(JSON.stringify(JSON.stringify(placeholder)), `(${rule})`);
+  for (const [placeholder, rule] of spec.rules ?? []) {
+    ebnf = ebnf.replaceAll(JSON.stringify(JSON.stringify(placeholder)), `(${rule})`);
+    // written some other way: the answer would hold the placeholder's text instead of the integer
+    if (ebnf.includes(placeholder)) throw new Error(`an integer range could not be placed in the grammar (${placeholder})`);
+  }
   return jsonSafeStrings(ebnf);
 }
 
