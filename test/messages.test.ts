@@ -160,6 +160,15 @@ describe("the Anthropic SDK on the generic tool format (ChatML, a synthetic mode
     expect(m.stop_reason).toBe("end_turn");
     expect(ajv.validate(schema, JSON.parse(textOf(m)))).toBe(true);
   });
+
+  test("output_format, the structured-outputs beta's spelling (client.beta.messages), holds the answer to its schema too; both at once is a 400", async () => {
+    const schema = { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"], additionalProperties: false };
+    const m = await client.beta.messages.create({ model: "m", max_tokens: 120, messages: [{ role: "user", content: "Is it fine?" }], output_format: { type: "json_schema", schema }, betas: ["structured-outputs-2025-11-13"] } as never);
+    expect(ajv.validate(schema, JSON.parse(textOf(m as never)))).toBe(true);
+    const both = await t.post("/v1/messages", { model: "m", max_tokens: 8, messages: [{ role: "user", content: "x" }], output_format: { type: "json_schema", schema }, output_config: { format: { type: "json_schema", schema } } });
+    expect(both.status).toBe(400);
+    expect(((await both.json()) as { error: { message: string } }).error.message).toMatch(/output_format/);
+  });
 });
 
 test("content blocks: each text run and each call a block of its own; whitespace before a call and a call cut short left out", () => {

@@ -113,6 +113,8 @@ const common = {
   tool_choice: t.Optional(ToolChoiceParam),
   thinking: t.Optional(ThinkingParam),
   output_config: t.Optional(OutputConfig),
+  /** the structured-outputs beta's spelling of output_config.format (deprecated, still sent by beta clients) */
+  output_format: Nullable(t.Object({ type: t.Literal("json_schema"), schema: t.Record(t.String(), t.Unknown()) }, Closed)),
   cache_control: CacheControl,
   speed: Nullable(t.Union([t.Literal("standard"), t.Literal("fast")])),
   user_profile_id: t.Optional(t.String({ maxLength: 512 })),

@@ -173,7 +173,8 @@ export function samplingOf(body: MessagesInput): Sampling {
     wellFormed(s, `stop_sequences[${i}]`);
     if (s.trim() === "") throw bad(`stop_sequences[${i}]`, `stop_sequences[${i}] must hold something other than whitespace`);
   });
-  const schema = body.output_config?.format?.schema;
+  if (body.output_config?.format && body.output_format) throw bad("output_format", "output_format and output_config.format cannot be combined: give one (output_format is the deprecated spelling)");
+  const schema = body.output_config?.format?.schema ?? body.output_format?.schema;
   return {
     temperature: body.temperature, top_p: body.top_p, ...(body.top_k != null ? { top_k: body.top_k } : {}),
     stop: body.stop_sequences ?? null, ...(schema ? { json_schema: schema } : {}),

@@ -25,7 +25,7 @@ export class MessagesService {
 
   /** POST /v1/messages: one message, or its event stream */
   async create(body: MessagesInput, signal: AbortSignal): Promise<Response | object> {
-    const core = this.#core();
+    const core = this.#core(body);
     const request: TurnRequest = {
       conv: inAnthropicTerms(() => conversationOf(body, this.openai.settings)),
       sampling: inAnthropicTerms(() => samplingOf(body)), maxTokens: body.max_tokens, logprobs: null, signal,
@@ -80,8 +80,9 @@ export class MessagesService {
    * the context is full: stop_reason model_context_window_exceeded, as Anthropic's newer models
    * do).
    */
-  #core(): CoreDeps {
-    const words = (err: HttpError) => anthropicError(err, this.openai.settings.ctxSize);
+  #core(body: MessagesInput): CoreDeps {
+    const schemaField = body.output_format ? "output_format.schema" : "output_config.format.schema";
+    const words = (err: HttpError) => anthropicError(err, this.openai.settings.ctxSize, schemaField);
     const base = this.openai.core(words);
     return {
       ...base,
@@ -123,9 +124,9 @@ function inAnthropicTerms<T>(f: () => T, ctxSize = 0): T {
 /**
  * A refusal in Anthropic's words: a prompt that does not fit is "prompt is too long: N tokens > M
  * maximum" (the text its clients look for), the seed API's generation_config fields are the body's
- * own, and structured output's field is output_config.format.schema.
+ * own, and structured output's field is output_config.format.schema (or the beta's output_format.schema).
  */
-function anthropicError(err: HttpError, ctxSize: number): HttpError {
+function anthropicError(err: HttpError, ctxSize: number, schemaField = "output_config.format.schema"): HttpError {
   if (err.code === "context_exceeded") {
     const m = /^prompt has (\d+) tokens/.exec(err.message);
     const message = m && ctxSize > 0
@@ -135,6 +136,6 @@ function anthropicError(err: HttpError, ctxSize: number): HttpError {
   }
   const e = inOpenAITerms(err);
   if (!e.field?.startsWith("json_schema")) return e;
-  const rename = (s: string) => s.replaceAll("json_schema", "output_config.format.schema");
+  const rename = (s: string) => s.replaceAll("json_schema", schemaField);
   return new HttpError(e.status, e.code, rename(e.message), rename(e.field), e.headers);
 }
