@@ -66,7 +66,9 @@ describe("degraded stores", () => {
 
   test.skipIf(!hasRedis())("Redis going away degrades to RAM only; it heals when Redis is back", async () => {
     const redis = await startRedis();
-    const t = await startTestApp({ ...SMALL, SESSION_STORE: redis.url });
+    // a store timeout far beyond the bound below: an answer that waited for one could not pass it,
+    // while a busy machine still has room (6 s seen under a CUDA build)
+    const t = await startTestApp({ ...SMALL, SESSION_STORE: redis.url, SESSION_STORE_TIMEOUT_S: "60" });
     let back: Awaited<ReturnType<typeof startRedis>> | null = null;
     try {
       const id = uid();
@@ -74,7 +76,7 @@ describe("degraded stores", () => {
       redis.kill();
       const started = Date.now();
       const b = await gen(t, id, "", 8); // its meta write fails: the response still comes
-      expect(Date.now() - started).toBeLessThan(5000);
+      expect(Date.now() - started).toBeLessThan(30_000);
       expect(b.session).toBe("continued");
       expect(a.text + b.text).toBe((await gen(t, uid(), PROMPT, 16)).text);
       expect((await health(t)).status).toBe("degraded");
