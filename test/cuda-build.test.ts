@@ -37,6 +37,7 @@ describe.skipIf(!existsSync(cuda))("a CUDA build, without needing a GPU", () => 
       servers.push(s);
       const health = (await (await fetch(`${s.url}/health`)).json()) as { model: { gpuOffload: boolean } };
       expect(health.model.gpuOffload).toBe(false);
+      if (backend === "cuda") expect(s.log()).toMatch(/ggml_cuda_init/); // the CUDA library's backend looked for a device, and served without one
       const r = await s.post("/api/generate-one", { request_id: `cuda-${backend}`, prompt: "Hello there", stream_response: false, generation_config: { do_sample: false, max_new_tokens: 24 } });
       expect(r.status).toBe(200);
       texts.push(await r.text());
