@@ -62,10 +62,16 @@ export class EngineConstraints {
 export function grammarOf(spec: ConstraintSpec): ConstraintSpec {
   if (spec.type === "structural_tag") return { ...spec, tag: JSON.stringify(schemasAsGrammars(JSON.parse(spec.tag), spec.field)) };
   if (spec.type !== "json_schema" || !BOUND.test(spec.schema)) return spec;
-  const rules: [string, string][] = [];
-  const schema = JSON.stringify(rangesAsRules(rangesAsEnums(JSON.parse(spec.schema)), rules));
-  if (!BOUND.test(schema)) return { ...spec, schema, ...(rules.length ? { rules } : {}) };
+  const placed = placeRanges(JSON.parse(spec.schema));
+  if (placed) return { ...spec, schema: placed.schema, ...(placed.rules.length ? { rules: placed.rules } : {}) };
   return { type: "grammar", gbnf: schemaGbnf(spec.schema, spec.field), field: spec.field };
+}
+
+/** The schema with every integer range placed (an enum, or a placeholder and its rule), or null when a bound is left that only the converter can write. */
+function placeRanges(schema: unknown): { schema: string; rules: [string, string][] } | null {
+  const rules: [string, string][] = [];
+  const text = JSON.stringify(rangesAsRules(rangesAsEnums(schema), rules));
+  return BOUND.test(text) ? null : { schema: text, rules };
 }
 
 /**
@@ -82,10 +88,10 @@ export function rangesAsRules(node: unknown, rules: [string, string][]): unknown
   if (o.type !== "integer" || !BOUND_KEYS.some((k) => k in o)) return o;
   if (Array.isArray(o.enum) || "const" in o) {
     // listed values: the bounds only pick among them
-    const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, ...rest } = o;
-    const ok = (v: unknown) => typeof v !== "number" || ((minimum === undefined || v >= (minimum as number)) && (maximum === undefined || v <= (maximum as number)) &&
-      (typeof exclusiveMinimum !== "number" || v > exclusiveMinimum) && (typeof exclusiveMaximum !== "number" || v < exclusiveMaximum));
-    if (typeof exclusiveMinimum === "boolean" || typeof exclusiveMaximum === "boolean") return o; // draft 4: the converter's
+    const range = integerRange(o);
+    if (!range) return o; // draft 4's boolean exclusives: the converter's
+    const { minimum: _a, maximum: _b, exclusiveMinimum: _c, exclusiveMaximum: _d, ...rest } = o;
+    const ok = (v: unknown) => typeof v !== "number" || (v >= range.lo && v <= range.hi);
     const { const: value, ...others } = rest;
     if ("const" in rest) return ok(value) ? rest : { ...others, enum: [] }; // none: a grammar no token starts, a 400
     return { ...rest, enum: (rest.enum as unknown[]).filter(ok) };
@@ -106,11 +112,11 @@ export function rangesAsRules(node: unknown, rules: [string, string][]): unknown
 }
 
 const BOUND_KEYS = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
+const BOUND = new RegExp(`"(${BOUND_KEYS.join("|")})"\\s*:`);
 
 /** converted constraints kept (oldest dropped first) */
 const CONVERTED_KEPT = 64;
 
-const BOUND = /"(minimum|maximum|exclusiveMinimum|exclusiveMaximum)"\s*:/;
 /** the widest integer range written as an enum */
 const ENUM_RANGE = 1024;
 
@@ -120,18 +126,30 @@ export function rangesAsEnums(node: unknown): unknown {
   if (node === null || typeof node !== "object") return node;
   const o = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, rangesAsEnums(v)]));
   if (o.type !== "integer") return o;
-  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, type: _, ...rest } = o;
-  const bounds = [minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf];
+  const { minimum: _a, maximum: _b, exclusiveMinimum: _c, exclusiveMaximum: _d, multipleOf, type: _, ...rest } = o;
+  const range = integerRange(o);
   // draft 4's boolean exclusiveMinimum/Maximum, or a non-finite bound: left to the converter
-  if (bounds.some((b) => b !== undefined && !(typeof b === "number" && Number.isFinite(b))) || (multipleOf !== undefined && !((multipleOf as number) > 0))) return o;
-  const at = (v: unknown, dflt: number) => (v === undefined ? dflt : (v as number));
-  const lo = Math.max(Math.ceil(at(minimum, -Infinity)), Math.floor(at(exclusiveMinimum, -Infinity)) + 1);
-  const hi = Math.min(Math.floor(at(maximum, Infinity)), Math.ceil(at(exclusiveMaximum, Infinity)) - 1);
+  if (!range || (multipleOf !== undefined && !(typeof multipleOf === "number" && Number.isFinite(multipleOf) && multipleOf > 0))) return o;
+  const { lo, hi } = range;
   if (!Number.isSafeInteger(lo) || !Number.isSafeInteger(hi) || hi - lo + 1 > ENUM_RANGE) return o;
   const values: number[] = [];
   for (let v = lo; v <= hi; v++) if (multipleOf === undefined || Number.isInteger(v / (multipleOf as number))) values.push(v);
   const allowed = Array.isArray(rest.enum) ? values.filter((v) => (rest.enum as unknown[]).includes(v)) : values;
   return allowed.length === 0 ? o : { ...rest, enum: allowed }; // none: the converter's path says why
+}
+
+/**
+ * An integer schema's bounds as the integers [lo, hi] it allows (±Infinity where open), or null for
+ * draft 4's boolean exclusiveMinimum/Maximum or a bound that is not a finite number.
+ */
+function integerRange(o: Record<string, unknown>): { lo: number; hi: number } | null {
+  const bounds = BOUND_KEYS.map((k) => o[k]);
+  if (bounds.some((b) => b !== undefined && !(typeof b === "number" && Number.isFinite(b)))) return null;
+  const [minimum, maximum, exclusiveMinimum, exclusiveMaximum] = bounds as (number | undefined)[];
+  return {
+    lo: Math.max(Math.ceil(minimum ?? -Infinity), Math.floor(exclusiveMinimum ?? -Infinity) + 1),
+    hi: Math.min(Math.floor(maximum ?? Infinity), Math.ceil(exclusiveMaximum ?? Infinity) - 1),
+  };
 }
 
 /** the string formats llama.cpp's converter writes a grammar for (a schema with a bound only it can place goes through it) */
@@ -179,9 +197,8 @@ function schemasAsGrammars(node: unknown, field: string | undefined): unknown {
   if (node === null || typeof node !== "object") return node;
   const o = node as Record<string, unknown>;
   if (o.type === "json_schema" && "json_schema" in o) {
-    const rules: [string, string][] = [];
-    const schema = JSON.stringify(rangesAsRules(rangesAsEnums(o.json_schema), rules));
-    if (!BOUND.test(schema)) return { type: TAG_SCHEMA, schema, rules } satisfies TagSchema;
+    const placed = placeRanges(o.json_schema);
+    if (placed) return { type: TAG_SCHEMA, ...placed } satisfies TagSchema;
     return { type: "grammar", grammar: compact(schemaGbnf(JSON.stringify(o.json_schema), field)) };
   }
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, schemasAsGrammars(v, field)]));
