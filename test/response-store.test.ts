@@ -32,7 +32,7 @@ test("UseOrder: what is idle past the TTL, then the least recently used past the
 for (const store of ["off", "dir"] as const) {
   test(`SESSION_STORE=${store}: RESPONSES_STORE_BYTES keeps the most recently used`, async () => {
     const dir = mkdtempSync(join(tmpdir(), "responses-"));
-    const size = JSON.stringify(rec("a")).length; // a file adds its write time (~30 bytes)
+    const size = JSON.stringify(rec("a")).length; // a file wraps it: {"rec": …}
     const settings = loadSettings({ SESSION_STORE: store, SESSION_DIR: dir, RESPONSES_STORE_BYTES: String(Math.round(size * 2.5)) }).sessions;
     try {
       const s = openResponseStore(settings);

@@ -6,7 +6,7 @@
 declare var self: Worker;
 
 import xgrammar, { type CompiledGrammar, type GrammarMatcher as Matcher } from "@mlc-ai/web-xgrammar";
-import { MAX_WHITESPACE, resolveTag, schemaEbnf } from "./schema-ebnf.ts";
+import { resolveTag, schemaEbnf } from "./schema-ebnf.ts";
 import { maskWords, onlyStopsAllowed } from "../sampling/token-mask.ts";
 import { FLAG_COMPLETE, FLAG_REJECTED, MASK_HEADER_WORDS, type ConstraintSpec, type FromGrammar, type ToGrammar, type Vocabulary } from "./messages.ts";
 
@@ -35,9 +35,8 @@ async function compile(spec: ConstraintSpec): Promise<CompiledGrammar> {
   const compiler = await xgrammar.GrammarCompiler.createGrammarCompiler(info, false);
   return capturingErrors(async () => {
     switch (spec.type) {
-      // any whitespace between JSON tokens, but at most MAX_WHITESPACE in a row: a weak or random
-      // model otherwise fills its whole budget with spaces and newlines
-      case "json_object": return compiler.compileJSONSchema('{"type": "object"}', true, undefined, undefined, true, MAX_WHITESPACE);
+      // xgrammar's own conversion, ranges placed and strings JSON-safe (schema-ebnf.ts)
+      case "json_object": return compiler.compileGrammar(await schemaEbnf({ schema: '{"type": "object"}' }), "root");
       case "json_schema": return compiler.compileGrammar(await schemaEbnf(spec), "root");
       case "grammar": return compiler.compileGrammar(spec.gbnf, "root");
       case "structural_tag": return compiler.compileStructuralTag(JSON.stringify(await resolveTag(JSON.parse(spec.tag))));

@@ -7,7 +7,8 @@ import { Testings } from "@mlc-ai/web-xgrammar";
 import { jsonSafeStrings } from "./json-strings.ts";
 import { TAG_SCHEMA, type TagSchema } from "./messages.ts";
 
-export const MAX_WHITESPACE = 12;
+/** whitespace between JSON tokens, at most this many in a row: a weak or random model otherwise fills its budget with it */
+const MAX_WHITESPACE = 12;
 
 export async function schemaEbnf(spec: { schema: string; rules?: [string, string][] }): Promise<string> {
   let ebnf = await Testings._jsonSchemaToEBNF(spec.schema, true, undefined, undefined, true, MAX_WHITESPACE);

@@ -81,7 +81,12 @@ export function startTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers = {}
   } catch (err) {
     throw err instanceof HttpError ? deps.words(err) : err;
   }
-  return { result: running.result.catch((err) => Promise.reject(err instanceof HttpError ? deps.words(err) : err)), abort: running.abort };
+  return worded(running, deps.words);
+}
+
+/** A run whose refusal (an HttpError) comes out in `words`. */
+export function worded<T extends { result: Promise<unknown> }>(running: T, words: (err: HttpError) => HttpError): T {
+  return { ...running, result: running.result.catch((err) => Promise.reject(err instanceof HttpError ? words(err) : err)) };
 }
 
 function plannedTurn(deps: CoreDeps, req: TurnRequest, h: TurnHandlers): { result: Promise<TurnResult>; abort(): void } {

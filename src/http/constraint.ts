@@ -12,7 +12,7 @@ const UNSUPPORTED = new Set([
   "minProperties", "maxProperties", "$dynamicRef", "$recursiveRef",
 ]);
 /** string formats xgrammar's schema compiler writes a grammar for (others would become any string) */
-export const SCHEMA_FORMATS = new Set(["date", "time", "date-time", "duration", "email", "hostname", "ipv4", "ipv6", "uri", "uri-reference", "uri-template", "uuid", "json-pointer"]);
+const SCHEMA_FORMATS = new Set(["date", "time", "date-time", "duration", "email", "hostname", "ipv4", "ipv6", "uri", "uri-reference", "uri-template", "uuid", "json-pointer"]);
 /** string keywords a pattern overrides, and those a format overrides: neither compiler enforces them beside one */
 const WITH_PATTERN = ["minLength", "maxLength", "format"];
 const WITH_FORMAT = ["minLength", "maxLength"];
@@ -28,11 +28,8 @@ const ONE = ["items", "additionalProperties", "additionalItems"];
 const MANY = ["anyOf", "oneOf", "allOf", "prefixItems"];
 const NAMED = ["properties", "$defs", "definitions"];
 
-/**
- * Throws a 400 for the first unsupported keyword or non-local $ref, naming the field and the JSON
- * pointer. `formats`: the string formats the compiler that gets this schema enforces.
- */
-export function checkSchema(schema: unknown, field: string, formats = SCHEMA_FORMATS, at = "#"): void {
+/** Throws a 400 for the first unsupported keyword or non-local $ref, naming the field and the JSON pointer. */
+export function checkSchema(schema: unknown, field: string, at = "#"): void {
   if (typeof schema === "boolean") return;
   if (schema === null || typeof schema !== "object" || Array.isArray(schema)) {
     throw new HttpError(400, "invalid_schema", `${field}: the schema at ${at} must be an object or a boolean`, field);
@@ -44,25 +41,25 @@ export function checkSchema(schema: unknown, field: string, formats = SCHEMA_FOR
   for (const key of ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]) {
     if (key in s && s.type !== "integer") throw new HttpError(400, "unsupported_schema", `${field}: "${key}" at ${at} is supported on integers only (type "integer")`, field);
   }
-  if ("format" in s && !formats.has(String(s.format))) {
-    throw new HttpError(400, "unsupported_schema", `${field}: format ${JSON.stringify(s.format)} at ${at} is not supported here: only ${[...formats].join(", ")}`, field);
+  if ("format" in s && !SCHEMA_FORMATS.has(String(s.format))) {
+    throw new HttpError(400, "unsupported_schema", `${field}: format ${JSON.stringify(s.format)} at ${at} is not supported here: only ${[...SCHEMA_FORMATS].join(", ")}`, field);
   }
   const [over, beside] = overridden(s);
   if (beside) throw new HttpError(400, "unsupported_schema", `${field}: "${beside}" beside "${over}" at ${at} is not enforced: ${over === "pattern" ? "write it into the pattern" : "leave one of them out"}`, field);
   if ("$ref" in s && (typeof s.$ref !== "string" || !/^#(\/(\$defs|definitions)\/[^/]+)?$/.test(s.$ref))) {
     throw new HttpError(400, "unsupported_schema", `${field}: $ref ${JSON.stringify(s.$ref)} at ${at} is not supported: only "#", "#/$defs/NAME" and "#/definitions/NAME"`, field);
   }
-  for (const k of ONE) if (k in s) checkSchema(s[k], field, formats, `${at}/${k}`);
+  for (const k of ONE) if (k in s) checkSchema(s[k], field, `${at}/${k}`);
   for (const k of MANY) {
     if (!(k in s)) continue;
     if (!Array.isArray(s[k])) throw new HttpError(400, "invalid_schema", `${field}: "${k}" at ${at} must be an array of schemas`, field);
-    (s[k] as unknown[]).forEach((sub, i) => checkSchema(sub, field, formats, `${at}/${k}/${i}`));
+    (s[k] as unknown[]).forEach((sub, i) => checkSchema(sub, field, `${at}/${k}/${i}`));
   }
   for (const k of NAMED) {
     if (!(k in s)) continue;
     const map = s[k];
     if (map === null || typeof map !== "object" || Array.isArray(map)) throw new HttpError(400, "invalid_schema", `${field}: "${k}" at ${at} must be an object`, field);
-    for (const [name, sub] of Object.entries(map)) checkSchema(sub, field, formats, `${at}/${k}/${name.replaceAll("~", "~0").replaceAll("/", "~1")}`);
+    for (const [name, sub] of Object.entries(map)) checkSchema(sub, field, `${at}/${k}/${name.replaceAll("~", "~0").replaceAll("/", "~1")}`);
   }
 }
 

@@ -6,16 +6,15 @@ import type { Reply } from "../../conversation/turn.ts";
 import type { ReplyEvent } from "../../conversation/types.ts";
 import type { TokenLogprob } from "../../engine/messages.ts";
 import { HttpError } from "../errors.ts";
-import { openaiContextError } from "./errors.ts";
+import { openaiWords } from "./errors.ts";
 import { chatLogprobs } from "./logprobs.ts";
 import type { ChatInput } from "./model.ts";
 import { conversationOf } from "./request-check.ts";
-import { inOpenAITerms } from "./sampling.ts";
 import { usage, type OpenAIService } from "./service.ts";
 
 export async function chatTurn(service: OpenAIService, body: ChatInput, signal: AbortSignal): Promise<Response | object> {
   if (body.top_logprobs != null && !body.logprobs) throw new HttpError(400, "invalid_field", "top_logprobs needs logprobs: true", "top_logprobs");
-  const core = service.core((err) => openaiContextError(inOpenAITerms(err), "chat"));
+  const core = service.core(openaiWords("chat"));
   const request = {
     conv: conversationOf(body, service.settings), sampling: body, signal,
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined, logprobs: body.logprobs ? body.top_logprobs ?? 0 : null,

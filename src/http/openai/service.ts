@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { Settings } from "../../config.ts";
 import { ChatTemplate, DEFAULT_CHAT_TEMPLATE } from "../../conversation/chat-template.ts";
-import type { CoreDeps, Sampling } from "../../conversation/core.ts";
+import { worded, type CoreDeps, type Sampling } from "../../conversation/core.ts";
 import { runTurn, usageOf, type Choice, type Run } from "../../conversation/engine-run.ts";
 import { stopList } from "../../conversation/stop-filter.ts";
 import type { EngineClient } from "../../engine/client.ts";
@@ -15,11 +15,11 @@ import { HttpError, requireModel } from "../errors.ts";
 import { wellFormed, type GenerateService } from "../generate/service.ts";
 import { dataEvent, sseResponse } from "../sse.ts";
 import { chatTurn } from "./chat.ts";
-import { openaiContextError } from "./errors.ts";
+import { openaiWords } from "./errors.ts";
 import { systemFingerprint } from "./fingerprint.ts";
 import { completionLogprobs } from "./logprobs.ts";
 import type { ChatInput, CompletionInput } from "./model.ts";
-import { inOpenAITerms, openaiConfig } from "./sampling.ts";
+import { openaiConfig } from "./sampling.ts";
 import { randomHex } from "../../ids.ts";
 
 export type Common = CompletionInput | ChatInput;
@@ -130,9 +130,7 @@ export class OpenAIService {
 
   /** The engine run, its refusals in /v1's terms. */
   run(o: Run, route: "chat" | "completions") {
-    const words = (err: HttpError) => openaiContextError(inOpenAITerms(err), route);
-    const running = runTurn(this.engine, o);
-    return { ...running, result: running.result.catch((err) => Promise.reject(err instanceof HttpError ? words(err) : err)) };
+    return worded(runTurn(this.engine, o), openaiWords(route));
   }
 
   /** The conversation core's view of this server, refusals worded by `words` (each API its own). */

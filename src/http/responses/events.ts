@@ -1,7 +1,8 @@
 // A reply as the Responses API's output items, built from its events in the order they were
-// written (a message, a call, a message again…), with the typed stream events in the spec's order: output_item.added, content_part.added,
-// output_text.delta… .done, content_part.done, output_item.done; function_call_arguments.delta…
-// .done between a call's added and done. Each event carries its sequence_number.
+// written (a message, a call, a message again…), with the typed stream events in the spec's order:
+// output_item.added, content_part.added, output_text.delta… .done, content_part.done,
+// output_item.done; function_call_arguments.delta… .done between a call's added and done. Each
+// event carries its sequence_number.
 import type { ReplyEvent } from "../../conversation/types.ts";
 import { randomHex } from "../../ids.ts";
 
@@ -13,7 +14,7 @@ type Open =
   | { kind: "message"; id: string; index: number; text: string }
   | { kind: "call"; id: string; index: number; callId: string; name: string; args: string };
 
-/** Builds the output items and the stream's events; `emit(type, data)` writes one (a whole response ignores them). */
+/** Builds the output items and the stream's events; `emit(type, data)` writes one (null: a whole response, items only). */
 export class ResponseEvents {
   #seq = 0;
   #open: Open | null = null;
@@ -21,10 +22,10 @@ export class ResponseEvents {
   /** the items closed so far: the final response's output, the same items the stream showed */
   readonly items: Record<string, unknown>[] = [];
 
-  constructor(private readonly emit: (type: string, data: Record<string, unknown>) => void) {}
+  constructor(private readonly emit: ((type: string, data: Record<string, unknown>) => void) | null) {}
 
   send(type: string, data: Record<string, unknown>): void {
-    this.emit(type, { type, sequence_number: this.#seq++, ...data });
+    this.emit?.(type, { type, sequence_number: this.#seq++, ...data });
   }
 
   events(events: ReplyEvent[]): void {

@@ -7,8 +7,7 @@ import { startTurn, type TurnRequest, type TurnResult } from "../../conversation
 import type { Reply } from "../../conversation/turn.ts";
 import type { Conversation, Message } from "../../conversation/types.ts";
 import { HttpError } from "../errors.ts";
-import { openaiContextError } from "../openai/errors.ts";
-import { inOpenAITerms } from "../openai/sampling.ts";
+import { openaiWords } from "../openai/errors.ts";
 import type { OpenAIService } from "../openai/service.ts";
 import { namedEvent, sseResponse } from "../sse.ts";
 import { ResponseEvents } from "./events.ts";
@@ -21,7 +20,7 @@ const unsupported = (field: string, message: string) => new HttpError(400, "unsu
 
 /** refusals in the Responses API's own field names (text.format is chat's response_format) */
 function words(err: HttpError): HttpError {
-  const e = openaiContextError(inOpenAITerms(err), "chat");
+  const e = openaiWords("chat")(err);
   const rename = (s: string) =>
     s.replaceAll("max_tokens", "max_output_tokens").replace(/^the messages have/, "the input has")
       .replaceAll("response_format.json_schema.schema", "text.format.schema").replaceAll("response_format", "text.format");
@@ -91,7 +90,7 @@ export class ResponsesService {
       return response;
     };
     if (!turn.body.stream) {
-      const items = new ResponseEvents(() => {}); // the same items a stream shows, without its events
+      const items = new ResponseEvents(null); // the same items a stream shows, without its events
       const running = startTurn(core, req, { onAccepted, onEvents: (_i, e) => items.events(e) });
       return running.result.then(async (r) => Response.json(await finish(r, items), { headers: { "x-session": source } }));
     }

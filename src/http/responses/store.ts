@@ -121,7 +121,7 @@ class DirectoryResponses implements ResponseStore {
   async put(rec: ResponseRecord) {
     const path = join(this.dir, this.#file(rec.id));
     const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    const text = JSON.stringify({ rec, used: Date.now() } satisfies Stamped);
+    const text = JSON.stringify({ rec } satisfies Stamped);
     await writeFile(tmp, text, { mode: 0o600 });
     await rename(tmp, path); // readers see the old record or the new one
     this.order.use(this.#file(rec.id), Buffer.byteLength(text));
@@ -152,17 +152,16 @@ class DirectoryResponses implements ResponseStore {
   close() {}
 }
 
+/** a record as stored (wrapped: earlier versions stored a write time beside it) */
 interface Stamped {
   rec: ResponseRecord;
-  /** ms since the epoch of the write */
-  used: number;
 }
 
 class RedisResponses implements ResponseStore {
   constructor(private readonly redis: RedisConnection, private readonly ttlMs: number) {}
   #key = (id: string) => `llm:response:${sessionKey(id)}`;
   async put(rec: ResponseRecord) {
-    const args = [this.#key(rec.id), JSON.stringify({ rec, used: Date.now() })];
+    const args = [this.#key(rec.id), JSON.stringify({ rec } satisfies Stamped)];
     await this.redis.run("response put", (c) => c.send("SET", this.ttlMs > 0 ? [...args, "PX", String(this.ttlMs)] : args));
   }
   async get(id: string) {
