@@ -25,7 +25,7 @@ export function argmax(logits: ArrayLike<number>): number {
   return best;
 }
 
-/** argmax, or -1 when the largest value occurs more than once (one pass) */
+/** argmax, or -1 when the largest value occurs more than once */
 export function uniqueArgmax(logits: ArrayLike<number>): number {
   const best = argmax(logits);
   const top = logits[best];
