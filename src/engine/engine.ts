@@ -216,7 +216,7 @@ export class Engine {
       kvCellsUsed: this.table.cellsUsed(), kvCells: this.settings.kvCells, evictions: this.table.evictions,
       prefixHits: this.table.prefixHits, prefixTokens: this.table.prefixTokens,
       steps: this.steps, tokensGenerated: this.#post.tokensGenerated, stepUs: Math.round(this.stepUs), postUs: Math.round(this.postUs),
-      decodeUs: Math.round(this.runner.decodeUs), sequenceSteps: this.sequenceSteps,
+      decodeUs: Math.round(this.runner.decodeUs), sequenceSteps: this.sequenceSteps, idRuns: this.runner.idRuns, slotSwaps: this.table.compactions,
       sessions: { ...m.counters, storeErrors: m.storeErrors, trimmedEntries: this.table.trimmed, ...m.ramStats(), store: m.storeName, degraded: m.degraded },
     };
   }
@@ -240,6 +240,9 @@ export class Engine {
       job.cached = job.seq.nPast; // its first feed starts after the cells that already hold its tokens
       this.#emit({ type: "started", ticket: job.ticket, index: job.index, session, at: performance.timeOrigin + performance.now(), promptTokens: job.startLen, cached: job.cached });
     }
+    // per-sequence KV streams: one run of consecutive slots for the running sequences (beam jobs hold
+    // slots the table does not see); the runner makes the moves before it decodes
+    if (!this.settings.kvUnified && !this.scheduler.running.some((j) => j.kind === "beam")) this.table.compact();
     const plan = this.scheduler.plan();
     if (plan.entries.length === 0) return false;
     let status = this.runner.run(plan);

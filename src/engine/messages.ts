@@ -104,6 +104,11 @@ export interface EngineStats {
   decodeUs: number;
   /** sequences fed in all steps together (batch 16 for 10 steps = 160) */
   sequenceSteps: number;
+  /** runs of consecutive slot ids in all steps together: with per-sequence KV streams llama.cpp
+   * evaluates each run as its own graph, so idRuns / steps above 1 is the cost of scattered slots */
+  idRuns: number;
+  /** running sequences moved into a hole so that they stay one run of slots (see slot-layout.ts) */
+  slotSwaps: number;
   sessions: SessionStats;
 }
 

@@ -3,7 +3,7 @@
 import { errorFields, logEvent } from "../log.ts";
 import { Batch, type Context } from "../native/index.ts";
 import type { Plan, PlanEntry } from "./scheduler.ts";
-import type { KvOp } from "./seq-table.ts";
+import type { KvOp, SlotMove } from "./seq-table.ts";
 import type { Sequence } from "./sequence.ts";
 
 /** Where the runner hands saved KV state and restore outcomes (the engine's session policy). */
@@ -21,6 +21,8 @@ export class Runner {
   readonly #batch: Batch;
   /** microseconds spent inside llama_decode, cumulative */
   decodeUs = 0;
+  /** runs of consecutive seq ids over all steps (with per-sequence KV streams, one graph pass each) */
+  idRuns = 0;
 
   /** KV edits queued by policy code (the sequence table); emptied before every decode */
   readonly #kvOps: KvOp[];
@@ -42,6 +44,7 @@ export class Runner {
         case "save": this.#save(op.seq, op.target, op.nPast); break;
         case "restore": this.#restore(op.seq, op.target, op.keep); break;
         case "fork": this.#fork(op.src, op.target, op.keep); break;
+        case "move": this.#move(op.moves); break;
         default: {
           const never: never = op;
           throw new Error(`unknown KV op ${JSON.stringify(never)}`);
@@ -97,6 +100,29 @@ export class Runner {
     logEvent("warn", "prefix_copy_failed", { slot: target.seqId, from_slot: src, tokens: keep }, "engine");
   }
 
+  /**
+   * Sequences change slots (llama_state_seq_get/set_data of their own cells, as #fork): every source
+   * is read, then cleared, then each state is written to its new slot, so two sequences can trade
+   * places. A sequence whose state did not load decodes its tokens again.
+   */
+  #move(moves: SlotMove[]): void {
+    const states = moves.map((m) => {
+      if (m.nPast <= 0) return null;
+      try {
+        return this.ctx.saveSequenceInto(m.from, (size) => new Uint8Array(size));
+      } catch {
+        return null;
+      }
+    });
+    for (const m of moves) this.ctx.seqRm(m.from, -1, -1);
+    moves.forEach((m, i) => {
+      const state = states[i];
+      if (m.nPast <= 0 || (state && this.#load(m.to, state, m.nPast))) return;
+      m.target.nPast = 0;
+      logEvent("warn", "slot_move_failed", { slot: m.to, from_slot: m.from, request_id: m.target.requestId, tokens: m.nPast }, "engine");
+    });
+  }
+
   /** scratch for prefix copies, grown to the largest state copied */
   #scratch = new Uint8Array(0);
 
@@ -110,7 +136,10 @@ export class Runner {
     // several graph evaluations (16 sequences: 22 ms in order, 71 ms shuffled, on the bench model).
     // In place: postprocessing finds rows through each entry, not through the order.
     plan.entries.sort(bySeqId);
+    let prev = -2;
     for (const e of plan.entries) {
+      if (e.seqId !== prev && e.seqId !== prev + 1) this.idRuns++;
+      prev = e.seqId;
       const own = e.job.seq.tokens;
       const last = e.count - 1;
       for (let k = 0; k <= last; k++) {

@@ -4,6 +4,7 @@
 import { logEvent } from "../log.ts";
 import { PrefixIndex } from "./prefix-index.ts";
 import { SeqState, Sequence } from "./sequence.ts";
+import { bestFreeSlot, compaction, slotRank } from "./slot-layout.ts";
 
 /**
  * KV-cache edits decided by policy code and carried out by the runner before the next decode, in
@@ -17,7 +18,17 @@ export type KvOp =
   /** load `target.restore` into slot `seq`, keeping its first `keep` tokens */
   | { kind: "restore"; seq: number; target: Sequence; keep: number }
   /** `target`'s slot gets the first `keep` tokens' state of slot `src` (a shared prefix) */
-  | { kind: "fork"; src: number; target: Sequence; keep: number };
+  | { kind: "fork"; src: number; target: Sequence; keep: number }
+  /** sequences change slots, all at once (sources read, then cleared, then written: swaps work) */
+  | { kind: "move"; moves: SlotMove[] };
+
+export interface SlotMove {
+  target: Sequence;
+  from: number;
+  to: number;
+  /** its cells, from position 0 */
+  nPast: number;
+}
 
 const allowed: Record<SeqState, readonly SeqState[]> = {
   [SeqState.Queued]: [SeqState.Running, SeqState.Idle, SeqState.Evicted],
@@ -55,6 +66,8 @@ export class SequenceTable {
   /** new sequences that started from a copied prefix, and the tokens they did not decode */
   prefixHits = 0;
   prefixTokens = 0;
+  /** running sequences swapped into a hole to keep one run of slots */
+  compactions = 0;
 
   constructor(limits: TableLimits) {
     this.limits = limits;
@@ -180,7 +193,7 @@ export class SequenceTable {
       const near = this.#busySlots();
       for (; needSlots > 0; needSlots--) {
         let pick = 0;
-        for (let i = 1; i < oldest.length; i++) if (this.#slotRank(oldest[i]!.seqId, near) < this.#slotRank(oldest[pick]!.seqId, near)) pick = i;
+        for (let i = 1; i < oldest.length; i++) if (slotRank(oldest[i]!.seqId, near, this.limits.slots) < slotRank(oldest[pick]!.seqId, near, this.limits.slots)) pick = i;
         const v = oldest.splice(pick, 1)[0]!;
         victims.push(v);
         near.add(v.seqId); // the new sequence will sit there: its neighbours are next best
@@ -215,22 +228,36 @@ export class SequenceTable {
     this.prefixTokens += keep;
   }
 
-  /**
-   * A free slot next to a running one when there is such, else the lowest: running sequences in
-   * consecutive slots decode in one llama.cpp ubatch with per-sequence KV streams, scattered ones
-   * in one ubatch per run of consecutive ids.
-   */
+  /** A free slot next to a busy one when there is such, else the lowest (see slot-layout.ts). */
   #takeSlot(): number {
-    const free = this.#freeSlots;
-    const busy = this.#busySlots();
-    let pick = 0;
-    for (let i = 1; i < free.length; i++) if (this.#slotRank(free[i]!, busy) < this.#slotRank(free[pick]!, busy)) pick = i;
-    return free.splice(pick, 1)[0]!;
+    return this.#freeSlots.splice(bestFreeSlot(this.#freeSlots, this.#busySlots(), this.limits.slots), 1)[0]!;
   }
 
-  /** Lower is better: slots next to a busy one first, then by id. */
-  #slotRank(id: number, busy: Set<number>): number {
-    return busy.has(id - 1) || busy.has(id + 1) ? id : id + this.limits.slots;
+  /**
+   * Swaps running sequences into one run of consecutive slots when a finished one left a hole
+   * (slot-layout.ts: llama.cpp decodes each run as its own graph). An idle sequence in the way
+   * trades places with it. The copies are queued as one KV op; returns how many swaps.
+   */
+  compact(): number {
+    const residents = [...this.#byId.values()].filter((s) => s.seqId >= 0).map((seq) => ({ seqId: seq.seqId, running: seq.state === SeqState.Running, cells: seq.nPast, seq }));
+    const swaps = compaction(residents, this.limits.slots);
+    if (swaps.length === 0) return 0;
+    const moves: SlotMove[] = [];
+    for (const { running: { seq }, to, occupant } of swaps) {
+      const from = seq.seqId;
+      moves.push({ target: seq, from, to, nPast: seq.nPast });
+      seq.seqId = to;
+      if (occupant) {
+        moves.push({ target: occupant.seq, from: to, to: from, nPast: occupant.seq.nPast });
+        occupant.seq.seqId = from;
+      } else {
+        this.#freeSlots.splice(this.#freeSlots.indexOf(to), 1);
+        this.#freeSlots.push(from);
+      }
+    }
+    this.kvOps.push({ kind: "move", moves });
+    this.compactions += swaps.length;
+    return swaps.length;
   }
 
   #busySlots(): Set<number> {
