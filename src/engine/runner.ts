@@ -3,7 +3,7 @@
 import { errorFields, logEvent } from "../log.ts";
 import { Batch, type Context } from "../native/index.ts";
 import type { Plan, PlanEntry } from "./scheduler.ts";
-import type { KvOp, SlotMove } from "./seq-table.ts";
+import type { KvOp, SlotMove } from "./kv-ops.ts";
 import type { Sequence } from "./sequence.ts";
 
 /** Where the runner hands saved KV state and restore outcomes (the engine's session policy). */

@@ -2,33 +2,10 @@
 // Pure bookkeeping: it never calls the model. KV work it decides on (freeing a slot's cells)
 // is queued in `kvOps` for the runner to perform before the next decode.
 import { logEvent } from "../log.ts";
+import type { KvOp, SlotMove } from "./kv-ops.ts";
 import { PrefixIndex } from "./prefix-index.ts";
 import { SeqState, Sequence } from "./sequence.ts";
-import { bestFreeSlot, compaction, slotRank } from "./slot-layout.ts";
-
-/**
- * KV-cache edits decided by policy code and carried out by the runner before the next decode, in
- * order: a slot's state is saved before its cells are cleared, a restore comes after the clear.
- */
-export type KvOp =
-  | { kind: "rm"; seq: number; from: number }
-  | { kind: "cp"; src: number; dst: number }
-  /** serialise slot `seq` (its first `nPast` tokens) for `target`, which is leaving the KV cache */
-  | { kind: "save"; seq: number; target: Sequence; nPast: number }
-  /** load `target.restore` into slot `seq`, keeping its first `keep` tokens */
-  | { kind: "restore"; seq: number; target: Sequence; keep: number }
-  /** `target`'s slot gets the first `keep` tokens' state of slot `src` (a shared prefix) */
-  | { kind: "fork"; src: number; target: Sequence; keep: number }
-  /** sequences change slots, all at once (sources read, then cleared, then written: swaps work) */
-  | { kind: "move"; moves: SlotMove[] };
-
-export interface SlotMove {
-  target: Sequence;
-  from: number;
-  to: number;
-  /** its cells, from position 0 */
-  nPast: number;
-}
+import { bestFreeSlot, compaction, slotVictims } from "./slot-layout.ts";
 
 const allowed: Record<SeqState, readonly SeqState[]> = {
   [SeqState.Queued]: [SeqState.Running, SeqState.Idle, SeqState.Evicted],
@@ -189,15 +166,7 @@ export class SequenceTable {
     if (needSlots > 0) {
       const rest = idle.slice(victims.length);
       if (rest.length < needSlots) return null;
-      const oldest = rest.slice(0, Math.max(needSlots, Math.ceil(rest.length / 2)));
-      const near = this.#busySlots();
-      for (; needSlots > 0; needSlots--) {
-        let pick = 0;
-        for (let i = 1; i < oldest.length; i++) if (slotRank(oldest[i]!.seqId, near, this.limits.slots) < slotRank(oldest[pick]!.seqId, near, this.limits.slots)) pick = i;
-        const v = oldest.splice(pick, 1)[0]!;
-        victims.push(v);
-        near.add(v.seqId); // the new sequence will sit there: its neighbours are next best
-      }
+      victims.push(...slotVictims(rest.slice(0, Math.max(needSlots, Math.ceil(rest.length / 2))), needSlots, this.#busySlots(), this.limits.slots));
     }
     for (const v of victims) this.evict(v);
     if (seq.seqId < 0) {

@@ -4,7 +4,7 @@
 // cost two passes over the weights per step instead of one. Pure functions over slot numbers.
 
 /** Lower is better: slots next to a busy one first, then by id. */
-export function slotRank(id: number, busy: ReadonlySet<number>, slots: number): number {
+function slotRank(id: number, busy: ReadonlySet<number>, slots: number): number {
   return busy.has(id - 1) || busy.has(id + 1) ? id : id + slots;
 }
 
@@ -13,6 +13,22 @@ export function bestFreeSlot(free: readonly number[], busy: ReadonlySet<number>,
   let pick = 0;
   for (let i = 1; i < free.length; i++) if (slotRank(free[i]!, busy, slots) < slotRank(free[pick]!, busy, slots)) pick = i;
   return pick;
+}
+
+/**
+ * `n` of these idle candidates to evict for slots, each the best slot for a new sequence at that
+ * point: next to a busy slot (or to a slot just taken) first, then the lowest.
+ */
+export function slotVictims<T extends { seqId: number }>(candidates: readonly T[], n: number, busy: ReadonlySet<number>, slots: number): T[] {
+  const left = [...candidates], near = new Set(busy), out: T[] = [];
+  for (; n > 0 && left.length > 0; n--) {
+    let pick = 0;
+    for (let i = 1; i < left.length; i++) if (slotRank(left[i]!.seqId, near, slots) < slotRank(left[pick]!.seqId, near, slots)) pick = i;
+    const v = left.splice(pick, 1)[0]!;
+    out.push(v);
+    near.add(v.seqId); // the new sequence will sit there: its neighbours are next best
+  }
+  return out;
 }
 
 export interface Resident {
