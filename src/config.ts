@@ -79,6 +79,8 @@ export interface Settings {
   parseSpecial: boolean;
   /** shortest prefix shared with an idle cached sequence worth copying instead of decoding (0: off) */
   prefixReuseMinTokens: number;
+  /** most KV cells one step may copy to keep the running sequences in one run of slots (0: never) */
+  slotCompactMaxTokens: number;
   /** CHAT_TEMPLATE: a file holding a Jinja chat template used instead of the model's own */
   chatTemplateFile: string | null;
   /** API_KEYS + API_KEYS_FILE: when any, every route but /health needs Authorization: Bearer <key> */
@@ -149,6 +151,7 @@ export function loadSettings(env: Env = process.env): Settings {
     parseSpecial: bool(env, "PARSE_SPECIAL", true),
     chatTemplateFile: env.CHAT_TEMPLATE || null,
     prefixReuseMinTokens: int(env, "PREFIX_REUSE_MIN_TOKENS", 8, 0),
+    slotCompactMaxTokens: int(env, "SLOT_COMPACT_MAX_TOKENS", 4096, 0),
     apiKeys: apiKeys(env),
     metricsPublic: bool(env, "METRICS_PUBLIC", false),
     corsOrigins: list(env.CORS_ORIGINS),

@@ -9,7 +9,7 @@ import { compaction, type Resident } from "../src/engine/slot-layout.ts";
 import { startTestApp, uid, type TestApp } from "./helpers/app.ts";
 
 const r = (seqId: number, running: boolean, cells = 10): Resident => ({ seqId, running, cells });
-const moved = (rs: Resident[], slots: number) => compaction(rs, slots).map((s) => [s.running.seqId, s.to, s.occupant?.seqId ?? null]);
+const moved = (rs: Resident[], slots: number, max = Infinity) => compaction(rs, slots, max).map((s) => [s.running.seqId, s.to, s.occupant?.seqId ?? null]);
 
 describe("compaction (pure)", () => {
   test("one run already, or fewer than two running: nothing moves", () => {
@@ -21,6 +21,12 @@ describe("compaction (pure)", () => {
     // running 0,1,2,4 with an idle sequence in 3: [0,4) moves 4 (5 cells), [1,5) would move 0 (50)
     expect(moved([r(0, true, 50), r(1, true), r(2, true), r(3, false), r(4, true, 5)], 8)).toEqual([[4, 3, 3]]);
     expect(moved([r(0, true, 5), r(1, true), r(2, true), r(3, false), r(4, true, 50)], 8)).toEqual([[0, 3, 3]]);
+  });
+
+  test("no swap when the cheapest one would copy more than the bound (SLOT_COMPACT_MAX_TOKENS)", () => {
+    const rs = [r(0, true, 500), r(1, true), r(2, false, 300), r(3, true, 400)];
+    expect(moved(rs, 4, 699)).toEqual([]);
+    expect(moved(rs, 4, 700)).toEqual([[3, 2, 2]]); // 400 + 300 cells
   });
 
   test("a free hole is used before an idle sequence's slot", () => {

@@ -71,7 +71,7 @@ export class Engine {
     this.#constraints = new EngineConstraints(opts.grammars ?? null);
     // Per-slot KV streams (not unified) hold CTX_SIZE cells each: only slots are scarce, not cells.
     const kvCells = settings.kvUnified ? settings.kvCells : Number.POSITIVE_INFINITY;
-    this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells, maxEntries: 4096, logEvictions: settings.logEvictions, minPrefixTokens: settings.prefixReuseMinTokens });
+    this.table = new SequenceTable({ slots: ctx.nSeqMax, kvCells, maxEntries: 4096, logEvictions: settings.logEvictions, minPrefixTokens: settings.prefixReuseMinTokens, compactMaxCells: settings.slotCompactMaxTokens });
     this.scheduler = new Scheduler(this.table, settings.parallel, settings.batchSize);
     const manager = opts.sessions ?? new SessionManager(null, { model: "", llama: "", shape: "" }, { ramBytes: settings.sessions.ramBytes, storeBytes: 0, ttlS: 0 });
     this.sessions = new EngineSessions(manager, this.table, model.info.nVocab);
@@ -242,7 +242,7 @@ export class Engine {
     }
     // per-sequence KV streams: one run of consecutive slots for the running sequences (beam jobs hold
     // slots the table does not see); the runner makes the moves before it decodes
-    if (!this.settings.kvUnified && !this.scheduler.running.some((j) => j.kind === "beam")) this.table.compact();
+    if (!this.settings.kvUnified && this.settings.slotCompactMaxTokens > 0 && !this.scheduler.running.some((j) => j.kind === "beam")) this.table.compact();
     const plan = this.scheduler.plan();
     if (plan.entries.length === 0) return false;
     let status = this.runner.run(plan);

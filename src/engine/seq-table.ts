@@ -25,6 +25,8 @@ export interface TableLimits {
   logEvictions?: boolean;
   /** shortest shared prefix worth copying from an idle sequence into a new one (0: never) */
   minPrefixTokens?: number;
+  /** most cells compact() may copy at once (default: no bound) */
+  compactMaxCells?: number;
 }
 
 export class SequenceTable {
@@ -209,7 +211,7 @@ export class SequenceTable {
    */
   compact(): number {
     const residents = [...this.#byId.values()].filter((s) => s.seqId >= 0).map((seq) => ({ seqId: seq.seqId, running: seq.state === SeqState.Running, cells: seq.nPast, seq }));
-    const swaps = compaction(residents, this.limits.slots);
+    const swaps = compaction(residents, this.limits.slots, this.limits.compactMaxCells);
     if (swaps.length === 0) return 0;
     const moves: SlotMove[] = [];
     for (const { running: { seq }, to, occupant } of swaps) {

@@ -51,10 +51,10 @@ export interface SlotSwap<T extends Resident> {
  * The fewest swaps that put every running sequence into one run of consecutive slots: the window
  * of `running.length` slots that already holds the most running sequences (ties: the fewest cells
  * to copy), each running sequence outside it swapped with a non-running slot inside it. Empty when
- * they already form one run. Residents not running (idle cached sequences) may move out of the way;
- * free slots are the ones no resident holds.
+ * they already form one run, or when the swaps would copy more than `maxCells` cells. Residents not
+ * running (idle cached sequences) may move out of the way; free slots are the ones no resident holds.
  */
-export function compaction<T extends Resident>(residents: readonly T[], slots: number): SlotSwap<T>[] {
+export function compaction<T extends Resident>(residents: readonly T[], slots: number, maxCells = Infinity): SlotSwap<T>[] {
   const running = residents.filter((r) => r.running);
   const k = running.length;
   if (k < 2) return [];
@@ -73,6 +73,7 @@ export function compaction<T extends Resident>(residents: readonly T[], slots: n
     for (const r of running) if (r.seqId < a || r.seqId >= a + k) cost += r.cells;
     if (inside > bestInside || (inside === bestInside && cost < bestCost)) (best = a), (bestInside = inside), (bestCost = cost);
   }
+  if (bestCost > maxCells) return [];
   const holes: number[] = [];
   for (let s = best; s < best + k; s++) if (!bySlot.get(s)?.running) holes.push(s);
   // free holes first, so that fewer idle residents move
