@@ -168,3 +168,38 @@ describe("TokenSampler distributions (20k draws)", () => {
     }
   });
 });
+
+describe("TokenSampler.sampleAmong (a constraint's few allowed tokens, without a pass over the row)", () => {
+  const N = 20000;
+  const tol = 0.015;
+  const vocab = 1024; // the dense reference with top_k 50 keeps every -Infinity tie: slow on large rows
+  const rng = new Rng(5);
+  const row = randomLogits(rng, vocab);
+  const ids = Int32Array.from([3, 17, 18, 400, 401, 777, 1023]);
+  const masked = Array.from(row, (x, i) => (ids.includes(i) ? x : -Infinity));
+
+  for (const cfg of [{ temperature: 0.8 }, { topK: 3 }, { topK: 50 }, { topP: 0.6 }, { temperature: 1.5, topK: 4, topP: 0.9 }] as Partial<SamplerConfig>[]) {
+    test(`draws the masked row's distribution: ${JSON.stringify(cfg)}`, () => {
+      const sparse = make({ ...cfg, seed: 21 }), dense = make({ ...cfg, seed: 22 });
+      const a = new Array(vocab).fill(0), b = new Array(vocab).fill(0);
+      const scratch = new Float32Array(vocab);
+      for (let i = 0; i < N; i++) {
+        scratch.set(row);
+        a[sparse.sampleAmong(scratch, ids, ids.length, null)]++;
+        scratch.set(masked);
+        b[dense.sample(scratch, null)]++;
+      }
+      for (let t = 0; t < vocab; t++) if (!ids.includes(t)) expect(a[t]).toBe(0);
+      expect(maxAbsDiff([...ids].map((t) => a[t] / N), [...ids].map((t) => b[t] / N))).toBeLessThan(2 * tol);
+    }, 30_000);
+  }
+
+  test("greedy, with a repetition penalty on the full row: the masked row's argmax", () => {
+    const s = make({ doSample: false, repetitionPenalty: 1.3 });
+    const seen = new TokenHistory([ids[0]!, ids[3]!, 9]);
+    const full = Float32Array.from(masked);
+    const expected = s.sample(full, seen);
+    expect(s.sampleAmong(Float32Array.from(row), ids, ids.length, seen)).toBe(expected);
+    expect(argmax(full)).toBe(expected);
+  });
+});

@@ -1,6 +1,6 @@
 // The constraint's sampling step: a vocabulary bitmask applied to a logits row (src/sampling/token-mask.ts).
 import { describe, expect, test } from "bun:test";
-import { applyTokenMask, maskAllows, onlyStopsAllowed } from "../src/sampling/token-mask.ts";
+import { allowedIds, applyTokenMask, maskAllows, onlyStopsAllowed } from "../src/sampling/token-mask.ts";
 
 /** bit by bit: the reference the word- and run-skipping step is held to */
 function reference(row: Float32Array, mask: Int32Array): number {
@@ -67,4 +67,19 @@ test("Utf8Guard strikes, before the one draw, every token that cannot follow: at
   const last = row();
   guard.strike(1, last);
   expect(finite(last)).toEqual([1, 5, 6]);
+});
+
+test("allowedIds lists the allowed tokens below the vocabulary size in order, or -1 past its limit", () => {
+  let seed = 11;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  for (let trial = 0; trial < 1000; trial++) {
+    const n = 1 + Math.floor(rand() * 300);
+    const mask = new Int32Array(Math.ceil(n / 32) + (rand() < 0.3 ? 1 : 0)).map(() => [0, -1, (rand() * 2 ** 32) | 0][Math.floor(rand() * 3)]!);
+    const expected: number[] = [];
+    for (let t = 0; t < n; t++) if (maskAllows(mask, t)) expected.push(t);
+    const out = new Int32Array(n);
+    const count = allowedIds(mask, n, out);
+    expect(Array.from(out.subarray(0, count))).toEqual(expected);
+    if (expected.length > 0) expect(allowedIds(mask, n, out, expected.length - 1)).toBe(-1);
+  }
 });

@@ -82,6 +82,8 @@ export class TokenSampler {
   readonly rng: RandomSource;
   private idx: Int32Array = new Int32Array(0);
   private weights: Float64Array = new Float64Array(0);
+  /** the allowed tokens' logits, for sampleAmong */
+  private compact: Float32Array = new Float32Array(0);
   private readonly logitBias: SamplerConfig["logitBias"] | null;
   private readonly presence: number;
   private readonly frequency: number;
@@ -120,6 +122,26 @@ export class TokenSampler {
     if (this.logitBias) applyLogitBias(logits, this.logitBias.ids, this.logitBias.biases);
     if (this.counts) this.counts.applyPenalties(logits, this.presence, this.frequency);
     const token = this.choose(logits, seen);
+    this.counts?.add(token);
+    return token;
+  }
+
+  /**
+   * sample() over only `ids[0..count)` (increasing token ids; every other token excluded, as a
+   * constraint's mask excludes them): the same processors, then the choice on a compact copy of those
+   * tokens' logits, so a row that allows few tokens costs O(count) instead of O(vocabulary). The
+   * distribution is the masked row's; the token a given seed draws may differ from sample()'s on the
+   * masked row (top-k sees the smaller row).
+   */
+  sampleAmong(logits: Float32Array, ids: Int32Array, count: number, seen: TokenHistory | null): number {
+    // the processors keyed by token touch only their own tokens: on the full row, as in sample()
+    if (this.logitBias) applyLogitBias(logits, this.logitBias.ids, this.logitBias.biases);
+    if (this.counts) this.counts.applyPenalties(logits, this.presence, this.frequency);
+    if (seen !== null && this.repetitionPenalty !== 1) applyRepetitionPenaltyDistinct(logits, seen.distinctIds, seen.distinctCount, this.repetitionPenalty);
+    if (this.compact.length < count) this.compact = new Float32Array(count);
+    const values = this.compact.subarray(0, count);
+    for (let j = 0; j < count; j++) values[j] = logits[ids[j]!]!;
+    const token = ids[this.choose(values, null)]!;
     this.counts?.add(token);
     return token;
   }

@@ -41,6 +41,27 @@ export function applyTokenMask(logits: Float32Array, mask: Int32Array): number {
   return allowed;
 }
 
+/**
+ * The tokens below `nVocab` the mask allows, in increasing order, into `out` (length >= nVocab);
+ * returns how many, or -1 as soon as there are more than `limit`.
+ */
+export function allowedIds(mask: Int32Array, nVocab: number, out: Int32Array, limit = nVocab): number {
+  let count = 0;
+  const words = Math.min(mask.length, maskWords(nVocab));
+  for (let w = 0; w < words; w++) {
+    let bits = mask[w]! | 0;
+    while (bits !== 0) {
+      const bit = 31 - Math.clz32(bits & -bits); // lowest set bit
+      const t = (w << 5) + bit;
+      if (t >= nVocab) return count;
+      if (count === limit) return -1;
+      out[count++] = t;
+      bits &= bits - 1;
+    }
+  }
+  return count;
+}
+
 /** True when every token the mask allows is one of `stops` (or none is allowed): the constrained text is complete. */
 export function onlyStopsAllowed(mask: Int32Array, stops: readonly number[], nVocab: number): boolean {
   let stopBits = 0;

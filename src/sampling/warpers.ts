@@ -22,6 +22,12 @@ export function topKCandidates(values: ArrayLike<number>, k: number, out: Int32A
   const threshold = values[out[m - 1]];
   if (threshold !== threshold) return m;
   let count = 0;
+  if (threshold === -Infinity) {
+    // fewer than k finite logits (a constraint's mask): the -Infinity ties would weigh nothing, and
+    // keeping them all made the draw a pass over the whole vocabulary
+    for (let i = 0; i < n; i++) if (values[i] > -Infinity) count++;
+    return count === 0 || count === m ? m : topKIndices(values, count, out);
+  }
   for (let i = 0; i < n; i++) if (values[i] >= threshold) count++;
   return count === m ? m : topKIndices(values, count, out);
 }
