@@ -2,7 +2,8 @@
 // Sequences leaving the KV cache hand their state down; evicted or stored ones fetch it back
 // before admission; finished requests persist their tokens; shutdown writes every KV state.
 import { logEvent } from "../log.ts";
-import type { SessionManager, SessionSnapshot, SessionSource } from "../sessions/manager.ts";
+import type { SessionManager } from "../sessions/manager.ts";
+import type { SessionSnapshot, SessionSource } from "../sessions/session-types.ts";
 import type { CachedSequenceInfo, SessionList } from "./messages.ts";
 import type { Runner, StateSink } from "./runner.ts";
 import type { SequenceTable } from "./seq-table.ts";

@@ -7,7 +7,7 @@ import { errorFields, logEvent } from "../log.ts";
 import { SessionManager } from "../sessions/manager.ts";
 import { EngineSessions } from "./engine-sessions.ts";
 import type { Job } from "./job.ts";
-import type { CachedSequenceInfo, EngineStats, FinishReason, FromEngine, GenerationConfig, PromptSpec, SessionList } from "./messages.ts";
+import type { EngineStats, FinishReason, FromEngine, GenerationConfig, PromptSpec } from "./messages.ts";
 import { applySync, makeJob, RequestError, resolveSequences, type SyncEdit } from "./requests.ts";
 import type { Constraint, GrammarPool } from "../constraints/pool.ts";
 import { EngineConstraints } from "./engine-constraints.ts";
@@ -18,6 +18,7 @@ import { SequenceTable } from "./seq-table.ts";
 import { SeqState } from "./sequence.ts";
 import { renderSoFar, TextOut } from "./text-out.ts";
 import { settleJob, withdrawJob } from "./job-end.ts";
+import { engineStats } from "./engine-stats.ts";
 
 export type Emit = (msg: FromEngine) => void;
 
@@ -188,18 +189,6 @@ export class Engine {
     void this.sessions.persist(seq, this.runner).then(settled);
   }
 
-  drop(requestId: string): Promise<boolean> {
-    return this.sessions.drop(requestId);
-  }
-
-  describe(requestId: string): Promise<CachedSequenceInfo | null> {
-    return this.sessions.describe(requestId);
-  }
-
-  list(after: string, limit: number): SessionList {
-    return this.sessions.list(after, limit);
-  }
-
   /** Stops what still runs, then writes every session's KV state to the store. */
   async shutdown(): Promise<{ written: number; failed: number }> {
     for (const jobs of [...this.#jobs.values()]) for (const job of jobs) if (!job.finish) this.#finish(job, "aborted");
@@ -209,16 +198,9 @@ export class Engine {
   }
 
   stats(): EngineStats {
-    const c = this.table.counts();
-    const m = this.sessions.manager;
-    return {
-      running: c.running, queued: c.queued, cachedSequences: c.entries - c.running - c.queued,
-      kvCellsUsed: this.table.cellsUsed(), kvCells: this.settings.kvCells, evictions: this.table.evictions,
-      prefixHits: this.table.prefixHits, prefixTokens: this.table.prefixTokens,
-      steps: this.steps, tokensGenerated: this.#post.tokensGenerated, stepUs: Math.round(this.stepUs), postUs: Math.round(this.postUs),
-      decodeUs: Math.round(this.runner.decodeUs), sequenceSteps: this.sequenceSteps, idRuns: this.runner.idRuns, slotSwaps: this.table.compactions,
-      sessions: { ...m.counters, storeErrors: m.storeErrors, trimmedEntries: this.table.trimmed, ...m.ramStats(), store: m.storeName, degraded: m.degraded },
-    };
+    return engineStats(this.table, this.runner, this.sessions.manager, this.settings, {
+      steps: this.steps, stepUs: this.stepUs, postUs: this.postUs, sequenceSteps: this.sequenceSteps, tokensGenerated: this.#post.tokensGenerated,
+    });
   }
 
   /** Adds one step's timing: its whole wall time and the part spent handing its messages on. */
@@ -263,12 +245,7 @@ export class Engine {
 
   /** QUEUE_TIMEOUT_S: a request that waited too long for a slot gets 503 + Retry-After (all its items). */
   #expireQueued(): void {
-    const limitMs = this.settings.queueTimeoutS * 1000;
-    const head = this.scheduler.queue[0];
-    if (limitMs <= 0 || !head || performance.now() - head.queuedAt < limitMs) return; // FIFO: the head waited longest
-    const now = performance.now();
-    const late = new Set(this.scheduler.queue.filter((j) => now - j.queuedAt >= limitMs).map((j) => j.ticket));
-    for (const ticket of late) {
+    for (const ticket of this.scheduler.lateTickets(this.settings.queueTimeoutS * 1000)) {
       const message = `waited more than QUEUE_TIMEOUT_S (${this.settings.queueTimeoutS} s) for a free slot; retry later`;
       this.#emit({ type: "error", ticket, error: { status: 503, code: "queue_timeout", message } });
       for (const job of this.#jobs.get(ticket) ?? []) if (!job.finish) this.#finish(job, "aborted", false);

@@ -1,6 +1,6 @@
 // Messages between the HTTP thread and the engine worker: small typed records, one union per direction.
 import type { GenerationDefaults, Settings } from "../config.ts";
-import type { SessionSource } from "../sessions/manager.ts";
+import type { SessionSource } from "../sessions/session-types.ts";
 import type { ConstraintSpec } from "../constraints/messages.ts";
 import type { AttentionChoice } from "./attention-probe.ts";
 

@@ -118,6 +118,13 @@ export class Scheduler {
     entries.push(e);
   }
 
+  /** Tickets with a job queued for `limitMs` or longer (none when the limit is 0). */
+  lateTickets(limitMs: number): Set<number> {
+    const head = this.queue[0], now = performance.now();
+    if (limitMs <= 0 || !head || now - head.queuedAt < limitMs) return new Set(); // FIFO: the head waited longest
+    return new Set(this.queue.filter((j) => now - j.queuedAt >= limitMs).map((j) => j.ticket));
+  }
+
   /** Moves queued jobs to running, FIFO, while slots, width and KV cells allow; returns how many. */
   admit(): number {
     let n = 0;

@@ -139,12 +139,6 @@ export class SequenceTable {
     return n;
   }
 
-  cellsUsed(): number {
-    let n = 0;
-    for (const s of this.#byId.values()) if (s.seqId >= 0) n += s.nPast;
-    return n;
-  }
-
   /**
    * Tries to give `seq` a slot, `extraSlots` more slots (beams) and `reserve` cells, evicting idle
    * sequences as needed (never a busy one). Returns the extra slots, or null, evicting nothing,
@@ -287,16 +281,6 @@ export class SequenceTable {
     let n = 0;
     for (const s of [...this.#byId.values()]) if (s.state === SeqState.Idle && s.seqId >= 0) (this.evict(s), n++);
     return n;
-  }
-
-  counts(): { running: number; queued: number; resident: number; entries: number } {
-    let running = 0, queued = 0, resident = 0;
-    for (const s of this.#byId.values()) {
-      if (s.state === SeqState.Running) running++;
-      else if (s.state === SeqState.Queued) queued++;
-      if (s.seqId >= 0) resident++;
-    }
-    return { running, queued, resident, entries: this.#byId.size };
   }
 
   #releaseSlot(seq: Sequence): void {

@@ -1,6 +1,6 @@
 // One cached conversation: the tokens of a request_id and where they live in the KV cache.
 import { TokenHistory } from "../sampling/token-history.ts";
-import type { Restore } from "../sessions/manager.ts";
+import type { Restore } from "../sessions/session-types.ts";
 
 /**
  * Lifecycle of a sequence. Changed only by SequenceTable.transition():

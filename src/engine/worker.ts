@@ -45,10 +45,10 @@ function handle(e: Engine, msg: ToEngine): void {
   switch (msg.type) {
     case "submit": return e.submit(msg.ticket, msg.items, msg.onlyNewTokens, msg.config);
     case "abort": return e.abort(msg.ticket, msg.delivered);
-    case "drop": return later(e.drop(msg.requestId), (found) => ({ type: "dropped", ticket: msg.ticket, found }));
-    case "describe": return later(e.describe(msg.requestId), (info) => ({ type: "described", ticket: msg.ticket, info }));
+    case "drop": return later(e.sessions.drop(msg.requestId), (found) => ({ type: "dropped", ticket: msg.ticket, found }));
+    case "describe": return later(e.sessions.describe(msg.requestId), (info) => ({ type: "described", ticket: msg.ticket, info }));
     case "cut": return e.cut(msg.requestId, msg.length, msg.expect, msg.ticket);
-    case "list": return post({ type: "listed", ticket: msg.ticket, list: e.list(msg.after, msg.limit) });
+    case "list": return post({ type: "listed", ticket: msg.ticket, list: e.sessions.list(msg.after, msg.limit) });
     case "stats": return post({ type: "stats", ticket: msg.ticket, stats: e.stats() });
     case "shutdown": stopping = true; return;
     case "init": return;

@@ -9,46 +9,10 @@ import { sessionKey, type RecordKind, type SessionStore } from "./store.ts";
 import { StoreHealth } from "./store-health.ts";
 import { StoreIndex } from "./store-index.ts";
 import { StoreTier } from "./store-tier.ts";
+import type { Restore, SessionLimits, SessionSnapshot, StoredSession } from "./session-types.ts";
 
 /** bytes of KV records that may be on their way to the store at once, at least (else SESSION_RAM_BYTES) */
 const MIN_IN_FLIGHT = 256 << 20;
-
-export interface SessionLimits {
-  /** tier 1 budget, bytes */
-  ramBytes: number;
-  /** tier 2 cap, bytes (0: none) */
-  storeBytes: number;
-  /** idle expiry, seconds (0: none) */
-  ttlS: number;
-  /** seconds a store operation may take (0: no limit) */
-  storeTimeoutS?: number;
-}
-
-/** What a session's next request starts from (the x-session header). */
-export type SessionSource = "new" | "continued" | "restored" | "recomputed";
-
-/** KV state to load into a slot: its first `kvTokens` tokens equal the sequence's. */
-export interface Restore {
-  payload: Uint8Array;
-  kvTokens: number;
-  from: "ram" | "store";
-  /** the whole encoded record (given back to RAM when the restore is not used after all) */
-  record: Uint8Array;
-}
-
-/** A session's persisted facts (its meta record). */
-export interface StoredSession {
-  tokens: Int32Array;
-  promptLen: number;
-  lastUsed: number;
-}
-
-export interface SessionSnapshot {
-  requestId: string;
-  tokens: Int32Array;
-  promptLen: number;
-  lastUsed: number;
-}
 
 export class SessionManager {
   readonly #self: EngineIdentity;

@@ -3,7 +3,8 @@
 // is observed here on the HTTP thread, from the engine client's messages: the engine thread pays
 // nothing. Gauges are read from the engine's stats once per scrape.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { EngineClient, RequestObserver } from "../../engine/client.ts";
+import type { EngineClient } from "../../engine/client.ts";
+import type { RequestObserver } from "../../engine/request-handlers.ts";
 import type { EngineStats, FinishReason } from "../../engine/messages.ts";
 
 // vLLM's buckets, in seconds
