@@ -147,6 +147,19 @@ describe("the seed API and llama-server's fields", () => {
     }
   });
 
+  test("numbers have at most 16 digits before the point, 16 after it and 3 in the exponent (as llama.cpp's converter): a weak model cannot write digits until max_tokens", async () => {
+    const { Grammar, Testings } = await import("@mlc-ai/web-xgrammar");
+    const spec = grammarOf({ type: "json_schema", schema: JSON.stringify({ type: "object", properties: { a: { type: "integer" }, b: { type: "number" }, c: {} }, required: ["a", "b", "c"], additionalProperties: false }) });
+    const grammar = await Grammar.fromEBNF(await schemaEbnf(spec as Extract<typeof spec, { type: "json_schema" }>));
+    const accepts = (a: string, b: string, c = "1") => Testings.isGrammarAcceptString(grammar, `{"a": ${a}, "b": ${b}, "c": ${c}}`);
+    expect(await accepts("1234567890123456", "-0.1234567890123456e-123")).toBe(true);
+    expect(await accepts("-7", "2.5E3", "[1.25, {\"x\": 9999999999999999}]")).toBe(true);
+    expect(await accepts("12345678901234567", "1")).toBe(false);
+    expect(await accepts("1", "0.12345678901234567")).toBe(false);
+    expect(await accepts("1", "1e1000")).toBe(false);
+    expect(await accepts("1", "1", "[12345678901234567]")).toBe(false); // any JSON value too
+  });
+
   test("a structural tag's schema part (a tool call's arguments): xgrammar's grammar, the exact range inside, one optional space where JSON allows whitespace", async () => {
     const { Grammar, Testings } = await import("@mlc-ai/web-xgrammar");
     const { resolveTag } = await import("../src/constraints/schema-ebnf.ts");

@@ -10,8 +10,19 @@ import { TAG_SCHEMA, type TagSchema } from "./messages.ts";
 /** whitespace between JSON tokens, at most this many in a row: a weak or random model otherwise fills its budget with it */
 const MAX_WHITESPACE = 12;
 
+/**
+ * xgrammar's JSON numbers, their digits bounded as llama.cpp's converter bounds them (16 before the
+ * point, 16 after it, 3 in the exponent): unbounded, a weak model writes digits until max_tokens
+ * (SmolLM2 answered `"population_millions": 1111…` for 120 tokens) and the answer never parses.
+ */
+const NUMBER_RULES: [string, string][] = [
+  ['basic_integer ::= ("0" | "-"? [1-9] [0-9]*)', 'basic_integer ::= ("0" | "-"? [1-9] [0-9]{0,15})'],
+  ['basic_number ::= "-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [+-]? [0-9]+)?', 'basic_number ::= "-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})? ([eE] [+-]? [0-9]{1,3})?'],
+];
+
 export async function schemaEbnf(spec: { schema: string; rules?: [string, string][] }): Promise<string> {
   let ebnf = await Testings._jsonSchemaToEBNF(spec.schema, true, undefined, undefined, true, MAX_WHITESPACE);
+  for (const [unbounded, bounded] of NUMBER_RULES) ebnf = ebnf.replace(unbounded, bounded);
   // the placeholder's literal as xgrammar writes it: "\"__integer_range_0__\""
   for (const [placeholder, rule] of spec.rules ?? []) {
     ebnf = ebnf.replaceAll(JSON.stringify(JSON.stringify(placeholder)), `(${rule})`);
