@@ -132,6 +132,10 @@ describe("the generic format (templates that know no tools)", () => {
     expect(prompt).toStartWith("<|im_start|>system\nYou are helpful.\n\nYou can use these tools:");
     expect(prompt).toContain('{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"},"id":"call_abc123xyz000"}]}');
     expect(prompt).toContain('{"tool_response":{"tool_call_id":"call_abc123xyz000","name":"get_weather","content":"21 C, sunny"}}');
+    // the block is the same whatever the request's tool settings: the next turn reuses the cached prefix
+    for (const over of [{ toolChoice: "none" }, { toolChoice: "required" }, { parallelToolCalls: false, maxToolCalls: 1 }] as Partial<Conversation>[]) {
+      expect(t.render(f.render(conv(over)))).toBe(prompt);
+    }
   });
 
   test("a call or an answer, streamed in any chunks; an answer's text streams as it is written", () => {

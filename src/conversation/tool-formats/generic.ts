@@ -2,8 +2,9 @@
 // and the reply is one JSON object, constrained from its first token: {"tool_calls": [{"name",
 // "arguments"}…]} to call, or {"response": "…"} to answer (the only choice under tool_choice none).
 // Past calls and tool results are written in the same JSON, as user and assistant turns any
-// template renders. The block is the same whatever tool_choice says, so every turn of a tool loop
-// shares its prompt's prefix with the one before (the KV cache keeps it).
+// template renders. The block is the same whatever tool_choice and parallel_tool_calls say (the
+// constraint enforces both), so every turn of a tool loop shares its prompt's prefix with the one
+// before (the KV cache keeps it), however a client sets them from turn to turn.
 import { JsonReplyParser } from "../reply-parser.ts";
 import type { Conversation } from "../types.ts";
 import type { TemplateInput } from "../chat-template.ts";
@@ -13,7 +14,6 @@ function instructions(conv: Conversation): string {
   return `You can use these tools:\n${templateTools(conv.tools).map((t) => JSON.stringify(t.function)).join("\n")}\n\n` +
     'To call tools, reply with a JSON object {"tool_calls": [{"name": <tool name>, "arguments": <arguments object>}]}. ' +
     'To answer the user directly, reply with {"response": <your answer>}.' +
-    (conv.parallelToolCalls ? "" : " Call at most one tool at a time.") +
     ' A tool\'s result comes back as {"tool_response": {"tool_call_id", "name", "content"}}.' +
     ' Once the results answer the question, reply with {"response": <your answer>} and do not call the same tool again.';
 }
