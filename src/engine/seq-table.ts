@@ -204,6 +204,9 @@ export class SequenceTable {
    * trades places with it. The copies are queued as one KV op; returns how many swaps.
    */
   compact(): number {
+    let running = 0, lo = Infinity, hi = -1;
+    for (const s of this.#byId.values()) if (s.state === SeqState.Running && s.seqId >= 0) (running++, (lo = Math.min(lo, s.seqId)), (hi = Math.max(hi, s.seqId)));
+    if (hi - lo + 1 <= running) return 0; // one run already (the usual step): nothing to build
     const residents = [...this.#byId.values()].filter((s) => s.seqId >= 0).map((seq) => ({ seqId: seq.seqId, running: seq.state === SeqState.Running, cells: seq.nPast, seq }));
     const swaps = compaction(residents, this.limits.slots, this.limits.compactMaxCells);
     if (swaps.length === 0) return 0;
