@@ -130,8 +130,12 @@ describe("the generic format (templates that know no tools)", () => {
     const t = new ChatTemplate(DEFAULT_CHAT_TEMPLATE, TOKENS);
     const prompt = t.render(f.render(conv()));
     expect(prompt).toStartWith("<|im_start|>system\nYou are helpful.\n\nYou can use these tools:");
-    expect(prompt).toContain('{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"},"id":"call_abc123xyz000"}]}');
+    // the call as the model wrote it (the arguments' text as sent back, spaced as models space JSON), then its id
+    expect(prompt).toContain('{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "call_abc123xyz000"}]}');
+    expect(prompt).toContain('{"response": "21 C and sunny in Paris."}');
     expect(prompt).toContain('{"tool_response":{"tool_call_id":"call_abc123xyz000","name":"get_weather","content":"21 C, sunny"}}');
+    const odd = conv({ messages: [{ role: "user", content: "x" }, { role: "assistant", content: null, toolCalls: [{ id: "c1", name: "get_time", arguments: '{ "tz" :"UTC"}\n' }, { id: "c2", name: "get_time", arguments: "not json" }] }] });
+    expect(t.render(f.render(odd))).toContain('{"tool_calls": [{"name": "get_time", "arguments": { "tz" :"UTC"}, "id": "c1"}, {"name": "get_time", "arguments": "not json", "id": "c2"}]}');
     // the block is the same whatever the request's tool settings: the next turn reuses the cached prefix
     for (const over of [{ toolChoice: "none" }, { toolChoice: "required" }, { parallelToolCalls: false, maxToolCalls: 1 }] as Partial<Conversation>[]) {
       expect(t.render(f.render(conv(over)))).toBe(prompt);

@@ -18,6 +18,17 @@ function instructions(conv: Conversation): string {
     ' Once the results answer the question, reply with {"response": <your answer>} and do not call the same tool again.';
 }
 
+/**
+ * A past call's arguments as the client sent them back, which is the text the model wrote when this
+ * server made the call; with the reply's JSON spaced as models write it (`{"name": …, "arguments": …`),
+ * the rendered turn repeats the generated tokens up to the call's id, and the next request reuses
+ * them from the KV cache instead of decoding them again. Arguments that are not JSON are quoted.
+ */
+function argumentsText(text: string): string {
+  const value = argumentsValue(text);
+  return typeof value === "string" && value === text ? JSON.stringify(text) : text.trim();
+}
+
 function render(conv: Conversation): TemplateInput {
   const tools = conv.tools.length > 0;
   const messages: Record<string, unknown>[] = [];
@@ -31,12 +42,12 @@ function render(conv: Conversation): TemplateInput {
         break;
       case "assistant": {
         if (!m.toolCalls?.length) {
-          messages.push({ role: "assistant", content: tools ? JSON.stringify({ response: m.content ?? "" }) : m.content ?? "" });
+          messages.push({ role: "assistant", content: tools ? `{"response": ${JSON.stringify(m.content ?? "")}}` : m.content ?? "" });
           break;
         }
         for (const c of m.toolCalls) names.set(c.id, c.name);
-        const calls = m.toolCalls.map((c) => ({ name: c.name, arguments: argumentsValue(c.arguments), id: c.id }));
-        messages.push({ role: "assistant", content: JSON.stringify({ tool_calls: calls }) });
+        const calls = m.toolCalls.map((c) => `{"name": ${JSON.stringify(c.name)}, "arguments": ${argumentsText(c.arguments)}, "id": ${JSON.stringify(c.id)}}`);
+        messages.push({ role: "assistant", content: `{"tool_calls": [${calls.join(", ")}]}` });
         break;
       }
       case "tool": {
