@@ -64,6 +64,8 @@ describe("shared-prefix reuse", () => {
     expect(after.prefixTokens - before.prefixTokens).toBeLessThan(second.usage.prompt_tokens);
     const ref = await cold.post("/v1/chat/completions", { messages: turn2, max_tokens: 6, temperature: 0 });
     expect(second.choices[0]!.message.content).toBe(((await ref.json()) as typeof second).choices[0]!.message.content);
+    // turn 2 took turn 1's one-off sequence over (its slot and cells): no stale copy of turn 1 is left cached
+    expect(after.cachedSequences).toBe(before.cachedSequences);
   });
 
   test("with one unified KV buffer too", async () => {

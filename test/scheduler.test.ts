@@ -97,6 +97,59 @@ describe("sequence table", () => {
     expect(table.admit(d, 10)).toBeNull();
   });
 
+  test("a one-off sequence that the new one continues is taken over (its slot and cells, no copy); a session or a shared prefix is copied", () => {
+    const make = (limits = {}) => new SequenceTable({ slots: 4, kvCells: 1000, maxEntries: 100, logEvictions: false, minPrefixTokens: 4, ...limits });
+    /** an idle resident holding `tokens`, all in the KV cache */
+    const idleOf = (table: SequenceTable, id: string, tokens: number[], ephemeral: boolean) => {
+      const s = new Sequence(id, tokens, 100);
+      s.ephemeral = ephemeral;
+      table.add(s);
+      table.admit(s, tokens.length);
+      table.transition(s, SeqState.Running);
+      s.nPast = tokens.length;
+      table.transition(s, SeqState.Idle);
+      return s;
+    };
+    const turn1 = Array.from({ length: 40 }, (_, i) => i + 1);
+    // the next turn: turn 1 but its last 3 tokens re-rendered, then new ones
+    const turn2 = [...turn1.slice(0, 37), 900, 901, 902, 903, 904];
+
+    let table = make();
+    const old = idleOf(table, "old", turn1, true);
+    const slot = old.seqId;
+    table.kvOps.length = 0;
+    const next = new Sequence("next", turn2, 100);
+    table.add(next);
+    expect(table.admit(next, turn2.length + 8)).toEqual([]);
+    expect(next.seqId).toBe(slot);
+    expect(next.nPast).toBe(37);
+    expect(table.get("old")).toBeUndefined();
+    expect(table.kvOps).toEqual([{ kind: "rm", seq: slot, from: 37 }]); // the re-rendered tail leaves
+    expect(table.inherited).toBe(1);
+
+    // a session's cells stay its own: copied
+    table = make();
+    const session = idleOf(table, "session", turn1, false);
+    table.kvOps.length = 0;
+    const other = new Sequence("other", turn2, 100);
+    table.add(other);
+    table.admit(other, turn2.length + 8);
+    expect(other.seqId).not.toBe(session.seqId);
+    expect(table.kvOps).toEqual([{ kind: "fork", src: session.seqId, target: other, keep: 37 }]);
+    expect(table.get("session")).toBe(session);
+
+    // a one-off sharing only its first half (a common system prompt): copied, the rest kept for its own next turn
+    table = make();
+    const shared = idleOf(table, "shared", turn1, true);
+    table.kvOps.length = 0;
+    const branch = new Sequence("branch", [...turn1.slice(0, 20), 700, 701], 100);
+    table.add(branch);
+    table.admit(branch, 30);
+    expect(branch.seqId).not.toBe(shared.seqId);
+    expect(table.kvOps).toEqual([{ kind: "fork", src: shared.seqId, target: branch, keep: 20 }]);
+    expect(table.inherited).toBe(0);
+  });
+
   test("cells are reserved for running sequences' growth", () => {
     const { table } = setup(4, 50);
     const a = seqOf("a", 10);

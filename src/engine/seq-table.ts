@@ -4,6 +4,7 @@
 import { logEvent } from "../log.ts";
 import type { KvOp, SlotMove } from "./kv-ops.ts";
 import { PrefixIndex } from "./prefix-index.ts";
+import { reusePlan } from "./prefix-reuse.ts";
 import { SeqState, Sequence } from "./sequence.ts";
 import { bestFreeSlot, compaction, slotVictims } from "./slot-layout.ts";
 
@@ -47,6 +48,8 @@ export class SequenceTable {
   prefixTokens = 0;
   /** running sequences swapped into a hole to keep one run of slots */
   compactions = 0;
+  /** new sequences that took over a one-off idle sequence's slot and cells (a continued conversation) */
+  inherited = 0;
 
   constructor(limits: TableLimits) {
     this.limits = limits;
@@ -148,9 +151,12 @@ export class SequenceTable {
    */
   admit(seq: Sequence, reserve: number, extraSlots = 0): number[] | null {
     const own = seq.seqId >= 0 ? seq.nPast : 0;
-    let needCells = this.cellsCommitted() - own + reserve - this.limits.kvCells;
-    let needSlots = extraSlots + (seq.seqId < 0 ? 1 : 0) - this.#freeSlots.length;
-    const idle = [...this.#byId.values()].filter((s) => s !== seq && s.state === SeqState.Idle && s.seqId >= 0);
+    const fresh = seq.seqId < 0 && !seq.restore && seq.nPast === 0;
+    const plan = fresh ? reusePlan(this.prefixes, this.limits.minPrefixTokens ?? 0, seq) : null;
+    const heir = plan?.kind === "inherit" ? plan : null;
+    let needCells = this.cellsCommitted() - own - (heir?.src.nPast ?? 0) + reserve - this.limits.kvCells;
+    let needSlots = extraSlots + (seq.seqId < 0 && !heir ? 1 : 0) - this.#freeSlots.length;
+    const idle = [...this.#byId.values()].filter((s) => s !== seq && s !== heir?.src && s.state === SeqState.Idle && s.seqId >= 0);
     const victims: Sequence[] = [];
     while (needCells > 0 && victims.length < idle.length) {
       const v = idle[victims.length]!;
@@ -165,32 +171,38 @@ export class SequenceTable {
       victims.push(...slotVictims(rest.slice(0, Math.max(needSlots, Math.ceil(rest.length / 2))), needSlots, this.#busySlots(), this.limits.slots));
     }
     for (const v of victims) this.evict(v);
-    if (seq.seqId < 0) {
+    if (heir) this.#inherit(seq, heir.src, heir.keep);
+    else if (seq.seqId < 0) {
       seq.seqId = this.#takeSlot();
       if (seq.restore) this.kvOps.push({ kind: "restore", seq: seq.seqId, target: seq, keep: Math.min(seq.restore.kvTokens, seq.length - 1) });
-      else if (seq.nPast === 0) this.#reusePrefix(seq);
+      else if (fresh) this.#copyPrefix(seq);
     }
     seq.reserve = reserve;
     return Array.from({ length: extraSlots }, () => this.#takeSlot());
   }
 
-  /**
-   * A new sequence whose tokens begin with an idle sequence's KV tokens starts from a copy of that
-   * slot, trimmed to the shared length (at most all but its last token, which is decoded for the
-   * logits), instead of decoding the prefix again: when at least minPrefixTokens are shared and
-   * they are at least an eighth of the source's cells (the copy moves all of them).
-   */
-  #reusePrefix(seq: Sequence): void {
-    const min = this.limits.minPrefixTokens ?? 0;
-    if (min <= 0) return;
-    const { key: src, length } = this.prefixes.longest(seq.tokens.view());
-    const keep = Math.min(length, seq.length - 1);
-    // the copy moves all of the source's cells: worth it only while that is within 8x what it saves
-    if (!src || keep < min || keep * 8 < src.nPast) return;
-    this.kvOps.push({ kind: "fork", src: src.seqId, target: seq, keep });
+  /** A new sequence starts from a copy of an idle sequence's first cells (planned after the evictions: the source is still resident). */
+  #copyPrefix(seq: Sequence): void {
+    const plan = reusePlan(this.prefixes, this.limits.minPrefixTokens ?? 0, seq);
+    if (plan?.kind !== "copy") return;
+    this.kvOps.push({ kind: "fork", src: plan.src.seqId, target: seq, keep: plan.keep });
+    seq.nPast = plan.keep;
+    this.prefixHits++;
+    this.prefixTokens += plan.keep;
+  }
+
+  /** `seq` takes over the slot and first `keep` cells of the one-off `src`, which leaves the table: no copy, no stale duplicate. */
+  #inherit(seq: Sequence, src: Sequence, keep: number): void {
+    this.prefixes.remove(src);
+    this.#byId.delete(src.requestId);
+    seq.seqId = src.seqId;
+    if (src.nPast > keep) this.kvOps.push({ kind: "rm", seq: seq.seqId, from: keep });
+    src.seqId = -1;
+    src.nPast = 0;
     seq.nPast = keep;
     this.prefixHits++;
     this.prefixTokens += keep;
+    this.inherited++;
   }
 
   /** A free slot next to a busy one when there is such, else the lowest (see slot-layout.ts). */
