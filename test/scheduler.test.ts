@@ -100,8 +100,8 @@ describe("sequence table", () => {
   test("a one-off sequence that the new one continues is taken over (its slot and cells, no copy); a session or a shared prefix is copied", () => {
     const make = (limits = {}) => new SequenceTable({ slots: 4, kvCells: 1000, maxEntries: 100, logEvictions: false, minPrefixTokens: 4, ...limits });
     /** an idle resident holding `tokens`, all in the KV cache */
-    const idleOf = (table: SequenceTable, id: string, tokens: number[], ephemeral: boolean) => {
-      const s = new Sequence(id, tokens, 100);
+    const idleOf = (table: SequenceTable, id: string, tokens: number[], ephemeral: boolean, promptLen = 30) => {
+      const s = new Sequence(id, tokens, 100, promptLen); // 30 prompt tokens, then generated ones
       s.ephemeral = ephemeral;
       table.add(s);
       table.admit(s, tokens.length);
@@ -148,6 +148,19 @@ describe("sequence table", () => {
     expect(branch.seqId).not.toBe(shared.seqId);
     expect(table.kvOps).toEqual([{ kind: "fork", src: shared.seqId, target: branch, keep: 20 }]);
     expect(table.inherited).toBe(0);
+
+    // a short one-off whose prompt is mostly a system prompt: another question with that system
+    // prompt shares all but a short tail of its cells, yet does not continue it (it diverges inside
+    // its prompt): copied, so that the other clients with that system prompt can copy it too
+    table = make();
+    const system = Array.from({ length: 32 }, (_, i) => i + 1);
+    const asked = idleOf(table, "asked", [...system, 500, 501, 502, 503, 504, 505], true, 35);
+    table.kvOps.length = 0;
+    const second = new Sequence("second", [...system, 600, 601], 100);
+    table.add(second);
+    table.admit(second, 40);
+    expect(table.kvOps).toEqual([{ kind: "fork", src: asked.seqId, target: second, keep: 32 }]);
+    expect(table.get("asked")).toBe(asked);
   });
 
   test("cells are reserved for running sequences' growth", () => {

@@ -4,9 +4,9 @@ import type { PrefixIndex } from "./prefix-index.ts";
 import type { Sequence } from "./sequence.ts";
 
 /**
- * inherit: the source is a one-off sequence that the new one continues (all of its cells shared but a
- * short tail: the next turn of a conversation or tool loop re-renders the last reply a little
- * differently), so the new one takes its slot and cells over: no copy, no stale duplicate.
+ * inherit: the source is a one-off sequence that the new one continues (its whole prompt and all of
+ * its cells shared but a short tail: the next turn of a conversation or tool loop re-renders the last
+ * reply a little differently), so the new one takes its slot and cells over: no copy, no stale duplicate.
  * copy: the new one's slot gets the shared cells (a session's state stays the client's; a common
  * system prompt's source keeps the rest for its own next turn).
  */
@@ -22,6 +22,8 @@ export function reusePlan(prefixes: PrefixIndex<Sequence>, minTokens: number, se
   const { key: src, length } = prefixes.longest(seq.tokens.view());
   const keep = Math.min(length, seq.length - 1);
   if (!src || keep < minTokens) return null;
-  if (src.ephemeral && src.nPast - keep <= Math.max(16, src.nPast >>> 4)) return { kind: "inherit", src, keep };
+  // a continuation shares the source's whole prompt and goes on into what it generated; a request
+  // that only shares a system prompt with it leaves it for the others that do (they copy from it)
+  if (src.ephemeral && keep >= src.promptLen && src.nPast - keep <= Math.max(16, src.nPast >>> 4)) return { kind: "inherit", src, keep };
   return keep * 8 < src.nPast ? null : { kind: "copy", src, keep };
 }
