@@ -43,9 +43,9 @@ export class MessagesService {
     return sseResponse<TurnResult>(this.openai.settings.stallTimeoutS * 1000, {
       start: ({ push, begin }) => {
         const turn = startTurn(core, request, {
-          onStart: ({ promptTokens }) => {
-            // the prompt's tokens as the engine counts them; message_delta splits them into cached and not
-            const counts = { input_tokens: promptTokens, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
+          onStart: ({ promptTokens, cachedTokens }) => {
+            // as Anthropic counts them: input_tokens are the prompt tokens the cache did not hold
+            const counts = { input_tokens: promptTokens - cachedTokens, output_tokens: 0, cache_read_input_tokens: cachedTokens, cache_creation_input_tokens: 0 };
             const message = { ...head, content: [], stop_reason: null, stop_sequence: null, usage: counts };
             push(namedEvent("message_start", { type: "message_start", message }));
             push(namedEvent("ping", { type: "ping" }));
