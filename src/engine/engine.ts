@@ -222,9 +222,9 @@ export class Engine {
       job.cached = job.seq.nPast; // its first feed starts after the cells that already hold its tokens
       this.#emit({ type: "started", ticket: job.ticket, index: job.index, session, at: performance.timeOrigin + performance.now(), promptTokens: job.startLen, cached: job.cached });
     }
-    // per-sequence KV streams: one run of consecutive slots for the running sequences (beam jobs hold
-    // slots the table does not see); the runner makes the moves before it decodes
-    if (!this.settings.kvUnified && this.settings.slotCompactMaxTokens > 0 && !this.scheduler.running.some((j) => j.kind === "beam")) this.table.compact();
+    // per-sequence KV streams: one run of consecutive slots for the running sequences; the runner
+    // makes the moves before it decodes
+    if (!this.settings.kvUnified && this.settings.slotCompactMaxTokens > 0 && this.scheduler.scattered()) this.table.compact();
     const plan = this.scheduler.plan();
     if (plan.entries.length === 0) return false;
     let status = this.runner.run(plan);

@@ -22,6 +22,8 @@ export interface PlanEntry {
   row: number;
 }
 
+const NONE: ReadonlySet<number> = new Set();
+
 export interface Plan {
   entries: PlanEntry[];
 }
@@ -118,11 +120,28 @@ export class Scheduler {
     entries.push(e);
   }
 
-  /** Tickets with a job queued for `limitMs` or longer (none when the limit is 0). */
-  lateTickets(limitMs: number): Set<number> {
+  /** Tickets with a job queued for `limitMs` or longer (none when the limit is 0); checked every step, so nothing is allocated while none is late. */
+  lateTickets(limitMs: number): ReadonlySet<number> {
     const head = this.queue[0], now = performance.now();
-    if (limitMs <= 0 || !head || now - head.queuedAt < limitMs) return new Set(); // FIFO: the head waited longest
+    if (limitMs <= 0 || !head || now - head.queuedAt < limitMs) return NONE; // FIFO: the head waited longest
     return new Set(this.queue.filter((j) => now - j.queuedAt >= limitMs).map((j) => j.ticket));
+  }
+
+  /**
+   * Whether the running sequences' slots are not one run of consecutive ids (with per-sequence KV
+   * streams llama.cpp decodes each run as its own pass: the table should compact). False while a
+   * beam job runs: its beams hold slots the table does not see. One pass over the running jobs.
+   */
+  scattered(): boolean {
+    let n = 0, lo = Infinity, hi = -1;
+    for (const job of this.running) {
+      if (job.kind === "beam") return false;
+      const id = job.seq.seqId;
+      n++;
+      if (id < lo) lo = id;
+      if (id > hi) hi = id;
+    }
+    return hi - lo + 1 > n;
   }
 
   /** Moves queued jobs to running, FIFO, while slots, width and KV cells allow; returns how many. */

@@ -4,7 +4,7 @@
 import { logEvent } from "../log.ts";
 import type { KvOp, SlotMove } from "./kv-ops.ts";
 import { PrefixIndex } from "./prefix-index.ts";
-import { reusePlan } from "./prefix-reuse.ts";
+import { reusePlan, type ReusePlan } from "./prefix-reuse.ts";
 import { SeqState, Sequence } from "./sequence.ts";
 import { bestFreeSlot, compaction, slotVictims } from "./slot-layout.ts";
 
@@ -175,15 +175,18 @@ export class SequenceTable {
     else if (seq.seqId < 0) {
       seq.seqId = this.#takeSlot();
       if (seq.restore) this.kvOps.push({ kind: "restore", seq: seq.seqId, target: seq, keep: Math.min(seq.restore.kvTokens, seq.length - 1) });
-      else if (fresh) this.#copyPrefix(seq);
+      else if (fresh) this.#copyPrefix(seq, plan);
     }
     seq.reserve = reserve;
     return Array.from({ length: extraSlots }, () => this.#takeSlot());
   }
 
-  /** A new sequence starts from a copy of an idle sequence's first cells (planned after the evictions: the source is still resident). */
-  #copyPrefix(seq: Sequence): void {
-    const plan = reusePlan(this.prefixes, this.limits.minPrefixTokens ?? 0, seq);
+  /**
+   * A new sequence starts from a copy of an idle sequence's first cells: `planned` before the
+   * evictions, planned again only if they took its source (a shorter match may be left).
+   */
+  #copyPrefix(seq: Sequence, planned: ReusePlan | null): void {
+    const plan = planned === null || planned.src.seqId >= 0 ? planned : reusePlan(this.prefixes, this.limits.minPrefixTokens ?? 0, seq);
     if (plan?.kind !== "copy") return;
     this.kvOps.push({ kind: "fork", src: plan.src.seqId, target: seq, keep: plan.keep });
     seq.nPast = plan.keep;
@@ -213,12 +216,10 @@ export class SequenceTable {
   /**
    * Swaps running sequences into one run of consecutive slots when a finished one left a hole
    * (slot-layout.ts: llama.cpp decodes each run as its own graph). An idle sequence in the way
-   * trades places with it. The copies are queued as one KV op; returns how many swaps.
+   * trades places with it. The copies are queued as one KV op; returns how many swaps. Called only
+   * when the scheduler finds the running slots scattered (Scheduler.scattered): it reads every entry.
    */
   compact(): number {
-    let running = 0, lo = Infinity, hi = -1;
-    for (const s of this.#byId.values()) if (s.state === SeqState.Running && s.seqId >= 0) (running++, (lo = Math.min(lo, s.seqId)), (hi = Math.max(hi, s.seqId)));
-    if (hi - lo + 1 <= running) return 0; // one run already (the usual step): nothing to build
     const residents = [...this.#byId.values()].filter((s) => s.seqId >= 0).map((seq) => ({ seqId: seq.seqId, running: seq.state === SeqState.Running, cells: seq.nPast, seq }));
     const swaps = compaction(residents, this.limits.slots, this.limits.compactMaxCells);
     if (swaps.length === 0) return 0;
