@@ -32,12 +32,10 @@ export function pickToken(ctx: Context, job: SampleJob, row: number, best: numbe
   else {
     const count = job.logprobs === null ? sparse(mask, logits.length) : -1;
     if (count === 0) return { complete: true }; // nothing can follow
-    if (count > 0) {
-      utf8.strike(need, logits);
-      token = sampler.sampleAmong(logits, allowed, count, job.seq.tokens);
-    } else {
+    utf8.strike(need, logits); // one draw, among the tokens that keep the text valid UTF-8
+    if (count > 0) token = sampler.sampleAmong(logits, allowed, count, job.seq.tokens);
+    else {
       if (applyTokenMask(logits, mask) === 0) return { complete: true };
-      utf8.strike(need, logits); // one draw, among the tokens that keep the text valid UTF-8
       scored = job.logprobs === null ? null : logits.slice(); // the masked distribution's log-probabilities
       token = sampler.sample(logits, job.seq.tokens);
     }

@@ -109,7 +109,7 @@ export class Runner {
     const states = moves.map((m) => {
       if (m.nPast <= 0) return null;
       try {
-        return this.ctx.saveSequenceInto(m.from, (size) => new Uint8Array(size));
+        return this.ctx.saveSequence(m.from);
       } catch {
         return null;
       }

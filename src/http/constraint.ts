@@ -23,6 +23,10 @@ function overridden(s: Record<string, unknown>): [string | undefined, string | u
   if ("format" in s) return ["format", WITH_FORMAT.find((k) => k in s)];
   return [undefined, undefined];
 }
+/** numeric bounds: enforced on integers only */
+const BOUNDS = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
+/** a $ref the grammar compilers resolve: the root or a local definition */
+const localRef = (ref: unknown) => typeof ref === "string" && /^#(\/(\$defs|definitions)\/[^/]+)?$/.test(ref);
 /** keywords whose value is one schema, a list of them, or a name → schema map */
 const ONE = ["items", "additionalProperties", "additionalItems"];
 const MANY = ["anyOf", "oneOf", "allOf", "prefixItems"];
@@ -38,7 +42,7 @@ export function checkSchema(schema: unknown, field: string, at = "#"): void {
   for (const key of Object.keys(s)) {
     if (UNSUPPORTED.has(key)) throw new HttpError(400, "unsupported_schema", `${field}: the JSON-Schema keyword "${key}" at ${at} is not supported for constrained output`, field);
   }
-  for (const key of ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]) {
+  for (const key of BOUNDS) {
     if (key in s && s.type !== "integer") throw new HttpError(400, "unsupported_schema", `${field}: "${key}" at ${at} is supported on integers only (type "integer")`, field);
   }
   if ("format" in s && !SCHEMA_FORMATS.has(String(s.format))) {
@@ -46,7 +50,7 @@ export function checkSchema(schema: unknown, field: string, at = "#"): void {
   }
   const [over, beside] = overridden(s);
   if (beside) throw new HttpError(400, "unsupported_schema", `${field}: "${beside}" beside "${over}" at ${at} is not enforced: ${over === "pattern" ? "write it into the pattern" : "leave one of them out"}`, field);
-  if ("$ref" in s && (typeof s.$ref !== "string" || !/^#(\/(\$defs|definitions)\/[^/]+)?$/.test(s.$ref))) {
+  if ("$ref" in s && !localRef(s.$ref)) {
     throw new HttpError(400, "unsupported_schema", `${field}: $ref ${JSON.stringify(s.$ref)} at ${at} is not supported: only "#", "#/$defs/NAME" and "#/definitions/NAME"`, field);
   }
   for (const k of ONE) if (k in s) checkSchema(s[k], field, `${at}/${k}`);
@@ -121,8 +125,8 @@ export function looseSchema(schema: unknown): unknown {
     if (key === "format" && !SCHEMA_FORMATS.has(String(value))) continue;
     if (WITH_PATTERN.includes(key) && "pattern" in s) continue;
     if (key === "format" && WITH_FORMAT.some((k) => k in s)) continue; // the length holds, not the format
-    if (["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"].includes(key) && s.type !== "integer") continue;
-    if (key === "$ref" && (typeof value !== "string" || !/^#(\/(\$defs|definitions)\/[^/]+)?$/.test(value))) continue;
+    if (BOUNDS.includes(key) && s.type !== "integer") continue;
+    if (key === "$ref" && !localRef(value)) continue;
     if (key === "$schema" || key === "$id") continue;
     out[key] = ONE.includes(key) || MANY.includes(key) ? looseSchema(value)
       : NAMED.includes(key) && value && typeof value === "object" ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, looseSchema(v)]))

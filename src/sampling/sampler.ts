@@ -119,9 +119,8 @@ export class TokenSampler {
    * by the repetition penalty; the caller appends the returned token to it.
    */
   sample(logits: Float32Array, seen: TokenHistory | null): number {
-    if (this.logitBias) applyLogitBias(logits, this.logitBias.ids, this.logitBias.biases);
-    if (this.counts) this.counts.applyPenalties(logits, this.presence, this.frequency);
-    const token = this.choose(logits, seen);
+    this.#penalize(logits, seen);
+    const token = this.choose(logits);
     this.counts?.add(token);
     return token;
   }
@@ -134,22 +133,24 @@ export class TokenSampler {
    * masked row (top-k sees the smaller row).
    */
   sampleAmong(logits: Float32Array, ids: Int32Array, count: number, seen: TokenHistory | null): number {
-    // the processors keyed by token touch only their own tokens: on the full row, as in sample()
-    if (this.logitBias) applyLogitBias(logits, this.logitBias.ids, this.logitBias.biases);
-    if (this.counts) this.counts.applyPenalties(logits, this.presence, this.frequency);
-    if (seen !== null && this.repetitionPenalty !== 1) applyRepetitionPenaltyDistinct(logits, seen.distinctIds, seen.distinctCount, this.repetitionPenalty);
+    this.#penalize(logits, seen); // keyed by token, they touch only their own tokens: on the full row
     if (this.compact.length < count) this.compact = new Float32Array(count);
     const values = this.compact.subarray(0, count);
     for (let j = 0; j < count; j++) values[j] = logits[ids[j]!]!;
-    const token = ids[this.choose(values, null)]!;
+    const token = ids[this.choose(values)]!;
     this.counts?.add(token);
     return token;
   }
 
-  private choose(logits: Float32Array, seen: TokenHistory | null): number {
-    if (seen !== null && this.repetitionPenalty !== 1) {
-      applyRepetitionPenaltyDistinct(logits, seen.distinctIds, seen.distinctCount, this.repetitionPenalty);
-    }
+  /** The processors keyed by token, in HF's order: logit bias, presence/frequency penalties, repetition penalty. */
+  #penalize(logits: Float32Array, seen: TokenHistory | null): void {
+    if (this.logitBias) applyLogitBias(logits, this.logitBias.ids, this.logitBias.biases);
+    if (this.counts) this.counts.applyPenalties(logits, this.presence, this.frequency);
+    if (seen !== null && this.repetitionPenalty !== 1) applyRepetitionPenaltyDistinct(logits, seen.distinctIds, seen.distinctCount, this.repetitionPenalty);
+  }
+
+  /** The choice over a processed row: greedy, or temperature, top-k and top-p, then one draw. */
+  private choose(logits: Float32Array): number {
     if (this.greedy) return argmax(logits);
     const n = logits.length;
     if (n === 0) throw new RangeError("TokenSampler.sample: empty logits row");
