@@ -27,7 +27,7 @@ export function engineStats(table: SequenceTable, runner: Runner, manager: Sessi
   }
   return {
     running, queued, cachedSequences: entries - running - queued, kvCellsUsed, kvCells: settings.kvCells,
-    evictions: table.evictions, prefixHits: table.prefixHits, prefixTokens: table.prefixTokens,
+    evictions: table.evictions, prefixHits: table.prefixHits, prefixTokens: table.prefixTokens, prefixTakeovers: table.inherited,
     steps: c.steps, tokensGenerated: c.tokensGenerated, stepUs: Math.round(c.stepUs), postUs: Math.round(c.postUs),
     decodeUs: Math.round(runner.decodeUs), sequenceSteps: c.sequenceSteps, idRuns: runner.idRuns, slotSwaps: table.compactions,
     sessions: { ...manager.counters, storeErrors: manager.storeErrors, trimmedEntries: table.trimmed, ...manager.ramStats(), store: manager.storeName, degraded: manager.degraded },

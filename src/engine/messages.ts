@@ -94,6 +94,8 @@ export interface EngineStats {
   /** new sequences that started from an idle sequence's copied prefix, and the tokens they skipped */
   prefixHits: number;
   prefixTokens: number;
+  /** of those, the ones that took a one-off sequence's slot over instead of copying (a continued conversation) */
+  prefixTakeovers: number;
   steps: number;
   tokensGenerated: number;
   /** wall time of decode steps (schedule + run + postprocess + message flush), microseconds */
