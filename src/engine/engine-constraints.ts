@@ -90,7 +90,7 @@ export function rangesAsRules(node: unknown, rules: [string, string][]): unknown
     // listed values: the bounds only pick among them
     const range = integerRange(o);
     if (!range) return o; // draft 4's boolean exclusives: the converter's
-    const { minimum: _a, maximum: _b, exclusiveMinimum: _c, exclusiveMaximum: _d, ...rest } = o;
+    const rest = withoutBounds(o);
     const ok = (v: unknown) => typeof v !== "number" || (v >= range.lo && v <= range.hi);
     const { const: value, ...others } = rest;
     if ("const" in rest) return ok(value) ? rest : { ...others, enum: [] }; // none: a grammar no token starts, a 400
@@ -113,6 +113,7 @@ export function rangesAsRules(node: unknown, rules: [string, string][]): unknown
 
 const BOUND_KEYS = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
 const BOUND = new RegExp(`"(${BOUND_KEYS.join("|")})"\\s*:`);
+const withoutBounds = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => !BOUND_KEYS.includes(k)));
 
 /** converted constraints kept (oldest dropped first) */
 const CONVERTED_KEPT = 64;
@@ -126,7 +127,7 @@ export function rangesAsEnums(node: unknown): unknown {
   if (node === null || typeof node !== "object") return node;
   const o = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, rangesAsEnums(v)]));
   if (o.type !== "integer") return o;
-  const { minimum: _a, maximum: _b, exclusiveMinimum: _c, exclusiveMaximum: _d, multipleOf, type: _, ...rest } = o;
+  const { multipleOf, type: _, ...rest } = withoutBounds(o);
   const range = integerRange(o);
   // draft 4's boolean exclusiveMinimum/Maximum, or a non-finite bound: left to the converter
   if (!range || (multipleOf !== undefined && !(typeof multipleOf === "number" && Number.isFinite(multipleOf) && multipleOf > 0))) return o;
@@ -199,13 +200,13 @@ function schemasAsGrammars(node: unknown, field: string | undefined): unknown {
   if (o.type === "json_schema" && "json_schema" in o) {
     const placed = placeRanges(o.json_schema);
     if (placed) return { type: TAG_SCHEMA, ...placed } satisfies TagSchema;
-    return { type: "grammar", grammar: compact(schemaGbnf(JSON.stringify(o.json_schema), field)) };
+    return { type: "grammar", grammar: compactGbnf(schemaGbnf(JSON.stringify(o.json_schema), field)) };
   }
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, schemasAsGrammars(v, field)]));
 }
 
 /** The converter's grammar with compact whitespace: at most one space where it allows any (up to two newlines and 20 blanks). */
-const compact = (gbnf: string) => gbnf.replace(/^space ::= .*$/m, 'space ::= " "?');
+export const compactGbnf = (gbnf: string) => gbnf.replace(/^space ::= .*$/m, 'space ::= " "?');
 
 /**
  * xgrammar says only "Aborted()" when it refuses a grammar or schema (its reason goes to stderr):
