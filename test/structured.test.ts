@@ -120,6 +120,9 @@ describe("the seed API and llama-server's fields", () => {
     expect(rangesAsEnums({ type: "integer", minimum: 7, maximum: 12 })).toEqual({ enum: [7, 8, 9, 10, 11, 12] });
     expect(rangesAsEnums({ type: "integer", exclusiveMinimum: 0, exclusiveMaximum: 10, multipleOf: 3, description: "d" })).toEqual({ description: "d", enum: [3, 6, 9] });
     expect(rangesAsEnums({ items: { type: "integer", minimum: 1, maximum: 3, enum: [2, 3, 4] } })).toEqual({ items: { enum: [2, 3] } });
+    // a listed value that merely looks like a schema is a value: left as it is
+    const literal = { const: { type: "integer", minimum: 1, maximum: 3 }, enum: [{ type: "integer", maximum: 2, minimum: 0 }] };
+    expect(rangesAsEnums(literal)).toEqual(literal);
     // wider: listed values are filtered by the bounds; otherwise a placeholder for the exact expression
     expect(rangesAsRules({ type: "integer", minimum: 0, maximum: 100_000, enum: [5, 70_000, 200_000] }, [])).toEqual({ type: "integer", enum: [5, 70_000] });
     expect(rangesAsRules({ type: "integer", minimum: 10, const: 5 }, [])).toEqual({ type: "integer", enum: [] });

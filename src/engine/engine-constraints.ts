@@ -125,7 +125,7 @@ const ENUM_RANGE = 1024;
 export function rangesAsEnums(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(rangesAsEnums);
   if (node === null || typeof node !== "object") return node;
-  const o = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, rangesAsEnums(v)]));
+  const o = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, VALUES.has(k) ? v : rangesAsEnums(v)]));
   if (o.type !== "integer") return o;
   const { multipleOf, type: _, ...rest } = withoutBounds(o);
   const range = integerRange(o);
